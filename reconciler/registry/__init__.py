@@ -1,0 +1,1 @@
+"""The registry shell: talks the OCI distribution protocol over httpx."""
