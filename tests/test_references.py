@@ -51,7 +51,11 @@ VALID: list[tuple[str, ImageReference, str]] = [
         ImageReference("registry.example.com", "app"),
         "registry.example.com/app",
     ),
-    ("a/b__c/d-e.f_g:T_1.x-y", ImageReference(None, "a/b__c/d-e.f_g", "T_1.x-y"), "a/b__c/d-e.f_g:T_1.x-y"),
+    (
+        "a/b__c/d-e.f_g:T_1.x-y",
+        ImageReference(None, "a/b__c/d-e.f_g", "T_1.x-y"),
+        "a/b__c/d-e.f_g:T_1.x-y",
+    ),
     ("a--b", ImageReference(None, "a--b"), "a--b"),
     ("x:" + "t" * 128, ImageReference(None, "x", "t" * 128), "x:" + "t" * 128),
     ("[::1]:5000/x", ImageReference("[::1]:5000", "x"), "[::1]:5000/x"),
