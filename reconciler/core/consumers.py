@@ -1,0 +1,152 @@
+"""What BuildConfigs and DeploymentConfigs consume and produce: their ImageChange
+triggers (which image stream tag, automatic, containerNames), ConfigChange triggers, a
+BuildConfig's output tag, and a fingerprint of the consumer's own spec for ConfigChange.
+
+Pure reading of validated objects; deciding which triggers fire is
+``reconciler.core.triggers``'s job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, ManifestObject, ObjectKey
+from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, parse_istag_name
+from reconciler.core.violations import Path
+
+STRATEGY_KEYS = ("sourceStrategy", "dockerStrategy", "customStrategy")
+
+
+@dataclass(frozen=True)
+class ImageTrigger:
+    consumer: ObjectKey
+    source: TagRef
+    automatic: bool
+    container_names: tuple[str, ...]
+    path: Path  # where the ``from`` that names the tag stands in the object
+
+
+@dataclass(frozen=True)
+class Consumer:
+    key: ObjectKey
+    image_triggers: tuple[ImageTrigger, ...]
+    config_change: bool
+    spec_hash: str
+    output: TagRef | None  # a BuildConfig's output.to ImageStreamTag
+    containers: tuple[str, ...]  # a DeploymentConfig's container names
+
+
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _trigger_type(trigger: dict[str, object]) -> str:
+    # Old OpenShift 3 manifests spell BuildConfig trigger types in lower camel case.
+    return str(trigger.get("type") or "").lower()
+
+
+def strategy_from(obj: ManifestObject) -> tuple[dict[str, object], Path] | None:
+    """A BuildConfig strategy's ``from`` and its path."""
+    strategy = _dict(obj.spec.get("strategy"))
+    for key in STRATEGY_KEYS:
+        source = _dict(_dict(strategy.get(key)).get("from"))
+        if source:
+            return source, ("spec", "strategy", key, "from")
+    return None
+
+
+def _istag(source: dict[str, object], default_namespace: str) -> TagRef | None:
+    if source.get("kind") != IMAGE_STREAM_TAG:
+        return None
+    name = source.get("name")
+    namespace = source.get("namespace")
+    if not isinstance(name, str):
+        return None
+    ns = namespace if isinstance(namespace, str) and namespace else default_namespace
+    return parse_istag_name(name, ns)
+
+
+def spec_fingerprint(obj: ManifestObject) -> str:
+    """A hash of what a ConfigChange trigger watches: a DeploymentConfig's pod template,
+    a BuildConfig's spec. Fields the cluster writes back (``lastTriggered*``) are left
+    out so that a manifest exported from a live cluster does not look changed."""
+    if obj.kind == DEPLOYMENT_CONFIG:
+        watched: object = obj.spec.get("template")
+    else:
+        spec = dict(obj.spec)
+        triggers = []
+        for trigger in _list(spec.get("triggers")):
+            t = dict(_dict(trigger))
+            if "imageChange" in t:
+                t["imageChange"] = {
+                    k: v for k, v in _dict(t["imageChange"]).items() if k != "lastTriggeredImageID"
+                }
+            triggers.append(t)
+        spec["triggers"] = triggers
+        watched = spec
+    canonical = json.dumps(watched, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def read_consumer(obj: ManifestObject) -> Consumer:
+    key = obj.key
+    triggers: list[ImageTrigger] = []
+    config_change = False
+    containers: tuple[str, ...] = ()
+    output: TagRef | None = None
+    for index, raw in enumerate(_list(obj.spec.get("triggers"))):
+        trigger = _dict(raw)
+        kind = _trigger_type(trigger)
+        if kind == "configchange":
+            config_change = True
+        if kind != "imagechange":
+            continue
+        base: Path = ("spec", "triggers", index)
+        if obj.kind == DEPLOYMENT_CONFIG:
+            params = _dict(trigger.get("imageChangeParams"))
+            ref = _istag(_dict(params.get("from")), obj.namespace)
+            if ref is not None:
+                names = tuple(str(n) for n in _list(params.get("containerNames")))
+                triggers.append(
+                    ImageTrigger(
+                        key,
+                        ref,
+                        params.get("automatic") is True,
+                        names,
+                        (*base, "imageChangeParams", "from"),
+                    )
+                )
+        else:
+            own = _dict(_dict(trigger.get("imageChange")).get("from"))
+            if own:
+                ref, path = _istag(own, obj.namespace), (*base, "imageChange", "from")
+            else:
+                found = strategy_from(obj)
+                ref, path = (
+                    (_istag(found[0], obj.namespace), found[1]) if found else (None, base)
+                )
+            if ref is not None:
+                triggers.append(ImageTrigger(key, ref, True, (), path))
+    if obj.kind == DEPLOYMENT_CONFIG:
+        pod = _dict(_dict(obj.spec.get("template")).get("spec"))
+        containers = tuple(
+            str(_dict(c).get("name"))
+            for c in (*_list(pod.get("containers")), *_list(pod.get("initContainers")))
+            if _dict(c).get("name")
+        )
+    if obj.kind == BUILD_CONFIG:
+        output = _istag(_dict(_dict(obj.spec.get("output")).get("to")), obj.namespace)
+    return Consumer(
+        key=key,
+        image_triggers=tuple(triggers),
+        config_change=config_change,
+        spec_hash=spec_fingerprint(obj),
+        output=output,
+        containers=containers,
+    )

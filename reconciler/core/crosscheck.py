@@ -1,0 +1,264 @@
+"""Checks that need more than one object: duplicate objects and tags, ImageStreamTag
+references that point nowhere, alias cycles, ``containerNames`` that name no container,
+and ``scheduled`` on a tag that is not imported from a registry.
+
+Templates are left out: their names are parameters, resolved only when processed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from reconciler.core.consumers import read_consumer
+from reconciler.core.manifests import (
+    BUILD_CONFIG,
+    DEPLOYMENT_CONFIG,
+    IMAGE_STREAM,
+    ManifestObject,
+    ObjectKey,
+)
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.streams import (
+    DOCKER_IMAGE,
+    IMAGE_STREAM_IMAGE,
+    IMAGE_STREAM_TAG,
+    TagRef,
+    TagSpec,
+    parse_isimage_name,
+    stream_tags,
+)
+from reconciler.core.violations import Violation
+
+Finding = tuple[ManifestObject, Violation]
+
+
+def cross_check(objects: Sequence[ManifestObject], config: RepoConfig) -> list[Finding]:
+    """Every cross-object problem, paired with the object it makes invalid."""
+    live = [o for o in objects if not o.in_template]
+    findings: list[Finding] = []
+    findings += _duplicate_objects(live)
+    streams = [o for o in live if o.kind == IMAGE_STREAM and o.name]
+    tags_by_stream: dict[ManifestObject, list[TagSpec]] = {}
+    for stream in streams:
+        tags_by_stream[stream] = stream_tags(stream)
+        findings += _duplicate_tags(stream, tags_by_stream[stream])
+        findings += _scheduled_without_import(stream, tags_by_stream[stream])
+
+    known_streams = {(s.namespace, s.name) for s in streams}
+    known_tags: set[TagRef] = {t.ref for tags in tags_by_stream.values() for t in tags}
+    consumers = [o for o in live if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG) and o.name]
+    # A build's output tag exists once the build pushes: it is a tag like any other.
+    for obj in consumers:
+        output = read_consumer(obj).output
+        if output is None:
+            continue
+        if (output.namespace, output.stream) in known_streams:
+            known_tags.add(output)
+        elif not config.is_external(output.namespace, output.stream, output.tag):
+            findings.append(
+                (
+                    obj,
+                    obj.violation(
+                        ("spec", "output", "to", "name"),
+                        f"output image stream {output.namespace}/{output.stream} is not defined "
+                        "in the repo (add an ImageStream for it, or list it under 'external' "
+                        "in .reconciler.yaml)",
+                    ),
+                )
+            )
+
+    def missing(ref: TagRef) -> bool:
+        return ref not in known_tags and not config.is_external(ref.namespace, ref.stream, ref.tag)
+
+    for stream, tags in tags_by_stream.items():
+        for tag in tags:
+            findings += _tag_reference(stream, tag, missing, known_streams, config)
+    findings += _alias_cycles(tags_by_stream)
+    for obj in consumers:
+        consumer = read_consumer(obj)
+        for trigger in consumer.image_triggers:
+            if missing(trigger.source):
+                findings.append(
+                    (
+                        obj,
+                        obj.violation(
+                            (*trigger.path, "name"),
+                            f"ImageStreamTag {trigger.source} is not defined in the repo (add "
+                            "the tag to an ImageStream, or list it under 'external' in "
+                            ".reconciler.yaml)",
+                        ),
+                    )
+                )
+            if obj.kind == DEPLOYMENT_CONFIG:
+                findings += _container_names(obj, trigger.path, consumer.containers)
+    return findings
+
+
+def _duplicate_objects(objects: Sequence[ManifestObject]) -> list[Finding]:
+    seen: dict[ObjectKey, list[ManifestObject]] = defaultdict(list)
+    for obj in objects:
+        if obj.name:
+            seen[obj.key].append(obj)
+    findings: list[Finding] = []
+    for group in seen.values():
+        if len(group) < 2:
+            continue
+        for obj in group:
+            others = ", ".join(
+                f"{o.file}:{o.locate(())[0]}" for o in group if o is not obj
+            )
+            findings.append(
+                (obj, obj.violation(("metadata", "name"), f"duplicate object: also defined at {others}"))
+            )
+    return findings
+
+
+def _duplicate_tags(stream: ManifestObject, tags: Sequence[TagSpec]) -> list[Finding]:
+    first: dict[str, TagSpec] = {}
+    findings: list[Finding] = []
+    for tag in tags:
+        if tag.ref.tag in first:
+            earlier = first[tag.ref.tag]
+            line, _ = stream.locate(earlier.path)
+            findings.append(
+                (
+                    stream,
+                    stream.violation(
+                        (*tag.path, "name"),
+                        f"duplicate tag {tag.ref.tag!r}: also spec.tags[{earlier.index}] at line {line}",
+                    ),
+                )
+            )
+        else:
+            first[tag.ref.tag] = tag
+    return findings
+
+
+def _scheduled_without_import(stream: ManifestObject, tags: Sequence[TagSpec]) -> list[Finding]:
+    return [
+        (
+            stream,
+            stream.violation(
+                (*tag.path, "importPolicy", "scheduled"),
+                f"scheduled import needs a DockerImage source, not {tag.from_kind or 'no from'}"
+                " (OpenShift refuses it)",
+            ),
+        )
+        for tag in tags
+        if tag.scheduled and tag.from_kind != DOCKER_IMAGE
+    ]
+
+
+def _tag_reference(
+    stream: ManifestObject,
+    tag: TagSpec,
+    missing: Callable[[TagRef], bool],
+    known_streams: set[tuple[str, str]],
+    config: RepoConfig,
+) -> list[Finding]:
+    if tag.from_kind == IMAGE_STREAM_TAG:
+        target = tag.target()
+        if target is None:
+            return [
+                (
+                    stream,
+                    stream.violation(
+                        (*tag.from_path, "name"),
+                        f"ImageStreamTag name must be stream:tag, got {tag.from_name!r}",
+                    ),
+                )
+            ]
+        if missing(target):
+            return [
+                (
+                    stream,
+                    stream.violation(
+                        (*tag.from_path, "name"),
+                        f"ImageStreamTag {target} is not defined in the repo (add the tag, or "
+                        "list it under 'external' in .reconciler.yaml)",
+                    ),
+                )
+            ]
+    if tag.from_kind == IMAGE_STREAM_IMAGE:
+        parsed = parse_isimage_name(tag.from_name)
+        if parsed is None:
+            return [
+                (
+                    stream,
+                    stream.violation(
+                        (*tag.from_path, "name"),
+                        f"ImageStreamImage name must be stream@sha256:<64 hex>, got {tag.from_name!r}",
+                    ),
+                )
+            ]
+        namespace = tag.from_namespace or tag.ref.namespace
+        if (namespace, parsed[0]) not in known_streams and not config.is_external(
+            namespace, parsed[0], "*"
+        ):
+            return [
+                (
+                    stream,
+                    stream.violation(
+                        (*tag.from_path, "name"),
+                        f"image stream {namespace}/{parsed[0]} is not defined in the repo",
+                    ),
+                )
+            ]
+    return []
+
+
+def _alias_cycles(tags_by_stream: dict[ManifestObject, list[TagSpec]]) -> list[Finding]:
+    edges: dict[TagRef, TagRef] = {}
+    owner: dict[TagRef, tuple[ManifestObject, TagSpec]] = {}
+    for stream, tags in tags_by_stream.items():
+        for tag in tags:
+            target = tag.target()
+            if target is not None:
+                edges[tag.ref] = target
+                owner[tag.ref] = (stream, tag)
+    findings: list[Finding] = []
+    reported: set[TagRef] = set()
+    for start in sorted(edges):
+        path: list[TagRef] = []
+        node: TagRef | None = start
+        while node is not None and node in edges and node not in path:
+            path.append(node)
+            node = edges.get(node)
+        if node is None or node not in path:
+            continue
+        cycle = path[path.index(node) :]
+        if any(ref in reported for ref in cycle):
+            continue
+        reported.update(cycle)
+        text = " -> ".join(str(ref) for ref in [*cycle, cycle[0]])
+        for ref in cycle:
+            stream, tag = owner[ref]
+            findings.append(
+                (stream, stream.violation((*tag.from_path, "name"), f"alias cycle: {text}"))
+            )
+    return findings
+
+
+def _container_names(
+    obj: ManifestObject, from_path: tuple[str | int, ...], containers: tuple[str, ...]
+) -> list[Finding]:
+    params_path = from_path[:-1]
+    params = obj.body
+    for part in params_path:
+        params = params[part]  # type: ignore[index]
+    names = params.get("containerNames") if isinstance(params, dict) else None
+    if not isinstance(names, list):
+        return []
+    return [
+        (
+            obj,
+            obj.violation(
+                (*params_path, "containerNames", i),
+                f"container {name!r} is not in the pod template (containers: "
+                f"{', '.join(containers) or 'none'})",
+            ),
+        )
+        for i, name in enumerate(names)
+        if isinstance(name, str) and name not in containers
+    ]

@@ -1,0 +1,349 @@
+"""The manifest model: ImageStream, BuildConfig and DeploymentConfig objects parsed from
+YAML text, each with the file, line and column of every field it holds.
+
+Owns YAML parsing (ruamel.yaml, round-trip so we keep positions), the refusal of
+duplicate keys, recursive or exploding aliases, and the unpacking of multi-document
+files, ``List`` items and ``Template`` objects. Takes text, returns data: reading files
+is ``reconciler.loader``'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from reconciler.core.violations import Path, Violation, render_path
+
+IMAGE_STREAM = "ImageStream"
+BUILD_CONFIG = "BuildConfig"
+DEPLOYMENT_CONFIG = "DeploymentConfig"
+KINDS = (IMAGE_STREAM, BUILD_CONFIG, DEPLOYMENT_CONFIG)
+
+# Nodes that alias expansion may add to one file beyond what is written in it. Real
+# manifests use anchors for a few shared blocks; a "billion laughs" file multiplies them.
+MAX_ALIAS_EXPANSION = 100_000
+# Nodes in one file after expansion: a hard stop whatever the anchors do.
+MAX_NODES = 2_000_000
+
+JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """What identifies an object in the repo: kind, namespace, name."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ManifestObject:
+    """One ImageStream, BuildConfig or DeploymentConfig as written.
+
+    ``body`` is plain JSON data (dicts, lists, scalars); ``positions`` maps a field path
+    inside ``body`` to its 1-based (line, column) in ``file``.
+    """
+
+    file: str
+    document: int  # 0-based index of the YAML document in the file
+    base: Path  # where the object sits in its document: () or ("items", 3) or ("objects", 1)
+    body: dict[str, JSON]
+    positions: Mapping[Path, tuple[int, int]] = field(repr=False, compare=False)
+    default_namespace: str = "default"
+    in_template: bool = False  # inside a Template: ${PARAM} may stand for any scalar
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body.get("apiVersion", ""))
+
+    @property
+    def metadata(self) -> dict[str, JSON]:
+        meta = self.body.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        name = self.metadata.get("name")
+        return name if isinstance(name, str) else ""
+
+    @property
+    def namespace(self) -> str:
+        ns = self.metadata.get("namespace")
+        return ns if isinstance(ns, str) and ns else self.default_namespace
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.namespace, self.name)
+
+    @property
+    def display(self) -> str:
+        return str(self.key)
+
+    @property
+    def spec(self) -> dict[str, JSON]:
+        spec = self.body.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    def locate(self, path: Path) -> tuple[int, int]:
+        """Line and column of ``path`` (relative to the object), or of its nearest
+        ancestor that exists (a missing field is reported where it should have been)."""
+        full = self.base + tuple(path)
+        while full:
+            pos = self.positions.get(full)
+            if pos is not None:
+                return pos
+            full = full[:-1]
+        return self.positions.get((), (1, 1))
+
+    def violation(self, path: Path, message: str, severity: str = "error") -> Violation:
+        line, col = self.locate(path)
+        return Violation(
+            file=self.file,
+            line=line,
+            column=col,
+            object=self.display,
+            path=render_path(path),
+            message=message,
+            severity="warning" if severity == "warning" else "error",
+        )
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    objects: list[ManifestObject]
+    violations: list[Violation]
+    other_documents: int  # documents of other kinds (Service, Route, ...): not ours, ignored
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Recursive(Exception):
+    pass
+
+
+class _Converter:
+    """Turns ruamel's round-trip tree into plain JSON data plus a position table,
+    counting nodes so that alias bombs and recursive aliases are refused."""
+
+    def __init__(self) -> None:
+        self.positions: dict[Path, tuple[int, int]] = {}
+        self.nodes = 0
+        self.alias_nodes = 0
+        self._seen: set[int] = set()
+        self._active: set[int] = set()
+
+    def convert(self, node: Any, path: Path, pos: tuple[int, int], aliased: bool) -> JSON:
+        self.nodes += 1
+        if aliased:
+            self.alias_nodes += 1
+        if self.nodes > MAX_NODES or self.alias_nodes > MAX_ALIAS_EXPANSION:
+            raise _TooLarge
+        # Record positions only for what is written, not for alias copies: the copies
+        # would multiply the table, and the anchor is where the text stands anyway.
+        if not aliased:
+            self.positions[path] = pos
+        if isinstance(node, Mapping | list):
+            ident = id(node)
+            if ident in self._active:
+                raise _Recursive
+            now_aliased = aliased or ident in self._seen
+            self._seen.add(ident)
+            self._active.add(ident)
+            try:
+                if isinstance(node, Mapping):
+                    return self._mapping(node, path, now_aliased)
+                return self._sequence(node, path, now_aliased)
+            finally:
+                self._active.discard(ident)
+        return _scalar(node)
+
+    def _mapping(self, node: Mapping[Any, Any], path: Path, aliased: bool) -> dict[str, JSON]:
+        out: dict[str, JSON] = {}
+        lc = getattr(node, "lc", None)
+        for key, value in node.items():
+            skey = _scalar_key(key)
+            pos = _key_pos(lc, key)
+            out[skey] = self.convert(value, (*path, skey), pos, aliased)
+        return out
+
+    def _sequence(self, node: list[Any], path: Path, aliased: bool) -> list[JSON]:
+        lc = getattr(node, "lc", None)
+        out: list[JSON] = []
+        for index, value in enumerate(node):
+            pos = _item_pos(lc, index)
+            out.append(self.convert(value, (*path, index), pos, aliased))
+        return out
+
+
+def _key_pos(lc: Any, key: Any) -> tuple[int, int]:
+    try:
+        line, col = lc.key(key)
+        return int(line) + 1, int(col) + 1
+    except Exception:  # ruamel keeps no position for merged (<<) keys
+        return _node_pos(lc)
+
+
+def _item_pos(lc: Any, index: int) -> tuple[int, int]:
+    try:
+        line, col = lc.item(index)
+        return int(line) + 1, int(col) + 1
+    except Exception:
+        return _node_pos(lc)
+
+
+def _node_pos(lc: Any) -> tuple[int, int]:
+    try:
+        return int(lc.line) + 1, int(lc.col) + 1
+    except Exception:
+        return 1, 1
+
+
+def _scalar_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return str(key)
+
+
+def _scalar(value: Any) -> JSON:
+    # The API server sees JSON: timestamps are strings, ruamel's scalar subclasses are
+    # their plain types.
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, _dt.datetime | _dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return str(value)
+    return str(value)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _mark_violation(file: str, exc: MarkedYAMLError) -> Violation:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = exc.problem or str(exc).splitlines()[0]
+    context = exc.context or ""
+    if "duplicate key" in problem:
+        message = f"duplicate key: {problem.removeprefix('found ')}"
+        message = message.split(" with value")[0]
+    else:
+        message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+    return Violation(file=file, line=line, column=col, object="", path="", message=message)
+
+
+def parse_manifests(text: str, file: str, default_namespace: str = "default") -> ParsedFile:
+    """Parse one file's text into our objects. A file-level problem (syntax, duplicate
+    key, alias bomb) is one violation and no objects: we never act on half a file."""
+    try:
+        documents = list(_yaml().load_all(text))
+    except MarkedYAMLError as exc:
+        return ParsedFile([], [_mark_violation(file, exc)], 0)
+    except YAMLError as exc:
+        return ParsedFile([], [Violation(file, 1, 1, "", "", f"YAML error: {exc}")], 0)
+
+    objects: list[ManifestObject] = []
+    violations: list[Violation] = []
+    others = 0
+    converter = _Converter()
+    for index, document in enumerate(documents):
+        if document is None:
+            continue
+        converter.positions = {}
+        try:
+            data = converter.convert(document, (), _node_pos(getattr(document, "lc", None)), False)
+        except _TooLarge:
+            return ParsedFile(
+                [],
+                [
+                    Violation(
+                        file,
+                        1,
+                        1,
+                        "",
+                        "",
+                        "refused: YAML aliases expand past "
+                        f"{MAX_ALIAS_EXPANSION} nodes (or the file past {MAX_NODES})",
+                    )
+                ],
+                0,
+            )
+        except _Recursive:
+            return ParsedFile([], [Violation(file, 1, 1, "", "", "refused: recursive YAML alias")], 0)
+        positions = converter.positions
+        found, ignored = _unpack(data, (), file, index, positions, default_namespace, False)
+        objects.extend(found)
+        others += ignored
+    return ParsedFile(objects, violations, others)
+
+
+def _unpack(
+    data: JSON,
+    base: Path,
+    file: str,
+    document: int,
+    positions: Mapping[Path, tuple[int, int]],
+    default_namespace: str,
+    in_template: bool,
+) -> tuple[list[ManifestObject], int]:
+    if not isinstance(data, dict):
+        return [], 0
+    kind = data.get("kind")
+    if kind in KINDS:
+        obj = ManifestObject(
+            file=file,
+            document=document,
+            base=base,
+            body=data,
+            positions=positions,
+            default_namespace=default_namespace,
+            in_template=in_template,
+        )
+        return [obj], 0
+    nested_key = {"List": "items", "Template": "objects"}.get(kind) if isinstance(kind, str) else None
+    if kind.endswith("List") if isinstance(kind, str) else False:
+        nested_key = "items"
+    if nested_key is None:
+        return [], 1
+    items = data.get(nested_key)
+    if not isinstance(items, list):
+        return [], 0
+    found: list[ManifestObject] = []
+    ignored = 0
+    for i, item in enumerate(items):
+        objs, other = _unpack(
+            item,
+            (*base, nested_key, i),
+            file,
+            document,
+            positions,
+            default_namespace,
+            in_template or kind == "Template",
+        )
+        found.extend(objs)
+        ignored += other
+    return found, ignored

@@ -1,0 +1,96 @@
+"""The repository's own settings, read from ``.reconciler.yaml`` at the repo root:
+the default namespace, the local (in-cluster) registry path used by
+``referencePolicy: Local`` and by build outputs, and which ImageStreamTags live outside
+the repo (on the cluster) so that references to them are not errors.
+
+Machine settings (credentials, registries.conf, work directories) never live here: the
+repo is shared, the machine is not.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from reconciler.core.violations import Violation
+
+DEFAULT_LOCAL_REGISTRY = "image-registry.openshift-image-registry.svc:5000"
+_KNOWN_KEYS = {"defaultNamespace", "localRegistry", "localRegistryInsecure", "external"}
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    default_namespace: str = "default"
+    local_registry: str = DEFAULT_LOCAL_REGISTRY
+    # The local registry is reached over plain HTTP (a test or dev registry).
+    local_registry_insecure: bool = False
+    # "namespace/stream:tag" patterns (fnmatch) for ImageStreamTags kept on the cluster.
+    external: tuple[str, ...] = field(default_factory=tuple)
+
+    def is_external(self, namespace: str, stream: str, tag: str) -> bool:
+        key = f"{namespace}/{stream}:{tag}"
+        return any(fnmatch.fnmatchcase(key, pattern) for pattern in self.external)
+
+
+def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]]:
+    """Parse ``.reconciler.yaml``. Problems are violations; the defaults stand in for a
+    field that is wrong, so a typo there never stops validation of the manifests."""
+    yaml = YAML(typ="rt")
+    try:
+        data: Any = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else 1
+        col = mark.column + 1 if mark is not None else 1
+        return RepoConfig(), [Violation(file, line, col, "", "", f"YAML error: {exc.problem}")]
+    except YAMLError as exc:
+        return RepoConfig(), [Violation(file, 1, 1, "", "", f"YAML error: {exc}")]
+    if data is None:
+        return RepoConfig(), []
+    if not isinstance(data, dict):
+        return RepoConfig(), [Violation(file, 1, 1, "", "", "must be a mapping")]
+
+    problems: list[Violation] = []
+
+    def where(key: str) -> tuple[int, int]:
+        try:
+            lc: Any = data.lc  # type: ignore[attr-defined]
+            line, col = lc.key(key)
+            return int(line) + 1, int(col) + 1
+        except Exception:
+            return 1, 1
+
+    def bad(key: str, message: str) -> None:
+        line, col = where(key)
+        problems.append(Violation(file, line, col, "", key, message))
+
+    for key in data:
+        if key not in _KNOWN_KEYS:
+            bad(str(key), f"unknown setting (known: {', '.join(sorted(_KNOWN_KEYS))})")
+
+    values: dict[str, Any] = {}
+    ns = data.get("defaultNamespace", "default")
+    if isinstance(ns, str) and ns:
+        values["default_namespace"] = ns
+    else:
+        bad("defaultNamespace", "must be a non-empty string")
+    reg = data.get("localRegistry", DEFAULT_LOCAL_REGISTRY)
+    if isinstance(reg, str) and reg:
+        values["local_registry"] = reg.rstrip("/")
+    else:
+        bad("localRegistry", "must be a registry host[:port][/path]")
+    insecure = data.get("localRegistryInsecure", False)
+    if isinstance(insecure, bool):
+        values["local_registry_insecure"] = insecure
+    else:
+        bad("localRegistryInsecure", "must be true or false")
+    external = data.get("external", [])
+    if isinstance(external, list) and all(isinstance(e, str) for e in external):
+        values["external"] = tuple(external)
+    else:
+        bad("external", 'must be a list of "namespace/stream:tag" patterns')
+    return RepoConfig(**values), problems

@@ -1,0 +1,63 @@
+"""A validation report for a set of objects: schema results plus cross-object checks,
+and which objects are therefore invalid (skipped by the reconcile pass, their lock
+entries kept as they were).
+
+The schema check is passed in as a function so that this module stays pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.core.crosscheck import cross_check
+from reconciler.core.manifests import ManifestObject
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.violations import Violation, sort_violations
+
+SchemaCheck = Callable[[ManifestObject], list[Violation]]
+
+
+@dataclass
+class ValidationReport:
+    violations: list[Violation] = field(default_factory=list)
+    valid: list[ManifestObject] = field(default_factory=list)
+    invalid: list[ManifestObject] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Violation]:
+        return [v for v in self.violations if v.is_error]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        return [v for v in self.violations if not v.is_error]
+
+
+def validate_objects(
+    objects: Sequence[ManifestObject],
+    config: RepoConfig,
+    schema_check: SchemaCheck,
+    file_violations: Sequence[Violation] = (),
+) -> ValidationReport:
+    violations: list[Violation] = list(file_violations)
+    bad: set[int] = set()
+    for obj in objects:
+        found = schema_check(obj)
+        violations.extend(found)
+        if any(v.is_error for v in found):
+            bad.add(id(obj))
+    # Cross-object checks see every object (a malformed stream still defines its tags, so
+    # references to it do not cascade), but report only on objects that passed the schema:
+    # one message per mistake.
+    schema_invalid = set(bad)
+    for obj, violation in cross_check(objects, config):
+        if id(obj) in schema_invalid:
+            continue
+        violations.append(violation)
+        if violation.is_error:
+            bad.add(id(obj))
+    return ValidationReport(
+        violations=sort_violations(violations),
+        valid=[o for o in objects if id(o) not in bad],
+        invalid=[o for o in objects if id(o) in bad],
+    )

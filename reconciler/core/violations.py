@@ -1,0 +1,92 @@
+"""Validation results as data: one ``Violation`` per problem, with file, line, column,
+object and field path, and the three ways we print them (text, JSON, GitHub annotations).
+
+A violation never stops anything by itself; the reconcile pass decides what an invalid
+object means (it is skipped, its existing lock entries are kept).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+Path = tuple[str | int, ...]
+
+
+def render_path(path: Path) -> str:
+    """``("spec", "tags", 0, "from")`` -> ``spec.tags[0].from``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Violation:
+    """One problem with one place in one file. ``line`` and ``column`` are 1-based."""
+
+    file: str
+    line: int
+    column: int
+    object: str  # "Kind/namespace/name", or "" for a whole-file problem
+    path: str  # "spec.tags[0].from.kind", or "" for the object or file itself
+    message: str
+    severity: Severity = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def text(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        parts = [where]
+        if self.object:
+            parts.append(self.object)
+        if self.path:
+            parts.append(self.path)
+        prefix = "warning: " if self.severity == "warning" else ""
+        return ": ".join(parts) + f": {prefix}{self.message}"
+
+    def github(self) -> str:
+        level = "error" if self.is_error else "warning"
+        title = self.object or self.file
+        body = f"{self.path}: {self.message}" if self.path else self.message
+        return (
+            f"::{level} file={_gh_prop(self.file)},line={self.line},col={self.column},"
+            f"title={_gh_prop(title)}::{_gh_data(body)}"
+        )
+
+
+def _gh_prop(value: str) -> str:
+    # GitHub workflow-command escaping for property values.
+    return (
+        value.replace("%", "%25")
+        .replace("\r", "%0D")
+        .replace("\n", "%0A")
+        .replace(":", "%3A")
+        .replace(",", "%2C")
+    )
+
+
+def _gh_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def sort_violations(violations: Iterable[Violation]) -> list[Violation]:
+    return sorted(set(violations))
+
+
+def format_violations(violations: Sequence[Violation], output: str) -> str:
+    """Render violations as ``text`` (one per line), ``json`` (a list) or ``github``."""
+    ordered = sort_violations(violations)
+    if output == "json":
+        return json.dumps([asdict(v) for v in ordered], indent=2)
+    if output == "github":
+        return "\n".join(v.github() for v in ordered)
+    return "\n".join(v.text() for v in ordered)
