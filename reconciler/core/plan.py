@@ -1,0 +1,283 @@
+"""The resolution plan: from the valid manifests and the committed lock, which tags need
+a registry answer this pass, and, given the answers, the desired lock.
+
+Rules (OpenShift's, see DESIGN.md):
+- a DockerImage tag is resolved when it first appears, when its spec changes, when the
+  last attempt failed, and on every pass when it is ``scheduled``; otherwise it stays put;
+- a tag with no ``from`` that a BuildConfig writes to (``output.to``) is read from the
+  local registry on every pass, since builds push there;
+- an ImageStreamTag alias follows its target, chains included;
+- an ImageStreamImage tag pins the named image of another stream's history;
+- tags of invalid streams keep their committed entries untouched;
+- a failure keeps the last good digest and records a condition.
+
+Pure: registry answers come in as data, ``now`` as a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from reconciler.core.consumers import Consumer
+from reconciler.core.lockfile import Lock, TagLock, TagSource
+from reconciler.core.manifests import ManifestObject, ObjectKey
+from reconciler.core.references import ImageReference, InvalidReference, parse_image_reference
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.streams import (
+    DOCKER_IMAGE,
+    IMAGE_STREAM_IMAGE,
+    IMAGE_STREAM_TAG,
+    LOCAL,
+    TagRef,
+    TagSpec,
+    parse_isimage_name,
+    stream_tags,
+)
+
+PUSH = "Push"  # our name for "filled by pushes to the local registry" (build outputs)
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """One tag to ask the registries about."""
+
+    ref: TagRef
+    image: ImageReference  # as written: may be unqualified (search registries apply)
+    insecure: bool
+    import_mode: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A registry's answer for one tag."""
+
+    digest: str
+    source: str  # the qualified reference that answered, e.g. docker.io/library/nginx:1.25
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str  # CamelCase constant
+    message: str
+
+
+Outcome = Resolution | Failure
+
+
+@dataclass(frozen=True)
+class DesiredTags:
+    """What the manifests ask for: each tag's source, and the tags we must not touch."""
+
+    sources: Mapping[TagRef, TagSource]
+    frozen_streams: frozenset[tuple[str, str]]  # (namespace, stream) of invalid streams
+
+
+def desired_tags(
+    valid_streams: Sequence[ManifestObject],
+    invalid_streams: Sequence[ManifestObject],
+    consumers: Sequence[Consumer],
+    config: RepoConfig,
+) -> DesiredTags:
+    sources: dict[TagRef, TagSource] = {}
+    for stream in valid_streams:
+        for tag in stream_tags(stream):
+            sources[tag.ref] = _source_of(tag, config)
+    frozen = frozenset((s.namespace, s.name) for s in invalid_streams)
+    for consumer in consumers:
+        out = consumer.output
+        if out is None or (out.namespace, out.stream) in frozen:
+            continue
+        existing = sources.get(out)
+        if existing is None or existing.kind == PUSH:
+            sources[out] = TagSource(
+                kind=PUSH,
+                name=f"{config.local_registry}/{out.namespace}/{out.stream}:{out.tag}",
+                insecure=config.local_registry_insecure,
+                reference_policy=LOCAL,
+            )
+    return DesiredTags(sources, frozen)
+
+
+def _source_of(tag: TagSpec, config: RepoConfig) -> TagSource:
+    if tag.from_kind is None:
+        kind, name = (
+            PUSH,
+            f"{config.local_registry}/{tag.ref.namespace}/{tag.ref.stream}:{tag.ref.tag}",
+        )
+        insecure = config.local_registry_insecure
+    else:
+        kind, name, insecure = tag.from_kind, tag.from_name, tag.insecure
+    return TagSource(
+        kind=kind,
+        name=name,
+        namespace=tag.from_namespace,
+        scheduled=tag.scheduled,
+        insecure=insecure,
+        import_mode=tag.import_mode,
+        reference_policy=tag.reference_policy,
+        reference=tag.reference,
+    )
+
+
+def import_requests(
+    desired: DesiredTags, lock: Lock, *, scheduled_due: Iterable[TagRef] | None = None
+) -> tuple[list[ImportRequest], dict[TagRef, Failure]]:
+    """The tags to resolve this pass, and failures known without asking (a name that is
+    not an image reference). ``scheduled_due`` limits which scheduled tags are re-checked
+    (all of them when None)."""
+    due = None if scheduled_due is None else set(scheduled_due)
+    requests: list[ImportRequest] = []
+    failures: dict[TagRef, Failure] = {}
+    for ref in sorted(desired.sources):
+        source = desired.sources[ref]
+        if source.kind not in (DOCKER_IMAGE, PUSH) or source.reference:
+            continue
+        old = lock.get(ref)
+        needed = (
+            old is None
+            or old.digest is None
+            or old.condition is not None
+            or old.source != source
+            or source.kind == PUSH
+            or (source.scheduled and (due is None or ref in due))
+        )
+        if not needed:
+            continue
+        try:
+            image = parse_image_reference(source.name)
+        except InvalidReference as exc:
+            failures[ref] = Failure("InvalidImageReference", str(exc))
+            continue
+        if image.tag is None and image.digest is None:
+            image = replace(image, tag="latest")
+        requests.append(ImportRequest(ref, image, source.insecure, source.import_mode))
+    return requests, failures
+
+
+def _pinned(
+    source: TagSource, ref: TagRef, repository: str, digest: str, config: RepoConfig
+) -> str:
+    if source.reference_policy == LOCAL:
+        return f"{config.local_registry}/{ref.namespace}/{ref.stream}@{digest}"
+    return f"{repository}@{digest}"
+
+
+def _repository_of(source_text: str) -> str:
+    try:
+        image = parse_image_reference(source_text)
+    except InvalidReference:
+        return source_text.split("@")[0].rsplit(":", 1)[0]
+    return image.name
+
+
+def build_lock(
+    old: Lock,
+    desired: DesiredTags,
+    outcomes: Mapping[TagRef, Outcome],
+    consumers: Sequence[Consumer],
+    frozen_consumers: Iterable[ObjectKey],
+    config: RepoConfig,
+    now: str,
+) -> Lock:
+    """The desired lock: registry answers applied, aliases and image pins followed,
+    invalid objects' entries carried over unchanged."""
+    tags: dict[TagRef, TagLock] = {}
+    for ref, entry in old.tags.items():
+        if (ref.namespace, ref.stream) in desired.frozen_streams:
+            tags[ref] = entry
+
+    pending: dict[TagRef, TagSource] = {}
+    for ref, source in desired.sources.items():
+        previous = old.get(ref)
+        base = previous if previous is not None else TagLock(source=source)
+        base = replace(base, source=source)
+        if source.kind in (DOCKER_IMAGE, PUSH) and not source.reference:
+            outcome = outcomes.get(ref)
+            if isinstance(outcome, Resolution):
+                repository = _repository_of(outcome.source)
+                image = _pinned(source, ref, repository, outcome.digest, config)
+                tags[ref] = replace(base, resolved_from=outcome.source).moved_to(
+                    outcome.digest, image, now
+                )
+            elif isinstance(outcome, Failure):
+                tags[ref] = base.failed(outcome.reason, outcome.message, now)
+            else:
+                tags[ref] = base
+        elif source.reference:
+            tags[ref] = replace(base, digest=None, image=None, resolved_from=None)
+        else:
+            tags[ref] = base
+            pending[ref] = source
+
+    # Image pins first (they read histories), then aliases (which may point at pins).
+    for ref, source in sorted(pending.items()):
+        if source.kind == IMAGE_STREAM_IMAGE:
+            tags[ref] = _pin_image(ref, source, tags, config, now)
+    for ref, source in sorted(pending.items()):
+        if source.kind == IMAGE_STREAM_TAG:
+            tags[ref] = _follow(ref, desired.sources, tags, config, now, ())
+
+    hashes: dict[ObjectKey, str] = {}
+    frozen = set(frozen_consumers)
+    for key, value in old.consumers.items():
+        if key in frozen:
+            hashes[key] = value
+    for consumer in consumers:
+        hashes[consumer.key] = consumer.spec_hash
+    return Lock(tags=tags, consumers=hashes)
+
+
+def _pin_image(
+    ref: TagRef, source: TagSource, tags: Mapping[TagRef, TagLock], config: RepoConfig, now: str
+) -> TagLock:
+    entry = tags[ref]
+    parsed = parse_isimage_name(source.name)
+    if parsed is None:
+        return entry.failed(
+            "InvalidImageStreamImage", f"{source.name!r} is not stream@sha256:...", now
+        )
+    stream, digest = parsed
+    namespace = source.namespace or ref.namespace
+    for other_ref in sorted(tags):
+        other = tags[other_ref]
+        if other_ref.namespace != namespace or other_ref.stream != stream:
+            continue
+        for item in other.history:
+            if item.digest == digest:
+                repository = item.image.split("@")[0]
+                image = _pinned(source, ref, repository, digest, config)
+                return replace(entry, resolved_from=item.image).moved_to(digest, image, now)
+    return entry.failed(
+        "NotFound",
+        f"image {digest} is not in the history of image stream {namespace}/{stream}",
+        now,
+    )
+
+
+def _follow(
+    ref: TagRef,
+    sources: Mapping[TagRef, TagSource],
+    tags: dict[TagRef, TagLock],
+    config: RepoConfig,
+    now: str,
+    seen: tuple[TagRef, ...],
+) -> TagLock:
+    entry = tags[ref]
+    source = sources[ref]
+    target_name = source.name if ":" in source.name else f"{source.name}:latest"
+    stream, _, tag = target_name.partition(":")
+    target = TagRef(source.namespace or ref.namespace, stream, tag)
+    if target in seen or target == ref:
+        return entry.failed("AliasCycle", f"alias cycle through {target}", now)
+    target_source = sources.get(target)
+    if target_source is not None and target_source.kind == IMAGE_STREAM_TAG and target in tags:
+        target_entry = _follow(target, sources, tags, config, now, (*seen, ref))
+        tags[target] = target_entry
+    else:
+        target_entry = tags.get(target)  # type: ignore[assignment]
+    if target_entry is None or target_entry.digest is None or target_entry.image is None:
+        return entry.failed("NotFound", f"tag {target} has no image yet", now)
+    repository = target_entry.image.split("@")[0]
+    image = _pinned(source, ref, repository, target_entry.digest, config)
+    return replace(entry, resolved_from=str(target)).moved_to(target_entry.digest, image, now)

@@ -1,0 +1,191 @@
+"""Trigger records: which rebuilds and redeploys a lock change makes due, as records
+with ids derived from (consumer, tag, new digest) so that deriving them again never
+duplicates one; plus their YAML form under ``triggers/``.
+
+Pure: the caller passes the old and new lock, the consumers and ``now``; writing the
+files and skipping ids that already exist is the shell's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reconciler.core.consumers import Consumer
+from reconciler.core.lockfile import API_VERSION, Lock
+from reconciler.core.manifests import BUILD_CONFIG, ObjectKey
+from reconciler.core.streams import TagRef
+from reconciler.core.yamltext import dump_machine_yaml
+
+RECORD_KIND = "TriggerRecord"
+IMAGE_CHANGE = "ImageChange"
+CONFIG_CHANGE = "ConfigChange"
+OPEN = "open"
+ACKNOWLEDGED = "acknowledged"
+_SHORT_KIND = {"BuildConfig": "bc", "DeploymentConfig": "dc"}
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+class TriggerRecordError(ValueError):
+    """A file under triggers/ is not a trigger record we can read."""
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    id: str
+    type: str  # ImageChange | ConfigChange
+    consumer: ObjectKey
+    tag: TagRef | None  # None for ConfigChange
+    from_digest: str | None
+    to_digest: str | None
+    image: str | None
+    automatic: bool
+    container_names: tuple[str, ...]
+    created: str
+    status: str = OPEN
+    acknowledged: str | None = None
+    spec_hash: str | None = None  # ConfigChange: the consumer spec that was committed
+
+    @property
+    def action(self) -> str:
+        return "rebuild" if self.consumer.kind == BUILD_CONFIG else "redeploy"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.yaml"
+
+    def summary(self) -> str:
+        if self.type == CONFIG_CHANGE:
+            return f"{self.action} {self.consumer}: its spec changed"
+        old = _short(self.from_digest) if self.from_digest else "(none)"
+        return f"{self.action} {self.consumer}: {self.tag} {old} -> {_short(self.to_digest)}"
+
+    def acknowledge(self, now: str) -> TriggerRecord:
+        return replace(self, status=ACKNOWLEDGED, acknowledged=now)
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": RECORD_KIND,
+            "id": self.id,
+            "type": self.type,
+            "action": self.action,
+            "consumer": {
+                "kind": self.consumer.kind,
+                "namespace": self.consumer.namespace,
+                "name": self.consumer.name,
+            },
+        }
+        if self.type == IMAGE_CHANGE:
+            data["tag"] = str(self.tag)
+            data["fromDigest"] = self.from_digest
+            data["toDigest"] = self.to_digest
+            data["image"] = self.image
+            data["automatic"] = self.automatic
+            if self.container_names:
+                data["containerNames"] = list(self.container_names)
+        else:
+            data["specHash"] = self.spec_hash
+        data["created"] = self.created
+        data["status"] = self.status
+        if self.acknowledged:
+            data["acknowledged"] = self.acknowledged
+        return data
+
+
+def _short(digest: str | None) -> str:
+    return (digest or "")[:19]
+
+
+def record_id(consumer: ObjectKey, subject: str, digest: str) -> str:
+    """``dc-marsview-<12 hex>``: readable prefix, hash of (consumer, tag, new digest)."""
+    material = f"{consumer.kind}/{consumer.namespace}/{consumer.name}|{subject}|{digest}"
+    digest_hex = hashlib.sha256(material.encode()).hexdigest()[:12]
+    prefix = _SHORT_KIND.get(consumer.kind, consumer.kind.lower())
+    name = re.sub(r"[^a-z0-9.-]", "-", consumer.name.lower())[:40]
+    return f"{prefix}-{name}-{digest_hex}"
+
+
+def derive_triggers(
+    old: Lock, new: Lock, consumers: Sequence[Consumer], now: str
+) -> list[TriggerRecord]:
+    """One record per consumer per input digest change (first resolution included), and
+    one per ConfigChange consumer whose spec fingerprint changed."""
+    records: dict[str, TriggerRecord] = {}
+    for consumer in consumers:
+        for trigger in consumer.image_triggers:
+            after = new.get(trigger.source)
+            before = old.get(trigger.source)
+            to_digest = after.digest if after else None
+            from_digest = before.digest if before else None
+            if to_digest is None or to_digest == from_digest:
+                continue
+            rid = record_id(consumer.key, str(trigger.source), to_digest)
+            records[rid] = TriggerRecord(
+                id=rid,
+                type=IMAGE_CHANGE,
+                consumer=consumer.key,
+                tag=trigger.source,
+                from_digest=from_digest,
+                to_digest=to_digest,
+                image=after.image if after else None,
+                automatic=trigger.automatic,
+                container_names=trigger.container_names,
+                created=now,
+            )
+        if consumer.config_change and old.consumers.get(consumer.key) != consumer.spec_hash:
+            rid = record_id(consumer.key, "ConfigChange", consumer.spec_hash)
+            records[rid] = TriggerRecord(
+                id=rid,
+                type=CONFIG_CHANGE,
+                consumer=consumer.key,
+                tag=None,
+                from_digest=None,
+                to_digest=None,
+                image=None,
+                automatic=True,
+                container_names=(),
+                created=now,
+                spec_hash=consumer.spec_hash,
+            )
+    return [records[k] for k in sorted(records)]
+
+
+def record_from_data(data: Any, where: str) -> TriggerRecord:
+    if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
+        raise TriggerRecordError(f"{where}: not a {RECORD_KIND}")
+    try:
+        consumer = data["consumer"]
+        key = ObjectKey(str(consumer["kind"]), str(consumer["namespace"]), str(consumer["name"]))
+        tag: TagRef | None = None
+        if data.get("tag"):
+            ns, _, rest = str(data["tag"]).partition("/")
+            stream, _, name = rest.partition(":")
+            tag = TagRef(ns, stream, name)
+        rid = str(data["id"])
+        if not _ID_RE.match(rid):
+            raise TriggerRecordError(f"{where}: bad id {rid!r}")
+        return TriggerRecord(
+            id=rid,
+            type=str(data["type"]),
+            consumer=key,
+            tag=tag,
+            from_digest=data.get("fromDigest"),
+            to_digest=data.get("toDigest"),
+            image=data.get("image"),
+            automatic=data.get("automatic", True) is True,
+            container_names=tuple(str(n) for n in data.get("containerNames") or ()),
+            created=str(data["created"]),
+            status=str(data.get("status", OPEN)),
+            acknowledged=str(data["acknowledged"]) if data.get("acknowledged") else None,
+            spec_hash=data.get("specHash"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise TriggerRecordError(f"{where}: missing or malformed field {exc}") from exc
+
+
+def render_record(record: TriggerRecord) -> bytes:
+    return dump_machine_yaml(record.to_data())
