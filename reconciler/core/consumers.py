@@ -128,9 +128,7 @@ def read_consumer(obj: ManifestObject) -> Consumer:
                 ref, path = _istag(own, obj.namespace), (*base, "imageChange", "from")
             else:
                 found = strategy_from(obj)
-                ref, path = (
-                    (_istag(found[0], obj.namespace), found[1]) if found else (None, base)
-                )
+                ref, path = (_istag(found[0], obj.namespace), found[1]) if found else (None, base)
             if ref is not None:
                 triggers.append(ImageTrigger(key, ref, True, (), path))
     if obj.kind == DEPLOYMENT_CONFIG:

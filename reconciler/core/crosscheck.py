@@ -105,11 +105,14 @@ def _duplicate_objects(objects: Sequence[ManifestObject]) -> list[Finding]:
         if len(group) < 2:
             continue
         for obj in group:
-            others = ", ".join(
-                f"{o.file}:{o.locate(())[0]}" for o in group if o is not obj
-            )
+            others = ", ".join(f"{o.file}:{o.locate(())[0]}" for o in group if o is not obj)
             findings.append(
-                (obj, obj.violation(("metadata", "name"), f"duplicate object: also defined at {others}"))
+                (
+                    obj,
+                    obj.violation(
+                        ("metadata", "name"), f"duplicate object: also defined at {others}"
+                    ),
+                )
             )
     return findings
 

@@ -293,7 +293,9 @@ def parse_manifests(text: str, file: str, default_namespace: str = "default") ->
                 0,
             )
         except _Recursive:
-            return ParsedFile([], [Violation(file, 1, 1, "", "", "refused: recursive YAML alias")], 0)
+            return ParsedFile(
+                [], [Violation(file, 1, 1, "", "", "refused: recursive YAML alias")], 0
+            )
         positions = converter.positions
         found, ignored = _unpack(data, (), file, index, positions, default_namespace, False)
         objects.extend(found)
@@ -324,7 +326,9 @@ def _unpack(
             in_template=in_template,
         )
         return [obj], 0
-    nested_key = {"List": "items", "Template": "objects"}.get(kind) if isinstance(kind, str) else None
+    nested_key = (
+        {"List": "items", "Template": "objects"}.get(kind) if isinstance(kind, str) else None
+    )
     if kind.endswith("List") if isinstance(kind, str) else False:
         nested_key = "items"
     if nested_key is None:
