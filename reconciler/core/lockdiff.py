@@ -1,0 +1,51 @@
+"""What changed between two locks, in the words a reviewer uses: "marsview:latest moved
+from sha256:a7ca... to sha256:77dc...". Used for commit messages and ``--dry-run``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.core.lockfile import Lock, TagLock
+from reconciler.core.streams import TagRef
+
+
+@dataclass(frozen=True, order=True)
+class TagChange:
+    ref: TagRef
+    kind: str  # added | removed | moved | spec | failed | recovered
+    text: str
+
+
+def short(digest: str | None) -> str:
+    return digest[:19] if digest else "(none)"
+
+
+def _describe(ref: TagRef, old: TagLock | None, new: TagLock | None) -> TagChange | None:
+    if old is None and new is not None:
+        where = f" -> {short(new.digest)}" if new.digest else ""
+        fail = f" (failed: {new.condition.reason})" if new.condition and not new.digest else ""
+        return TagChange(ref, "added", f"{ref}: added, from {new.source.name}{where}{fail}")
+    if new is None and old is not None:
+        return TagChange(ref, "removed", f"{ref}: removed (was {short(old.digest)})")
+    assert old is not None and new is not None
+    if old.digest != new.digest:
+        return TagChange(ref, "moved", f"{ref}: {short(old.digest)} -> {short(new.digest)}")
+    if old.source != new.source:
+        return TagChange(ref, "spec", f"{ref}: spec changed, now from {new.source.name}")
+    if new.condition and old.condition != new.condition:
+        c = new.condition
+        return TagChange(ref, "failed", f"{ref}: import failed ({c.reason}): {c.message}")
+    if old.condition and not new.condition:
+        return TagChange(ref, "recovered", f"{ref}: import succeeded again")
+    if old != new:
+        return TagChange(ref, "spec", f"{ref}: updated")
+    return None
+
+
+def lock_changes(old: Lock, new: Lock) -> list[TagChange]:
+    changes = []
+    for ref in sorted(set(old.tags) | set(new.tags)):
+        change = _describe(ref, old.get(ref), new.get(ref))
+        if change is not None:
+            changes.append(change)
+    return changes

@@ -1,0 +1,130 @@
+"""The git shell: a private clone of the GitOps repository in a work directory, synced to
+the remote branch, and commits pushed with compare-and-swap semantics (a plain,
+non-forced push: git refuses it when the branch moved, and we start over from the new
+head).
+
+Never touches a user's own checkout: ``--repo PATH`` is cloned like any URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+BOT_NAME = "imagestream-reconciler"
+BOT_EMAIL = "imagestream-reconciler@users.noreply.local"
+
+
+class GitError(Exception):
+    """A git operation failed for a reason a retry will not fix (bad URL, missing
+    branch, no permission); the message says which."""
+
+
+class PushRejected(Exception):
+    """The branch moved between our fetch and our push."""
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    pushed: bool
+    detail: str = ""
+
+
+def default_workdir(cache_root: Path, url: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", url.rstrip("/").rsplit("/", 1)[-1])[:40] or "repo"
+    return cache_root / f"{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
+
+
+def _clean_error(exc: git.GitCommandError) -> str:
+    stderr = str(exc.stderr or "").strip().replace("stderr: ", "").strip("'\" \n")
+    return stderr.splitlines()[-1] if stderr else str(exc)
+
+
+class Workspace:
+    """A clone of ``url`` at ``path``, tracking ``branch``."""
+
+    def __init__(self, url: str, branch: str, path: Path) -> None:
+        self.url = url
+        self.branch = branch
+        self.path = path
+        self._repo: git.Repo | None = None
+
+    @property
+    def repo(self) -> git.Repo:
+        if self._repo is None:
+            raise GitError("workspace not synced yet")
+        return self._repo
+
+    def sync(self) -> str:
+        """Clone or fetch, then put the work tree exactly at the remote branch's head.
+        Returns the head commit. Anything left in the work tree is ours and is dropped."""
+        try:
+            if (self.path / ".git").is_dir():
+                repo = git.Repo(self.path)
+                if repo.remotes.origin.url != self.url:
+                    repo.remotes.origin.set_url(self.url)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                repo = git.Repo.clone_from(self.url, self.path, no_checkout=True)
+            repo.git.fetch(
+                "--prune", "origin", f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
+            )
+        except git.GitCommandError as exc:
+            raise GitError(
+                f"cannot fetch branch {self.branch!r} from {self.url}: {_clean_error(exc)}"
+            ) from exc
+        except git.exc.NoSuchPathError as exc:
+            raise GitError(f"repository {self.url} does not exist") from exc
+        remote_ref = f"origin/{self.branch}"
+        repo.git.checkout("-B", self.branch, remote_ref, "--force")
+        repo.git.reset("--hard", remote_ref)
+        repo.git.clean("-fdx")
+        with repo.config_writer() as config:
+            config.set_value("user", "name", BOT_NAME)
+            config.set_value("user", "email", BOT_EMAIL)
+        self._repo = repo
+        return str(repo.head.commit.hexsha)
+
+    def head(self) -> str:
+        return str(self.repo.head.commit.hexsha)
+
+    def commit(self, message: str, paths: list[str]) -> str | None:
+        """Stage exactly ``paths`` and commit if that changed anything."""
+        repo = self.repo
+        if not paths:
+            return None
+        repo.git.add("--all", "--", *paths)
+        if not repo.index.diff("HEAD"):
+            return None
+        repo.git.commit(
+            "-m",
+            message,
+            "--no-verify",
+            "--no-gpg-sign",
+            env={
+                "GIT_AUTHOR_NAME": BOT_NAME,
+                "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+                "GIT_COMMITTER_NAME": BOT_NAME,
+                "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+            },
+        )
+        return self.head()
+
+    def push(self) -> PushOutcome:
+        """Push HEAD to the branch without force: a moved branch is a rejection, not an
+        overwrite."""
+        try:
+            self.repo.git.push("--porcelain", "origin", f"HEAD:refs/heads/{self.branch}")
+        except git.GitCommandError as exc:
+            text = f"{exc.stdout or ''}\n{exc.stderr or ''}"
+            if re.search(
+                r"\[rejected\]|non-fast-forward|fetch first|stale info|\[remote rejected\].*(lock|cannot lock)",
+                text,
+            ):
+                return PushOutcome(False, _clean_error(exc))
+            raise GitError(f"cannot push to {self.url}: {_clean_error(exc)}") from exc
+        return PushOutcome(True)

@@ -1,0 +1,265 @@
+"""One reconcile pass, the only module that knows both the pure core and the shells.
+It reads as steps:
+
+1. sync the work tree to the remote branch (git);
+2. load and validate the manifests (files, core);
+3. plan which tags need a registry answer, and ask (registry);
+4. compute the desired lock and the trigger records that fall due (core);
+5. write only what differs, commit only when bytes changed, push without force (git);
+6. when the push is rejected because the branch moved, start again from step 1.
+
+Level-triggered and idempotent: the desired lock is a function of the manifests, the
+committed lock and the registries' answers, so running a pass twice changes nothing the
+second time, and two reconcilers at once converge through git's compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler import loader, schemas, triggerstore
+from reconciler.core.consumers import Consumer, read_consumer
+from reconciler.core.lockdiff import TagChange, lock_changes
+from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
+from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM
+from reconciler.core.plan import (
+    Failure,
+    ImportRequest,
+    Outcome,
+    build_lock,
+    desired_tags,
+    import_requests,
+)
+from reconciler.core.repoconfig import RepoConfig, parse_repo_config
+from reconciler.core.streams import TagRef
+from reconciler.core.triggers import TriggerRecord, derive_triggers
+from reconciler.core.validation import ValidationReport, validate_objects
+from reconciler.core.violations import Violation
+from reconciler.gitrepo import GitError, Workspace
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.resolver import resolve_imports
+from reconciler.settings import Settings
+
+Clock = Callable[[], dt.datetime]
+
+
+class PassError(Exception):
+    """The pass could not run (unreadable lockfile, git failure, push conflicts that did
+    not settle). ``retryable`` says whether the same pass may succeed later unchanged."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Plan:
+    """Everything one pass decided, before anything is written."""
+
+    report: ValidationReport
+    config: RepoConfig
+    old_lock: Lock
+    new_lock: Lock
+    old_bytes: bytes | None
+    new_bytes: bytes
+    changes: list[TagChange]
+    triggers: list[TriggerRecord]  # new records only (ids without a file yet)
+    failures: dict[TagRef, Failure] = field(default_factory=dict)
+    requested: int = 0
+
+    @property
+    def lock_changed(self) -> bool:
+        return self.old_bytes != self.new_bytes
+
+    @property
+    def has_changes(self) -> bool:
+        return self.lock_changed or bool(self.triggers)
+
+    @property
+    def skipped(self) -> list[str]:
+        return sorted({o.display for o in self.report.invalid if not o.in_template})
+
+    def commit_message(self) -> str:
+        moved = [c for c in self.changes if c.kind == "moved"]
+        added = [c for c in self.changes if c.kind == "added"]
+        head = []
+        if added:
+            head.append(f"pin {len(added)} new tag{'s' * (len(added) != 1)}")
+        if moved:
+            head.append(f"move {len(moved)} tag{'s' * (len(moved) != 1)}")
+        if self.triggers:
+            head.append(f"open {len(self.triggers)} trigger{'s' * (len(self.triggers) != 1)}")
+        others = len(self.changes) - len(moved) - len(added)
+        if others:
+            head.append(f"{others} other lock change{'s' * (others != 1)}")
+        lines = ["reconciler: " + (", ".join(head) or "update lock"), ""]
+        if self.changes:
+            lines.append("Lock:")
+            lines += [f"  {c.text}" for c in self.changes]
+        if self.triggers:
+            lines.append("Triggers:")
+            lines += [f"  {t.id}: {t.summary()}" for t in self.triggers]
+        if self.skipped:
+            lines.append("Skipped (invalid, lock entries kept):")
+            lines += [f"  {name}" for name in self.skipped]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+ResolveCache = dict[ImportRequest, Outcome]
+
+
+def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:
+    path = root / loader.REPO_CONFIG_NAME
+    if not path.is_file():
+        return RepoConfig(), []
+    return parse_repo_config(path.read_text(encoding="utf-8"), loader.REPO_CONFIG_NAME)
+
+
+def validate_repo(root: Path) -> tuple[RepoConfig, ValidationReport, int]:
+    """Load and validate a checkout; returns the repo config, the report and the number
+    of manifest files read."""
+    config, config_problems = read_repo_config(root)
+    loaded = loader.load_repo(root, config.default_namespace)
+    report = validate_objects(
+        loaded.objects, config, schemas.check_schema, [*config_problems, *loaded.violations]
+    )
+    return config, report, len(loaded.files)
+
+
+def read_lock(root: Path) -> tuple[Lock, bytes | None]:
+    path = root / loader.LOCKFILE_NAME
+    if not path.is_file():
+        return Lock(), None
+    raw = path.read_bytes()
+    try:
+        return parse_lock(raw), raw
+    except LockfileError as exc:
+        raise PassError(
+            f"{loader.LOCKFILE_NAME}:{exc.line}:{exc.column}: cannot read the lockfile: {exc}. "
+            "It is not overwritten; fix or revert it in git."
+        ) from exc
+
+
+def compute_plan(
+    root: Path,
+    settings: Settings,
+    client: RegistryClient,
+    now: dt.datetime,
+    cache: ResolveCache | None = None,
+) -> Plan:
+    """Steps 2 to 4 on a checkout at ``root``: nothing is written."""
+    config, report, _ = validate_repo(root)
+    old_lock, old_bytes = read_lock(root)
+    stamp = rfc3339(now)
+
+    live = [o for o in report.valid if not o.in_template]
+    invalid = [o for o in report.invalid if not o.in_template]
+    streams = [o for o in live if o.kind == IMAGE_STREAM]
+    consumers: list[Consumer] = [
+        read_consumer(o) for o in live if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
+    ]
+    desired = desired_tags(
+        streams, [o for o in invalid if o.kind == IMAGE_STREAM], consumers, config
+    )
+    requests, failures = import_requests(desired, old_lock)
+    cache = cache if cache is not None else {}
+    todo = [r for r in requests if r not in cache]
+    if todo:
+        with_outcomes = resolve_imports(todo, client, settings.registries, settings.platform)
+        by_ref = {r.ref: r for r in todo}
+        for ref, outcome in with_outcomes.items():
+            cache[by_ref[ref]] = outcome
+    outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests}
+    outcomes.update(failures)
+
+    frozen_consumers = [o.key for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)]
+    new_lock = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
+    new_bytes = render_lock(new_lock)
+    if old_bytes is not None and parse_lock(old_bytes) == new_lock:
+        # Same model, so keep the committed bytes: a hand-reformatted lock is not a change.
+        new_bytes = old_bytes
+    records = derive_triggers(old_lock, new_lock, consumers, stamp)
+    existing = {r.id for r in triggerstore.read_records(root)[0]}
+    return Plan(
+        report=report,
+        config=config,
+        old_lock=old_lock,
+        new_lock=new_lock,
+        old_bytes=old_bytes,
+        new_bytes=new_bytes,
+        changes=lock_changes(old_lock, new_lock),
+        triggers=[r for r in records if r.id not in existing],
+        failures={ref: o for ref, o in outcomes.items() if isinstance(o, Failure)},
+        requested=len(requests),
+    )
+
+
+def write_plan(root: Path, plan: Plan) -> list[str]:
+    """Step 5a: write what differs; returns the repo-relative paths written."""
+    written: list[str] = []
+    if plan.lock_changed:
+        (root / loader.LOCKFILE_NAME).write_bytes(plan.new_bytes)
+        written.append(loader.LOCKFILE_NAME)
+    for record in triggerstore.write_new_records(root, plan.triggers):
+        written.append(triggerstore.record_path(root, record).relative_to(root).as_posix())
+    return written
+
+
+@dataclass
+class PassResult:
+    plan: Plan
+    commit: str | None = None
+    pushed: bool = False
+    attempts: int = 1
+    head: str = ""
+
+
+def run_pass(
+    workspace: Workspace,
+    settings: Settings,
+    client: RegistryClient,
+    clock: Clock = utc_now,
+    *,
+    dry_run: bool = False,
+) -> PassResult:
+    """Steps 1 to 6. Registry answers are reused across push retries within the pass:
+    only the manifests and the lock are re-read from the new head."""
+    cache: ResolveCache = {}
+    last_rejection = ""
+    for attempt in range(1, settings.max_push_attempts + 1):
+        try:
+            head = workspace.sync()
+        except GitError as exc:
+            raise PassError(str(exc), retryable=True) from exc
+        plan = compute_plan(workspace.path, settings, client, clock(), cache)
+        result = PassResult(plan=plan, attempts=attempt, head=head)
+        if dry_run or not plan.has_changes:
+            return result
+        paths = write_plan(workspace.path, plan)
+        try:
+            result.commit = workspace.commit(plan.commit_message(), paths)
+            if result.commit is None:
+                return result
+            outcome = workspace.push()
+        except GitError as exc:
+            raise PassError(str(exc), retryable=True) from exc
+        if outcome.pushed:
+            result.pushed = True
+            return result
+        last_rejection = outcome.detail
+    raise PassError(
+        f"push rejected {settings.max_push_attempts} times, the branch keeps moving "
+        f"({last_rejection}); try again later",
+        retryable=True,
+    )
