@@ -1,0 +1,234 @@
+"""Loads and compiles our JSON Schemas once; checks one object; returns Violations.
+
+The schemas in ``schemas/`` (draft 2020-12, written for this project) model what
+OpenShift's API validation checks in ImageStream, BuildConfig and DeploymentConfig
+objects and what the reconciler reads from them. ``check_schema`` runs the matching one
+over an object and turns every error into a ``Violation`` that names the field, with the
+file, line and column of the object's text.
+
+How the results are read:
+
+- A field whose value is ``null`` is treated as absent, as the API server's JSON decoder
+  does (``creationTimestamp: null``, ``as: null``): nulls are dropped before validation.
+- An unknown field in a structure we model is a *warning* ("OpenShift drops unknown
+  fields"), with a "did you mean" hint when a known field is close. So is a bad value
+  in a field that OpenShift ignores (``x-severity`` in the schema, e.g. a BuildConfig's
+  ``strategy.type``). Everything else is an *error*; an object is accepted when it has
+  no errors.
+- Inside a Template, a ``${PARAM}`` or ``${{PARAM}}`` placeholder may stand in any
+  scalar position: an error about a string that holds a placeholder is dropped, whatever
+  the check (type, enum, pattern, const, length). The schemas themselves stay strict.
+- ``status`` is never checked.
+
+$refs between the schema files are resolved through a ``referencing.Registry`` built
+from the schema directory: nothing is ever fetched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from reconciler.core.manifests import (
+    BUILD_CONFIG,
+    DEPLOYMENT_CONFIG,
+    IMAGE_STREAM,
+    ManifestObject,
+)
+from reconciler.core.violations import Path as FieldPath
+from reconciler.core.violations import Violation
+
+SCHEMA_FILES = {
+    IMAGE_STREAM: "imagestream.json",
+    BUILD_CONFIG: "buildconfig.json",
+    DEPLOYMENT_CONFIG: "deploymentconfig.json",
+}
+
+# OpenShift template parameters: ${NAME} (string substitution) and ${{NAME}} (JSON value).
+PLACEHOLDER = re.compile(r"\$\{\{?[A-Za-z0-9_]+\}?\}")
+
+# Our own schema annotations (see schemas/common.json's $comment): the message to report
+# when a keyword of the subschema fails, a note appended to it, and a severity other
+# than "error" for values that OpenShift ignores rather than refuses.
+_MESSAGE_KEY = "x-message"
+_NOTE_KEY = "x-note"
+_SEVERITY_KEY = "x-severity"
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def schema_dir() -> Path:
+    """The ``schemas/`` directory: beside the package in a checkout, inside it in a wheel."""
+    beside = Path(__file__).resolve().parent.parent / "schemas"
+    if beside.is_dir():
+        return beside
+    return Path(str(importlib.resources.files("reconciler") / "schemas"))
+
+
+@functools.cache
+def _validators() -> dict[str, Draft202012Validator]:
+    directory = schema_dir()
+    schemas: dict[str, dict[str, Any]] = {}
+    resources: list[tuple[str, Resource[Any]]] = []
+    for path in sorted(directory.glob("*.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(contents)
+        schemas[path.name] = contents
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    registry: Registry[Any] = Registry().with_resources(resources)
+    return {
+        kind: Draft202012Validator(
+            schemas[filename],
+            registry=registry,
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        for kind, filename in SCHEMA_FILES.items()
+    }
+
+
+def check_schema(obj: ManifestObject) -> list[Violation]:
+    """Every schema violation of one object (errors and warnings), in file order."""
+    validator = _validators().get(obj.kind)
+    if validator is None:
+        return [obj.violation(("kind",), f"no schema for kind '{obj.kind}'")]
+    body = _drop_nulls(obj.body)
+    found: set[Violation] = set()
+    for error in validator.iter_errors(body):
+        if obj.in_template and _is_placeholder(error.instance):
+            continue
+        for path, message, severity in _describe(error):
+            found.add(obj.violation(path, message, severity))
+    return sorted(found, key=lambda v: (v.line, v.column, v.path, v.message))
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and PLACEHOLDER.search(value) is not None
+
+
+def _describe(error: ValidationError) -> Iterable[tuple[FieldPath, str, str]]:
+    """(path, message, severity) for one jsonschema error; some errors make several."""
+    path: FieldPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    keyword = error.validator
+    instance: Any = error.instance
+
+    if keyword == "required":
+        required: Any = error.validator_value
+        missing = [name for name in required if name not in instance]
+        for name in missing:
+            yield path, f"missing required field '{name}'", "error"
+        return
+
+    if keyword == "additionalProperties":
+        known = list(schema.get("properties", {}))
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+        for name in instance:
+            if name in known or any(p.search(name) for p in patterns):
+                continue
+            message = f"unknown field '{name}' (OpenShift drops unknown fields)"
+            hint = _closest(name, known)
+            if hint:
+                message += f"; did you mean '{hint}'?"
+            yield (*path, name), message, "warning"
+        return
+
+    if "propertyNames" in error.absolute_schema_path:
+        # The instance is the key itself; point at it.
+        text = schema.get(_MESSAGE_KEY) or error.message
+        yield (*path, str(instance)), f"invalid key '{instance}': {text}", "error"
+        return
+
+    message = _value_message(error, schema)
+    note = schema.get(_NOTE_KEY)
+    if note:
+        message += f" ({note})"
+    yield path, message, str(schema.get(_SEVERITY_KEY, "error"))
+
+
+def _value_message(error: ValidationError, schema: Mapping[str, Any]) -> str:
+    keyword = error.validator
+    instance: Any = error.instance
+    value: Any = error.validator_value
+    custom = schema.get(_MESSAGE_KEY)
+    got = f" (got {_show(instance)})"
+
+    if keyword == "type":
+        wanted = [value] if isinstance(value, str) else list(value)
+        names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+        return f"must be {names}{got}"
+    if keyword == "enum" and not custom:
+        choices = [c for c in value if c != ""]
+        message = "must be one of " + ", ".join(str(c) for c in choices) + got
+        hint = _closest(instance, [str(c) for c in choices], fuzzy=False)
+        if hint:
+            message += f"; did you mean '{hint}'?"
+        return message
+    if keyword == "const" and not custom:
+        return f"must be {_show(value)}{got}"
+    if custom:
+        if isinstance(instance, dict | list):
+            return str(custom)
+        return f"{custom}{got}"
+    if keyword == "minLength" and value == 1:
+        return "must not be empty"
+    if keyword == "minLength":
+        return f"must be at least {value} characters long{got}"
+    if keyword == "maxLength":
+        return f"must be at most {value} characters long{got}"
+    if keyword == "minimum":
+        return f"must be at least {value}{got}"
+    if keyword == "minItems":
+        return f"must have at least {value} item{'s' if value != 1 else ''}"
+    if keyword == "pattern":
+        return f"must match the pattern {value}{got}"
+    return error.message
+
+
+def _closest(name: Any, known: list[str], fuzzy: bool = True) -> str | None:
+    """A known name that differs only by case, or (for field names) a near spelling."""
+    if not isinstance(name, str):
+        return None
+    for candidate in known:
+        if candidate != name and candidate.lower() == name.lower():
+            return candidate
+    if fuzzy:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            return close[0]
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        text = value if len(value) <= 80 else value[:77] + "..."
+        return f"'{text}'"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return json.dumps(value)
