@@ -18,6 +18,7 @@ import io
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import tarfile
 import tempfile
@@ -45,6 +46,7 @@ from reconciler.registry.media_types import (
 __all__ = [
     "LocalRegistry",
     "RegistryNotInstalled",
+    "make_self_signed_cert",
     "manifest_digest",
     "push_image",
     "push_tags",
@@ -56,6 +58,26 @@ _START_TIMEOUT = 20.0
 
 class RegistryNotInstalled(RuntimeError):
     """No registry binary on PATH."""
+
+
+def make_self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate (and key) for ``host``, for TLS tests; returns (cert, key).
+
+    The certificate is its own CA, so passing the cert path as ``verify`` trusts it.
+    """
+    cert, key = directory / "registry.crt", directory / "registry.key"
+    san = f"IP:{host}" if host.replace(".", "").isdigit() or ":" in host else f"DNS:{host}"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={host}",
+            "-addext", f"subjectAltName={san}",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def _free_port() -> int:
@@ -70,7 +92,8 @@ class LocalRegistry:
     """A ``docker-registry serve`` process on ``127.0.0.1:<free port>``.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`. Storage, config and log
-    live in a temporary directory removed on exit. ``notifications`` is a list of webhook URLs
+    live in a temporary directory removed on exit; :meth:`stop` then :meth:`start` restarts on
+    the same storage. ``tls=(cert, key)`` serves https (see :func:`make_self_signed_cert`). ``notifications`` is a list of webhook URLs
     the registry will POST events to. The access log is off by default because it costs
     throughput in benchmarks; pass ``access_log=True`` to debug.
     """
@@ -81,8 +104,10 @@ class LocalRegistry:
         notifications: Sequence[str] | None = None,
         access_log: bool = False,
         binary: str | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self._notifications = list(notifications or [])
+        self._tls = tls
         self._access_log = access_log
         self._binary = binary
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -99,8 +124,13 @@ class LocalRegistry:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}"
+        """``http://127.0.0.1:PORT`` (``https`` when started with ``tls``)."""
+        return f"{'https' if self._tls else 'http'}://{self.host}"
+
+    @property
+    def tls_certificate(self) -> Path | None:
+        """The certificate served when started with ``tls`` (pass it as ``verify``)."""
+        return self._tls[0] if self._tls else None
 
     @property
     def directory(self) -> Path:
@@ -119,6 +149,7 @@ class LocalRegistry:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> LocalRegistry:
+        """Start the process; after :meth:`stop`, restart on the same storage (and port if free)."""
         if self._process is not None:
             raise RuntimeError("registry already started")
         binary = self._binary or next(
@@ -128,10 +159,14 @@ class LocalRegistry:
             raise RegistryNotInstalled(
                 "no docker-registry binary on PATH; install it with apt-get install docker-registry"
             )
-        self._tmp = tempfile.TemporaryDirectory(prefix="devregistry-")
+        restart = self._tmp is not None
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="devregistry-")
         last_error = ""
-        for _attempt in range(3):
-            self.port = _free_port()
+        for attempt in range(3):
+            # A restart keeps its port when it can, so references pushed earlier stay valid.
+            if not (restart and attempt == 0 and self.port):
+                self.port = _free_port()
             config = self.directory / "config.yml"
             config.write_text(self._config_yaml(), encoding="utf-8")
             self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -147,7 +182,8 @@ class LocalRegistry:
             except RuntimeError as exc:
                 last_error = str(exc)
                 self._stop_process()
-        self._cleanup_dir()
+        if not restart:
+            self._cleanup_dir()
         raise RuntimeError(f"docker-registry did not start: {last_error}")
 
     def _config_yaml(self) -> str:
@@ -168,6 +204,10 @@ class LocalRegistry:
             },
             "http": {"addr": self.host, "headers": {"X-Content-Type-Options": ["nosniff"]}},
         }
+        if self._tls is not None:
+            http = config["http"]
+            assert isinstance(http, dict)
+            http["tls"] = {"certificate": str(self._tls[0]), "key": str(self._tls[1])}
         if self._notifications:
             config["notifications"] = {
                 "endpoints": [
@@ -185,7 +225,10 @@ class LocalRegistry:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _START_TIMEOUT
-        with httpx.Client(timeout=1.0) as client:
+        verify: bool | ssl.SSLContext = True
+        if self._tls is not None:
+            verify = ssl.create_default_context(cafile=str(self._tls[0]))
+        with httpx.Client(timeout=1.0, verify=verify) as client:
             while True:
                 if self._process is None or self._process.poll() is not None:
                     raise RuntimeError(f"registry exited early; log: {self._log_tail()}")

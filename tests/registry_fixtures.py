@@ -5,6 +5,8 @@ Owns: fixture functions only; ``tests/conftest.py`` imports them. Fixtures:
 - ``local_registry`` (session): one started :class:`LocalRegistry` shared by all tests; tests
   must use their own repository names (see ``unique_repo``).
 - ``fresh_registry`` (function): a registry of its own, for tests that stop or fill it.
+- ``tls_registry`` (session): a registry serving https with a self-signed certificate
+  (``tls_registry.tls_certificate`` is the CA to trust).
 - ``registry_client`` (function): a :class:`RegistryClient` closed after the test.
 - ``unique_repo`` (function): a repository name no other test uses.
 
@@ -16,10 +18,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from reconciler.devregistry import LocalRegistry
+from reconciler.devregistry import LocalRegistry, make_self_signed_cert
 from reconciler.registry.client import RegistryClient
 
 
@@ -32,6 +35,13 @@ def local_registry() -> Iterator[LocalRegistry]:
 @pytest.fixture
 def fresh_registry() -> Iterator[LocalRegistry]:
     with LocalRegistry() as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    directory: Path = tmp_path_factory.mktemp("tls")
+    with LocalRegistry(tls=make_self_signed_cert(directory)) as registry:
         yield registry
 
 

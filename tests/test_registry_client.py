@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import subprocess
 
+import httpx
 import pytest
 
 from reconciler.core.references import parse_image_reference
@@ -191,18 +193,21 @@ def test_missing_tag_and_repo_are_not_found(
         assert repo in info.value.message
 
 
-def test_stopped_registry_is_unavailable(
+def test_stopped_registry_is_unavailable_then_recovers(
     fresh_registry: LocalRegistry, registry_client: RegistryClient
 ) -> None:
-    push_image(fresh_registry.url, "app", "v1", seed="stop")
+    pushed = push_image(fresh_registry.url, "app", "v1", seed="stop")
     req = request(fresh_registry, "app", "v1")
-    assert registry_client.resolve(req).digest.startswith("sha256:")
+    assert registry_client.resolve(req).digest == pushed
     fresh_registry.stop()
     with pytest.raises(ResolveError) as info:
         registry_client.resolve(req)
     assert info.value.reason == "RegistryUnavailable"
     assert info.value.retryable is True
     assert fresh_registry.host in info.value.message
+    # Same storage, same port: the retry the error invited now succeeds.
+    fresh_registry.start()
+    assert registry_client.resolve(req).digest == pushed
 
 
 def test_resolve_many_fifty_tags(
@@ -234,3 +239,27 @@ def test_insecure_false_uses_https_and_fails_against_plain_http(
         registry_client.resolve(req)
     # The plain-http registry cannot complete a TLS handshake: a transport-level failure.
     assert info.value.reason == "RegistryUnavailable"
+
+
+def test_https_registry_with_trusted_ca(tls_registry: LocalRegistry, unique_repo: str) -> None:
+    ca = tls_registry.tls_certificate
+    assert ca is not None and tls_registry.url.startswith("https://")
+    with httpx.Client(verify=ssl_context(ca)) as http:
+        pushed = push_image(tls_registry.url, unique_repo, "v1", seed="tls", client=http)
+    with RegistryClient(verify=str(ca)) as client:
+        resolved = client.resolve(request(tls_registry, unique_repo, "v1", insecure=False))
+    assert resolved.digest == pushed
+
+
+def test_https_registry_untrusted_certificate(
+    tls_registry: LocalRegistry, registry_client: RegistryClient, unique_repo: str
+) -> None:
+    with pytest.raises(ResolveError) as info:
+        registry_client.resolve(request(tls_registry, unique_repo, "v1", insecure=False))
+    assert info.value.reason == "TLSVerificationFailed"
+    assert info.value.retryable is False
+    assert "insecure" in info.value.message
+
+
+def ssl_context(ca: object) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))

@@ -21,11 +21,13 @@ import hashlib
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -163,7 +165,7 @@ class RegistryClient:
             # Redirects are followed by hand so Authorization never leaks to another host.
             follow_redirects=False,
             transport=transport,
-            verify=verify,
+            verify=_ssl_verify(verify),
         )
         self._pool = ThreadPoolExecutor(
             max_workers=max_concurrency, thread_name_prefix="registry-resolve"
@@ -318,9 +320,7 @@ class RegistryClient:
                     e.TIMEOUT, target, f"{method} timed out ({type(exc).__name__})"
                 ) from None
             except httpx.TransportError as exc:
-                raise _fail(
-                    e.REGISTRY_UNAVAILABLE, target, f"{method} failed: {_transport_detail(exc)}"
-                ) from None
+                raise _transport_failure(target, method, exc) from None
             try:
                 status = response.status_code
                 if status in _REDIRECT_STATUSES:
@@ -490,9 +490,7 @@ class RegistryClient:
         except httpx.TimeoutException:
             raise _fail(e.TIMEOUT, target, f"{where} timed out") from None
         except httpx.TransportError as exc:
-            raise _fail(
-                e.REGISTRY_UNAVAILABLE, target, f"{where} unreachable: {_transport_detail(exc)}"
-            ) from None
+            raise _transport_failure(target, where, exc) from None
         status = response.status_code
         if status in (401, 403):
             raise _fail(e.UNAUTHORIZED, target, f"{where} refused a token (HTTP {status})")
@@ -532,6 +530,16 @@ class _Reply:
     content_type: str
 
 
+def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """``verify`` as httpx 0.28 wants it: a CA bundle path becomes an SSLContext."""
+    if isinstance(verify, str):
+        path = Path(verify)
+        if path.is_dir():
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
 def _fail(reason: str, target: _Target, detail: str) -> ResolveError:
     return ResolveError(
         reason, f"{target.registry}/{target.repository}: {detail}", registry=target.registry
@@ -544,6 +552,21 @@ def _bare_type(content_type: str) -> str:
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return a.scheme == b.scheme and a.host == b.host and a.port == b.port
+
+
+def _transport_failure(target: _Target, what: str, exc: httpx.TransportError) -> ResolveError:
+    # A certificate that does not verify will not fix itself: not RegistryUnavailable.
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return ResolveError(
+                e.TLS_VERIFICATION_FAILED,
+                f"{target.registry}/{target.repository}: {what}: TLS certificate not trusted "
+                f"({cause.verify_message}); set importPolicy.insecure or configure a CA bundle",
+                registry=target.registry,
+            )
+        cause = cause.__cause__ or cause.__context__
+    return _fail(e.REGISTRY_UNAVAILABLE, target, f"{what} failed: {_transport_detail(exc)}")
 
 
 def _transport_detail(exc: httpx.TransportError) -> str:

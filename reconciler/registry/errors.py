@@ -19,6 +19,7 @@ __all__ = [
     "REGISTRY_UNAVAILABLE",
     "RETRYABLE_REASONS",
     "TIMEOUT",
+    "TLS_VERIFICATION_FAILED",
     "TOO_MANY_REQUESTS",
     "UNAUTHORIZED",
     "UNSUPPORTED_MEDIA_TYPE",
@@ -36,6 +37,7 @@ INVALID_RESPONSE = "InvalidResponse"
 UNSUPPORTED_MEDIA_TYPE = "UnsupportedMediaType"
 NO_MATCHING_PLATFORM = "NoMatchingPlatform"
 BAD_REQUEST = "BadRequest"
+TLS_VERIFICATION_FAILED = "TLSVerificationFailed"
 
 # Transient by nature: the same request may well succeed later. Everything else needs a
 # change (to the manifest, the registry content or the credentials) before a retry helps.
