@@ -166,7 +166,7 @@ def _describe(error: ValidationError) -> Iterable[tuple[FieldPath, str, str]]:
     message = _value_message(error, schema)
     note = schema.get(_NOTE_KEY)
     if note:
-        message += f" ({note})"
+        message += f"; {note}"
     yield path, message, str(schema.get(_SEVERITY_KEY, "error"))
 
 
