@@ -26,6 +26,7 @@ from reconciler.core.lockdiff import TagChange, lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM
 from reconciler.core.plan import (
+    PUSH,
     Failure,
     ImportRequest,
     Outcome,
@@ -40,6 +41,7 @@ from reconciler.core.validation import ValidationReport, validate_objects
 from reconciler.core.violations import Violation
 from reconciler.gitrepo import GitError, Workspace
 from reconciler.registry.client import RegistryClient
+from reconciler.registry.errors import NOT_FOUND
 from reconciler.registry.resolver import resolve_imports
 from reconciler.settings import Settings
 
@@ -182,6 +184,17 @@ def compute_plan(
             cache[by_ref[ref]] = outcome
     outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests}
     outcomes.update(failures)
+    for ref in list(outcomes):
+        outcome, source = outcomes[ref], desired.sources[ref]
+        previous = old_lock.get(ref)
+        if (
+            source.kind == PUSH
+            and isinstance(outcome, Failure)
+            and outcome.reason == NOT_FOUND
+            and (previous is None or previous.digest is None)
+        ):
+            # A build output that no build has pushed yet is waiting, not failing.
+            del outcomes[ref]
 
     frozen_consumers = [o.key for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)]
     new_lock = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)

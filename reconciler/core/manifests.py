@@ -45,9 +45,10 @@ class ObjectKey:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ManifestObject:
-    """One ImageStream, BuildConfig or DeploymentConfig as written.
+    """One ImageStream, BuildConfig or DeploymentConfig as written. Compared and hashed
+    by identity: two objects are the same only if they are the same place in a file.
 
     ``body`` is plain JSON data (dicts, lists, scalars); ``positions`` maps a field path
     inside ``body`` to its 1-based (line, column) in ``file``.
