@@ -62,7 +62,9 @@ def strategy_from(obj: ManifestObject) -> tuple[dict[str, object], Path] | None:
 
 
 def _istag(source: dict[str, object], default_namespace: str) -> TagRef | None:
-    if source.get("kind") != IMAGE_STREAM_TAG:
+    # OpenShift converts the legacy kind ImageStream (name without a tag) to
+    # ImageStreamTag name:latest; parse_istag_name applies the same default.
+    if source.get("kind") not in (IMAGE_STREAM_TAG, "ImageStream"):
         return None
     name = source.get("name")
     namespace = source.get("namespace")

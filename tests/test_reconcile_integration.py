@@ -1,0 +1,347 @@
+"""The whole loop against a real docker-registry and a bare git remote: pin, stay put,
+move on a new push, open each trigger once, survive a racing human commit, keep the last
+good digest when the registry is down or talks garbage, skip invalid objects without
+losing their lock entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+from git_fixtures import GitRemote, git
+
+from reconciler.core.lockfile import parse_lock
+from reconciler.core.streams import TagRef
+from reconciler.devregistry import LocalRegistry, manifest_digest, push_image
+from reconciler.gitrepo import PushOutcome, Workspace
+from reconciler.reconcile import PassResult, run_pass
+from reconciler.registry.client import RegistryClient
+from reconciler.settings import Settings
+
+pytestmark = pytest.mark.integration
+NS = "team"
+MakeRemote = Callable[[Mapping[str, str]], GitRemote]
+
+
+def stream(name: str, tags: Mapping[str, str], *, scheduled: set[str] = frozenset(), extra: str = "") -> str:
+    lines = [
+        "apiVersion: image.openshift.io/v1",
+        "kind: ImageStream",
+        "metadata:",
+        f"  name: {name}",
+        f"  namespace: {NS}",
+        "spec:",
+        "  tags:",
+    ]
+    for tag, source in tags.items():
+        lines += [f'    - name: "{tag}"', "      from:"]
+        if source.startswith("istag:"):
+            lines += ["        kind: ImageStreamTag", f"        name: {source[6:]}"]
+        else:
+            lines += ["        kind: DockerImage", f"        name: {source}"]
+            lines += ["      importPolicy:", "        insecure: true"]
+            if tag in scheduled:
+                lines += ["        scheduled: true"]
+    return "\n".join(lines) + "\n" + extra
+
+
+def deployment(name: str, istag: str, container: str = "app") -> str:
+    return f"""\
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata:
+  name: {name}
+  namespace: {NS}
+spec:
+  replicas: 1
+  selector:
+    app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      containers:
+        - name: {container}
+          image: {name}
+  triggers:
+    - type: ImageChange
+      imageChangeParams:
+        automatic: true
+        containerNames: [{container}]
+        from:
+          kind: ImageStreamTag
+          name: "{istag}"
+"""
+
+
+def build(name: str, istag: str) -> str:
+    return f"""\
+apiVersion: build.openshift.io/v1
+kind: BuildConfig
+metadata:
+  name: {name}
+  namespace: {NS}
+spec:
+  source:
+    type: Git
+    git:
+      uri: https://example.com/{name}.git
+  strategy:
+    type: Docker
+    dockerStrategy:
+      from:
+        kind: ImageStreamTag
+        name: "{istag}"
+  triggers:
+    - type: ImageChange
+"""
+
+
+class Clock:
+    """A clock the test moves: trigger and history times are then predictable."""
+
+    def __init__(self) -> None:
+        self._ticks = itertools.count()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=next(self._ticks))
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings(cache_dir=tmp_path / "cache", max_concurrency=4, timeout=5.0)
+
+
+def run(
+    remote: GitRemote,
+    tmp_path: Path,
+    client: RegistryClient | None = None,
+    workspace: Workspace | None = None,
+    dry_run: bool = False,
+) -> PassResult:
+    ws = workspace or Workspace(remote.url, "main", tmp_path / "work")
+    own = client is None
+    active = client or RegistryClient(max_concurrency=4, timeout=5.0)
+    try:
+        return run_pass(ws, settings(tmp_path), active, Clock(), dry_run=dry_run)
+    finally:
+        if own:
+            active.close()
+
+
+def lock_of(remote: GitRemote):  # type: ignore[no-untyped-def]
+    return parse_lock(remote.show("images.lock.yaml"))
+
+
+def triggers_of(remote: GitRemote) -> list[str]:
+    return sorted(f for f in remote.files() if f.startswith("triggers/"))
+
+
+def test_pin_stay_move_and_trigger_once(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    host, url = local_registry.host, local_registry.url
+    first_app = push_image(url, f"{unique_repo}/app", "latest", seed="app-1")
+    pinned_base = push_image(url, f"{unique_repo}/base", "1.0", seed="base-1")
+    remote = make_remote(
+        {
+            "streams/app.yaml": stream(
+                "app",
+                {"latest": f"{host}/{unique_repo}/app:latest", "stable": "istag:app:latest"},
+                scheduled={"latest"},
+            ),
+            "streams/base.yaml": stream("base", {"1.0": f"{host}/{unique_repo}/base:1.0"}),
+            "deploy/web.yaml": deployment("web", "app:latest"),
+            "deploy/worker.yaml": deployment("worker", "app:stable"),
+            "build/img.yaml": build("img", "base:1.0"),
+        }
+    )
+    commits = remote.commit_count()
+
+    # Pass 1: everything pinned to exactly what the registry serves, one commit.
+    result = run(remote, tmp_path)
+    assert result.pushed and result.commit == remote.head()
+    assert remote.commit_count() == commits + 1
+    lock = lock_of(remote)
+    app = lock.get(TagRef(NS, "app", "latest"))
+    assert app is not None and app.digest == first_app
+    assert app.digest == manifest_digest(url, f"{unique_repo}/app", "latest")
+    assert lock.get(TagRef(NS, "app", "stable")).digest == first_app  # type: ignore[union-attr]
+    assert lock.get(TagRef(NS, "base", "1.0")).digest == pinned_base  # type: ignore[union-attr]
+    assert app.image == f"{host}/{unique_repo}/app@{first_app}"
+    first_triggers = triggers_of(remote)
+    assert len(first_triggers) == 3  # web, worker, img: first resolution counts
+    author, subject = remote.log()[0].split("|")
+    assert author == "imagestream-reconciler" and "open 3 triggers" in subject
+
+    # Pass 2: nothing changed, no commit.
+    again = run(remote, tmp_path)
+    assert again.commit is None and not again.pushed
+    assert remote.commit_count() == commits + 1
+
+    # A new image under the scheduled tag, and under the unscheduled one.
+    second_app = push_image(url, f"{unique_repo}/app", "latest", seed="app-2")
+    push_image(url, f"{unique_repo}/base", "1.0", seed="base-2")
+    moved = run(remote, tmp_path)
+    assert moved.pushed
+    lock = lock_of(remote)
+    app = lock.get(TagRef(NS, "app", "latest"))
+    assert app is not None and app.digest == second_app
+    assert [h.digest for h in app.history] == [second_app, first_app]
+    assert lock.get(TagRef(NS, "app", "stable")).digest == second_app  # type: ignore[union-attr]
+    assert lock.get(TagRef(NS, "base", "1.0")).digest == pinned_base  # type: ignore[union-attr]
+    new_triggers = sorted(set(triggers_of(remote)) - set(first_triggers))
+    assert len(new_triggers) == 2  # web (latest) and worker (stable alias), not img
+    consumers = sorted(remote.show(f).split("name: ")[1].split()[0] for f in new_triggers)
+    assert consumers == ["web", "worker"]
+    for path in new_triggers:
+        text = remote.show(path)
+        assert f"fromDigest: {first_app}" in text and f"toDigest: {second_app}" in text
+        assert "status: open" in text
+
+    # Once more: nothing new opens.
+    count = remote.commit_count()
+    assert run(remote, tmp_path).commit is None
+    assert remote.commit_count() == count
+    assert len(triggers_of(remote)) == 5
+
+
+def test_dry_run_writes_nothing(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    push_image(local_registry.url, unique_repo, "v1", seed="dry")
+    remote = make_remote({"s.yaml": stream("s", {"v1": f"{local_registry.host}/{unique_repo}:v1"})})
+    head = remote.head()
+    result = run(remote, tmp_path, dry_run=True)
+    assert result.plan.lock_changed and result.plan.changes
+    assert result.commit is None and remote.head() == head
+    assert not (tmp_path / "work" / "images.lock.yaml").exists()
+
+
+class RacingWorkspace(Workspace):
+    """Lets a human push between the reconciler's fetch and its first push."""
+
+    def __init__(self, remote: GitRemote, path: Path, change: Mapping[str, str]) -> None:
+        super().__init__(remote.url, "main", path)
+        self.remote = remote
+        self.change = change
+        self.raced = False
+
+    def push(self) -> PushOutcome:
+        if not self.raced:
+            self.raced = True
+            self.remote.commit(self.change, "human adds a tag meanwhile")
+        return super().push()
+
+
+def test_push_race_recomputes_from_new_head(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    host = local_registry.host
+    one = push_image(local_registry.url, unique_repo, "one", seed="race-1")
+    two = push_image(local_registry.url, unique_repo, "two", seed="race-2")
+    remote = make_remote({"s.yaml": stream("s", {"one": f"{host}/{unique_repo}:one"})})
+    newer = stream("s", {"one": f"{host}/{unique_repo}:one", "two": f"{host}/{unique_repo}:two"})
+    workspace = RacingWorkspace(remote, tmp_path / "work", {"s.yaml": newer})
+
+    result = run(remote, tmp_path, workspace=workspace)
+
+    assert result.pushed and result.attempts == 2
+    subjects = [line.split("|")[1] for line in remote.log()]
+    assert subjects[:2] == ["reconciler: pin 2 new tags", "human adds a tag meanwhile"]
+    assert remote.show("s.yaml") == newer.rstrip()  # the human's change is on the branch
+    lock = lock_of(remote)  # and the lock was computed from the newest manifests
+    assert lock.get(TagRef(NS, "s", "one")).digest == one  # type: ignore[union-attr]
+    assert lock.get(TagRef(NS, "s", "two")).digest == two  # type: ignore[union-attr]
+
+
+def test_registry_down_keeps_last_good_digest(
+    fresh_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path
+) -> None:
+    host = fresh_registry.host
+    good = push_image(fresh_registry.url, "down/app", "latest", seed="down-1")
+    remote = make_remote(
+        {"s.yaml": stream("s", {"latest": f"{host}/down/app:latest"}, scheduled={"latest"})}
+    )
+    run(remote, tmp_path)
+    before = lock_of(remote).get(TagRef(NS, "s", "latest"))
+    assert before is not None and before.digest == good and before.condition is None
+
+    fresh_registry.stop()
+    result = run(remote, tmp_path)
+    assert result.pushed  # the condition is recorded
+    after = lock_of(remote).get(TagRef(NS, "s", "latest"))
+    assert after is not None
+    assert after.digest == good and after.history == before.history and after.image == before.image
+    assert after.condition is not None and after.condition.reason == "RegistryUnavailable"
+    assert host in after.condition.message
+    assert TagRef(NS, "s", "latest") in result.plan.failures
+
+    # Still down: the same failure does not rewrite the lock.
+    assert run(remote, tmp_path).commit is None
+
+
+def test_registry_garbage_keeps_last_good_digest(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    host = local_registry.host
+    good = push_image(local_registry.url, unique_repo, "latest", seed="garbage-1")
+    remote = make_remote(
+        {"s.yaml": stream("s", {"latest": f"{host}/{unique_repo}:latest"}, scheduled={"latest"})}
+    )
+    run(remote, tmp_path)
+
+    def garbage(request: httpx.Request) -> httpx.Response:
+        # A misconfigured proxy: 200 with an HTML page, no digest header.
+        return httpx.Response(
+            200, headers={"Content-Type": "text/html"}, content=b"<html>proxy error</html>"
+        )
+
+    with RegistryClient(transport=httpx.MockTransport(garbage), max_concurrency=2) as client:
+        result = run(remote, tmp_path, client=client)
+    entry = lock_of(remote).get(TagRef(NS, "s", "latest"))
+    assert entry is not None and entry.digest == good
+    assert entry.condition is not None
+    assert entry.condition.reason in {"DigestMismatch", "InvalidResponse"}
+    assert result.plan.failures
+
+
+def test_invalid_object_is_skipped_and_keeps_its_lock(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    host = local_registry.host
+    a1 = push_image(local_registry.url, f"{unique_repo}/a", "latest", seed="inv-a1")
+    b1 = push_image(local_registry.url, f"{unique_repo}/b", "latest", seed="inv-b1")
+    a_src, b_src = f"{host}/{unique_repo}/a:latest", f"{host}/{unique_repo}/b:latest"
+    remote = make_remote(
+        {
+            "a.yaml": stream("a", {"latest": a_src}, scheduled={"latest"}),
+            "b.yaml": stream("b", {"latest": b_src}, scheduled={"latest"}),
+        }
+    )
+    run(remote, tmp_path)
+    a_entry = lock_of(remote).get(TagRef(NS, "a", "latest"))
+
+    # Someone breaks stream a (bad importMode); both images move.
+    broken = stream("a", {"latest": a_src}, scheduled={"latest"}).replace(
+        "insecure: true", "insecure: true\n        importMode: Sometimes"
+    )
+    remote.commit({"a.yaml": broken})
+    push_image(local_registry.url, f"{unique_repo}/a", "latest", seed="inv-a2")
+    b2 = push_image(local_registry.url, f"{unique_repo}/b", "latest", seed="inv-b2")
+    result = run(remote, tmp_path)
+
+    assert result.plan.skipped == [f"ImageStream/{NS}/a"]
+    errors = [v.text() for v in result.plan.report.errors]
+    assert any(e.startswith("a.yaml:") and "importMode" in e for e in errors), errors
+    lock = lock_of(remote)
+    assert lock.get(TagRef(NS, "a", "latest")) == a_entry  # untouched
+    assert a_entry is not None and a_entry.digest == a1
+    assert lock.get(TagRef(NS, "b", "latest")).digest == b2  # type: ignore[union-attr]
+    assert b1 != b2
+    message = git("log", "-1", "--format=%B", "main", cwd=remote.bare)
+    assert "Skipped (invalid, lock entries kept):\n  ImageStream/team/a" in message
