@@ -32,10 +32,8 @@ class LoadedManifests:
 def is_machine_written(relative: str) -> bool:
     """The lockfile, trigger records and the repo config are not manifests."""
     parts = Path(relative).parts
-    return (
-        relative == LOCKFILE_NAME
-        or relative == REPO_CONFIG_NAME
-        or (len(parts) > 1 and parts[0] == TRIGGERS_DIR)
+    return relative in (LOCKFILE_NAME, REPO_CONFIG_NAME) or (
+        len(parts) > 1 and parts[0] == TRIGGERS_DIR
     )
 
 

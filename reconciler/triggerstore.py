@@ -65,7 +65,9 @@ def rewrite_record(root: Path, record: TriggerRecord) -> None:
     record_path(root, record).write_bytes(render_record(record))
 
 
-def find_record(records: list[TriggerRecord], wanted: str) -> TriggerRecord | list[TriggerRecord] | None:
+def find_record(
+    records: list[TriggerRecord], wanted: str
+) -> TriggerRecord | list[TriggerRecord] | None:
     """By full id, or by a unique prefix; a list when the prefix is ambiguous."""
     exact = [r for r in records if r.id == wanted]
     if exact:

@@ -57,8 +57,14 @@ def make_remote() -> Path:
     git("init", "--initial-branch=main", cwd=seed)
     git("add", "-A", cwd=seed)
     git(
-        "-c", "user.name=Tom", "-c", "user.email=tom@example.com",
-        "commit", "-qm", "Image streams, a build and a deployment", cwd=seed,
+        "-c",
+        "user.name=Tom",
+        "-c",
+        "user.email=tom@example.com",
+        "commit",
+        "-qm",
+        "Image streams, a build and a deployment",
+        cwd=seed,
     )
     git("push", "-q", str(remote), "main", cwd=seed)
     return remote
@@ -82,8 +88,13 @@ def registries_conf(host: str) -> Path:
 def reconcile(remote: Path, conf: Path) -> int:
     return cli.main(
         [
-            "reconcile", "--repo", str(remote), "--registries-conf", str(conf),
-            "--workdir", str(WORK / "clone"),
+            "reconcile",
+            "--repo",
+            str(remote),
+            "--registries-conf",
+            str(conf),
+            "--workdir",
+            str(WORK / "clone"),
         ]
     )
 
@@ -123,8 +134,11 @@ def main() -> int:
         section("a new marsview:latest is pushed, and a build pushes example-app:latest")
         print("  " + push_image(url, "marsrover/engine/marsview", "latest", seed="marsview-2"))
         print("  " + push_image(url, "internal/toms-project/example-app", "latest", seed="app-1"))
-        print("  " + push_image(url, "quay/tdonohue/python-hello-world", "latest", seed="python-hello-2")
-              + "  (my-python is not scheduled: it stays put)")
+        print(
+            "  "
+            + push_image(url, "quay/tdonohue/python-hello-world", "latest", seed="python-hello-2")
+            + "  (my-python is not scheduled: it stays put)"
+        )
 
         section("pass 3: marsview:latest moves, one redeploy opens")
         codes.append(reconcile(remote, conf))

@@ -27,7 +27,9 @@ NS = "team"
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
 
 
-def stream(name: str, tags: Mapping[str, str], *, scheduled: set[str] = frozenset(), extra: str = "") -> str:
+def stream(
+    name: str, tags: Mapping[str, str], *, scheduled: set[str] = frozenset(), extra: str = ""
+) -> str:
     lines = [
         "apiVersion: image.openshift.io/v1",
         "kind: ImageStream",

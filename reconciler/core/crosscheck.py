@@ -62,8 +62,10 @@ def cross_check(objects: Sequence[ManifestObject], config: RepoConfig) -> list[F
                     obj.violation(
                         ("spec", "output", "to", "name"),
                         f"output image stream {output.namespace}/{output.stream} is not defined "
-                        "in the repo (add an ImageStream for it, or list it under 'external' "
-                        "in .reconciler.yaml)",
+                        "in the repo: the registry creates it on the first push, but the "
+                        "reconciler cannot pin or trigger on it (add an ImageStream for it, or "
+                        "list it under 'external' in .reconciler.yaml)",
+                        "warning",
                     ),
                 )
             )

@@ -31,6 +31,7 @@ from reconciler.core.streams import (
     LOCAL,
     TagRef,
     TagSpec,
+    alias_target,
     parse_isimage_name,
     stream_tags,
 )
@@ -265,9 +266,9 @@ def _follow(
 ) -> TagLock:
     entry = tags[ref]
     source = sources[ref]
-    target_name = source.name if ":" in source.name else f"{source.name}:latest"
-    stream, _, tag = target_name.partition(":")
-    target = TagRef(source.namespace or ref.namespace, stream, tag)
+    target = alias_target(ref, source.name, source.namespace)
+    if target is None:
+        return entry.failed("InvalidImageStreamTag", f"{source.name!r} is not stream:tag", now)
     if target in seen or target == ref:
         return entry.failed("AliasCycle", f"alias cycle through {target}", now)
     target_source = sources.get(target)

@@ -74,7 +74,17 @@ class TagSpec:
         """The tag this one follows, for an ImageStreamTag alias."""
         if self.from_kind != IMAGE_STREAM_TAG:
             return None
-        return parse_istag_name(self.from_name, self.from_namespace or self.ref.namespace)
+        return alias_target(self.ref, self.from_name, self.from_namespace)
+
+
+def alias_target(ref: TagRef, name: str, namespace: str | None) -> TagRef | None:
+    """Where a spec tag's ImageStreamTag ``from`` points. A bare name is another tag of
+    the same stream (``latest`` from ``"3.2"`` is this stream's 3.2), as OpenShift reads it."""
+    if ":" not in name:
+        if not name or "@" in name or "/" in name:
+            return None
+        return TagRef(namespace or ref.namespace, ref.stream, name)
+    return parse_istag_name(name, namespace or ref.namespace)
 
 
 def _dict(value: object) -> dict[str, object]:
