@@ -16,6 +16,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import CollectionNode, Node
 
 from reconciler.core.violations import Path, Violation, render_path
 
@@ -257,10 +258,37 @@ def _mark_violation(file: str, exc: MarkedYAMLError) -> Violation:
     return Violation(file=file, line=line, column=col, object="", path="", message=message)
 
 
+def _has_recursive_alias(text: str) -> bool:
+    """True when some node contains itself (``a: &x {b: *x}``)."""
+    active: set[int] = set()
+    done: set[int] = set()
+
+    def visit(node: Node) -> bool:
+        ident = id(node)
+        if ident in active:
+            return True
+        if ident in done or not isinstance(node, CollectionNode):
+            return False
+        active.add(ident)
+        children: list[Node] = []
+        for item in node.value:
+            children.extend(item if isinstance(item, tuple) else (item,))
+        found = any(visit(child) for child in children)
+        active.discard(ident)
+        done.add(ident)
+        return found
+
+    return any(visit(root) for root in _yaml().compose_all(text) if root is not None)
+
+
 def parse_manifests(text: str, file: str, default_namespace: str = "default") -> ParsedFile:
     """Parse one file's text into our objects. A file-level problem (syntax, duplicate
     key, alias bomb) is one violation and no objects: we never act on half a file."""
     try:
+        # Anchors are rare in manifests; only then is the node graph checked for an alias
+        # inside its own anchor, which ruamel would otherwise load silently as null.
+        if "&" in text and _has_recursive_alias(text):
+            return ParsedFile([], [Violation(file, 1, 1, "", "", "refused: recursive YAML alias")], 0)
         documents = list(_yaml().load_all(text))
     except MarkedYAMLError as exc:
         return ParsedFile([], [_mark_violation(file, exc)], 0)
