@@ -1,0 +1,413 @@
+"""Table tests for reconciler.core.streams (names, spec.tags defaults) and
+reconciler.core.consumers (triggers, outputs, spec fingerprints)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from reconciler.core.consumers import read_consumer, spec_fingerprint
+from reconciler.core.manifests import ManifestObject, ObjectKey, parse_manifests
+from reconciler.core.streams import (
+    TagRef,
+    alias_target,
+    parse_isimage_name,
+    parse_istag_name,
+    stream_tags,
+)
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def one(text: str, namespace: str = "dflt") -> ManifestObject:
+    parsed = parse_manifests(textwrap.dedent(text), "f.yaml", default_namespace=namespace)
+    assert parsed.violations == []
+    (obj,) = parsed.objects
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# names
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("nodejs:16", TagRef("ns", "nodejs", "16")),
+        ("nodejs", TagRef("ns", "nodejs", "latest")),
+        ("my-app:v1.2.3", TagRef("ns", "my-app", "v1.2.3")),
+        ("", None),
+        (":16", None),
+        ("nodejs@" + DIGEST, None),
+        ("other/nodejs:16", None),
+        ("quay.io/x/nodejs:16", None),
+    ],
+)
+def test_parse_istag_name(name, expected):
+    assert parse_istag_name(name, "ns") == expected
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: parse_istag_name accepts an empty tag ('nodejs:' -> tag '') and more than "
+    "one ':' ('a:b:c' -> tag 'b:c'); OpenShift's ParseImageStreamTagName rejects both",
+)
+@pytest.mark.parametrize("name", ["nodejs:", "a:b:c"])
+def test_parse_istag_name_rejects_malformed_tags(name):
+    assert parse_istag_name(name, "ns") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("nodejs@" + DIGEST, ("nodejs", DIGEST)),
+        ("nodejs@sha256:abc", None),  # too short
+        ("nodejs@sha512:" + "0" * 64, None),
+        ("@" + DIGEST, None),
+        ("nodejs:16", None),
+        ("nodejs", None),
+    ],
+)
+def test_parse_isimage_name(name, expected):
+    assert parse_isimage_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "namespace", "expected"),
+    [
+        ("3.2", None, TagRef("ns", "s", "3.2")),  # bare name: same stream
+        ("3.2", "other", TagRef("other", "s", "3.2")),
+        ("t:3.2", None, TagRef("ns", "t", "3.2")),
+        ("t:3.2", "other", TagRef("other", "t", "3.2")),
+        ("", None, None),
+        ("x@" + DIGEST, None, None),
+        ("a/b", None, None),
+    ],
+)
+def test_alias_target(name, namespace, expected):
+    assert alias_target(TagRef("ns", "s", "latest"), name, namespace) == expected
+
+
+# ---------------------------------------------------------------------------
+# stream_tags
+
+STREAM = """\
+kind: ImageStream
+metadata:
+  name: web
+  namespace: team
+spec:
+  tags:
+  - name: plain
+    from: {kind: DockerImage, name: nginx:1.25}
+  - name: full
+    from: {kind: ImageStreamTag, name: "other:1", namespace: shared}
+    importPolicy: {scheduled: true, insecure: true, importMode: PreserveOriginal}
+    referencePolicy: {type: Local}
+    reference: true
+  - name: pushed
+  - from: {kind: DockerImage, name: nameless}
+  - name: ""
+  - name: odd
+    from: {kind: "", name: 5, namespace: ""}
+    importPolicy: {scheduled: "true", importMode: Weird}
+    referencePolicy: {type: Nope}
+    reference: "yes"
+  - not-a-mapping
+"""
+
+
+@pytest.mark.parametrize(
+    ("tag", "field", "expected"),
+    [
+        ("plain", "ref", TagRef("team", "web", "plain")),
+        ("plain", "from_kind", "DockerImage"),
+        ("plain", "from_name", "nginx:1.25"),
+        ("plain", "from_namespace", None),
+        ("plain", "scheduled", False),
+        ("plain", "insecure", False),
+        ("plain", "import_mode", "Legacy"),
+        ("plain", "reference_policy", "Source"),
+        ("plain", "reference", False),
+        ("plain", "index", 0),
+        ("plain", "path", ("spec", "tags", 0)),
+        ("plain", "from_path", ("spec", "tags", 0, "from")),
+        ("full", "from_kind", "ImageStreamTag"),
+        ("full", "from_namespace", "shared"),
+        ("full", "scheduled", True),
+        ("full", "insecure", True),
+        ("full", "import_mode", "PreserveOriginal"),
+        ("full", "reference_policy", "Local"),
+        ("full", "reference", True),
+        ("full", "index", 1),
+        ("pushed", "from_kind", None),
+        ("pushed", "from_name", ""),
+        ("pushed", "index", 2),
+        # odd values are read leniently, never raised
+        ("odd", "from_kind", None),
+        ("odd", "from_name", "5"),
+        ("odd", "from_namespace", None),
+        ("odd", "scheduled", False),
+        ("odd", "import_mode", "Legacy"),
+        ("odd", "reference_policy", "Source"),
+        ("odd", "reference", False),
+        ("odd", "index", 5),
+    ],
+)
+def test_stream_tags_fields(tag, field, expected):
+    tags = {t.ref.tag: t for t in stream_tags(one(STREAM))}
+    assert getattr(tags[tag], field) == expected
+
+
+def test_stream_tags_skips_nameless_and_keeps_order():
+    assert [t.ref.tag for t in stream_tags(one(STREAM))] == ["plain", "full", "pushed", "odd"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "target"),
+    [
+        ("plain", None),
+        ("full", TagRef("shared", "other", "1")),
+    ],
+)
+def test_tag_target(tag, target):
+    tags = {t.ref.tag: t for t in stream_tags(one(STREAM))}
+    assert tags[tag].target() == target
+
+
+@pytest.mark.parametrize("spec", ["spec: {tags: nope}", "spec: []", "spec: {}", "status: {}"])
+def test_stream_tags_without_tag_list(spec):
+    assert stream_tags(one(f"kind: ImageStream\nmetadata: {{name: s}}\n{spec}\n")) == []
+
+
+def test_stream_namespace_default():
+    (tag,) = stream_tags(
+        one("kind: ImageStream\nmetadata: {name: s}\nspec: {tags: [{name: a}]}\n", "nsx")
+    )
+    assert tag.ref == TagRef("nsx", "s", "a")
+
+
+# ---------------------------------------------------------------------------
+# read_consumer: DeploymentConfig
+
+DC = """\
+kind: DeploymentConfig
+metadata:
+  name: web
+  {ns}
+spec:
+  triggers:
+  - type: ConfigChange
+  - type: ImageChange
+    imageChangeParams:
+      automatic: true
+      containerNames: [web]
+      from: {{kind: ImageStreamTag, name: "app:1"}}
+  - type: ImageChange
+    imageChangeParams:
+      containerNames: [init, side]
+      from: {{kind: ImageStreamTag, name: tools, namespace: shared}}
+  - type: ImageChange
+    imageChangeParams:
+      from: {{kind: DockerImage, name: "nginx:1"}}
+  template:
+    spec:
+      initContainers:
+      - name: init
+      containers:
+      - name: web
+      - name: side
+      - image: nameless
+"""
+
+
+@pytest.mark.parametrize(
+    ("ns_line", "namespace"),
+    [("", "dflt"), ("namespace: prod", "prod")],
+)
+def test_read_consumer_dc(ns_line, namespace):
+    obj = one(DC.format(ns=ns_line))
+    consumer = read_consumer(obj)
+    key = ObjectKey("DeploymentConfig", namespace, "web")
+    assert consumer.key == key
+    assert consumer.config_change is True
+    assert consumer.output is None
+    assert consumer.containers == ("web", "side", "init")
+    got = [(t.source, t.automatic, t.container_names, t.path) for t in consumer.image_triggers]
+    assert got == [
+        (
+            TagRef(namespace, "app", "1"),
+            True,
+            ("web",),
+            ("spec", "triggers", 1, "imageChangeParams", "from"),
+        ),
+        (
+            TagRef("shared", "tools", "latest"),
+            False,  # automatic missing: not automatic
+            ("init", "side"),
+            ("spec", "triggers", 2, "imageChangeParams", "from"),
+        ),
+    ]
+    assert all(t.consumer == key for t in consumer.image_triggers)
+
+
+def test_dc_without_config_change():
+    obj = one(DC.format(ns="").replace("  - type: ConfigChange\n", ""))
+    assert read_consumer(obj).config_change is False
+
+
+# ---------------------------------------------------------------------------
+# read_consumer: BuildConfig
+
+BC = """\
+kind: BuildConfig
+metadata: {{name: b}}
+spec:
+  strategy:
+    {strategy}:
+      from: {{kind: ImageStreamTag, name: "builder:1"}}
+  output:
+    to: {{kind: ImageStreamTag, name: "out:2"}}
+  triggers:
+  - type: {type}
+    imageChange: {own}
+  - type: configChange
+"""
+OWN = '{from: {kind: ImageStreamTag, name: "base:3", namespace: lib}}'
+
+
+@pytest.mark.parametrize(
+    ("strategy", "type_", "own", "source", "path"),
+    [
+        pytest.param(
+            "sourceStrategy",
+            "ImageChange",
+            "{}",
+            TagRef("dflt", "builder", "1"),
+            ("spec", "strategy", "sourceStrategy", "from"),
+            id="source-strategy",
+        ),
+        pytest.param(
+            "dockerStrategy",
+            "ImageChange",
+            "{}",
+            TagRef("dflt", "builder", "1"),
+            ("spec", "strategy", "dockerStrategy", "from"),
+            id="docker-strategy",
+        ),
+        pytest.param(
+            "customStrategy",
+            "imageChange",  # OpenShift 3 spelling
+            "{lastTriggeredImageID: x}",
+            TagRef("dflt", "builder", "1"),
+            ("spec", "strategy", "customStrategy", "from"),
+            id="custom-strategy-legacy-type",
+        ),
+        pytest.param(
+            "sourceStrategy",
+            "ImageChange",
+            OWN,
+            TagRef("lib", "base", "3"),
+            ("spec", "triggers", 0, "imageChange", "from"),
+            id="own-from",
+        ),
+        pytest.param(
+            "jenkinsPipelineStrategy",
+            "ImageChange",
+            "{}",
+            None,
+            None,
+            id="no-strategy-from",
+        ),
+    ],
+)
+def test_read_consumer_bc(strategy, type_, own, source, path):
+    consumer = read_consumer(one(BC.format(strategy=strategy, type=type_, own=own)))
+    assert consumer.key == ObjectKey("BuildConfig", "dflt", "b")
+    assert consumer.output == TagRef("dflt", "out", "2")
+    assert consumer.config_change is True  # lower-case configChange too
+    assert consumer.containers == ()
+    got = [(t.source, t.automatic, t.container_names, t.path) for t in consumer.image_triggers]
+    assert got == ([] if source is None else [(source, True, (), path)])
+
+
+def test_bc_strategy_from_docker_image_is_no_trigger():
+    text = BC.format(strategy="sourceStrategy", type="ImageChange", own="{}").replace(
+        'kind: ImageStreamTag, name: "builder:1"', 'kind: DockerImage, name: "builder:1"'
+    )
+    assert read_consumer(one(text)).image_triggers == ()
+
+
+def test_bc_output_docker_image_is_no_output():
+    text = BC.format(strategy="sourceStrategy", type="ImageChange", own="{}").replace(
+        'to: {kind: ImageStreamTag, name: "out:2"}', 'to: {kind: DockerImage, name: "q.io/x:1"}'
+    )
+    assert read_consumer(one(text)).output is None
+
+
+# ---------------------------------------------------------------------------
+# spec_fingerprint
+
+
+def bc_with(own: str, extra: str = "") -> ManifestObject:
+    return one(BC.format(strategy="sourceStrategy", type="ImageChange", own=own) + extra)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        pytest.param(
+            bc_with("{}"), bc_with("{lastTriggeredImageID: 'q.io/x@sha256:1'}"), True, id="bc-ltid"
+        ),
+        pytest.param(
+            bc_with("{lastTriggeredImageID: a}"),
+            bc_with("{lastTriggeredImageID: b}"),
+            True,
+            id="bc-ltid-changed",
+        ),
+        pytest.param(bc_with("{}"), bc_with(OWN), False, id="bc-trigger-from"),
+        pytest.param(
+            bc_with("{}"), bc_with("{}", "  runPolicy: Serial\n"), False, id="bc-other-field"
+        ),
+        pytest.param(
+            bc_with("{}"),
+            one(
+                BC.format(strategy="sourceStrategy", type="ImageChange", own="{}").replace(
+                    "metadata: {name: b}", "metadata: {name: b, labels: {x: y}}"
+                )
+            ),
+            True,
+            id="bc-metadata-ignored",
+        ),
+        pytest.param(
+            one(DC.format(ns="")),
+            one(DC.format(ns="").replace("- name: side", "- name: side2")),
+            False,
+            id="dc-pod-template",
+        ),
+        pytest.param(
+            one(DC.format(ns="")),
+            one(DC.format(ns="").replace("automatic: true", "automatic: false")),
+            True,
+            id="dc-triggers-not-watched",
+        ),
+        pytest.param(
+            one(DC.format(ns="")),
+            one(DC.format(ns="namespace: other")),
+            True,
+            id="dc-namespace-not-watched",
+        ),
+    ],
+)
+def test_spec_fingerprint(a, b, same):
+    fa, fb = spec_fingerprint(a), spec_fingerprint(b)
+    assert fa.startswith("sha256:") and len(fa) == 71
+    assert (fa == fb) is same
+
+
+def test_spec_fingerprint_key_order_independent():
+    a = one("kind: DeploymentConfig\nmetadata: {name: d}\nspec:\n  template: {x: 1, y: 2}\n")
+    b = one("kind: DeploymentConfig\nmetadata: {name: d}\nspec:\n  template: {y: 2, x: 1}\n")
+    assert spec_fingerprint(a) == spec_fingerprint(b)
+    assert read_consumer(a).spec_hash == spec_fingerprint(a)
