@@ -1,0 +1,203 @@
+"""The command line as a user runs it: output formats, exit codes, and the verbs that
+write (reconcile, triggers ack) against a real registry and a bare git remote."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+from git_fixtures import GitRemote
+
+from reconciler import cli
+from reconciler.devregistry import LocalRegistry, push_image
+
+ROOT = Path(__file__).resolve().parent.parent
+MakeRemote = Callable[[Mapping[str, str]], GitRemote]
+
+GOOD = """\
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata:
+  name: app
+spec:
+  tags:
+    - name: latest
+      from:
+        kind: DockerImage
+        name: {image}
+      importPolicy:
+        insecure: true
+        scheduled: true
+"""
+
+BAD = """\
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata:
+  name: broken
+spec:
+  tags:
+    - name: v1
+      from:
+        kind: Dockerimage
+        name: nginx:1
+"""
+
+DEPLOY = """\
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: app
+  triggers:
+    - type: ImageChange
+      imageChangeParams:
+        automatic: true
+        containerNames: [web]
+        from:
+          kind: ImageStreamTag
+          name: app:latest
+"""
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_validate_valid_invalid_and_cannot_run(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD.format(image="nginx:1"))
+    assert run("validate", str(tmp_path)) == (
+        0,
+        "valid: 1 objects in 1 files, 0 errors, 0 warnings\n",
+    )
+
+    (tmp_path / "bad.yaml").write_text(BAD)
+    code, out = run("validate", str(tmp_path))
+    assert code == 1
+    first = out.splitlines()[0]
+    assert first.startswith("bad.yaml:9:9: ImageStream/default/broken: spec.tags[0].from.kind: ")
+    assert "'Dockerimage'" in first and "DockerImage" in first
+
+    code, _ = run("validate", str(tmp_path / "missing"))
+    assert code == 2
+
+
+def test_validate_json_and_github(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(BAD)
+    code, out = run("validate", str(tmp_path), "-o", "json")
+    data = json.loads(out)
+    assert code == 1 and data["valid"] is False and data["errors"] == 1
+    violation = data["violations"][0]
+    assert (violation["file"], violation["line"], violation["column"]) == ("bad.yaml", 9, 9)
+    assert violation["object"] == "ImageStream/default/broken"
+    assert violation["path"] == "spec.tags[0].from.kind"
+
+    code, out = run("validate", str(tmp_path), "-o", "github")
+    assert code == 1
+    assert out.startswith("::error file=bad.yaml,line=9,col=9,title=ImageStream/default/broken::")
+
+
+def test_validate_refuses_duplicate_keys_and_alias_bombs(tmp_path: Path) -> None:
+    (tmp_path / "dup.yaml").write_text(GOOD.format(image="nginx:1") + "metadata: {}\n")
+    bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(6)
+    )
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    code, out = run("validate", str(tmp_path))
+    assert code == 1
+    assert "dup.yaml:14:1: duplicate key" in out
+    assert "bomb.yaml:1:1: refused: YAML aliases expand past" in out
+
+
+def test_sample_repo_is_valid() -> None:
+    assert run("validate", str(ROOT / "sample-repo"))[0] == 0
+
+
+@pytest.mark.integration
+def test_reconcile_dry_run_then_real_then_ack(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    image = f"{local_registry.host}/{unique_repo}:latest"
+    digest = push_image(local_registry.url, unique_repo, "latest", seed="cli-1")
+    remote = make_remote({"app.yaml": GOOD.format(image=image), "web.yaml": DEPLOY})
+    common = ("--repo", remote.url, "--cache-dir", str(tmp_path / "cache"))
+
+    code, out = run("reconcile", *common, "--dry-run")
+    assert code == 0
+    assert "dry run: nothing written" in out
+    assert f"+          digest: {digest}" in out  # the lock diff
+    assert "redeploy DeploymentConfig/default/web" in out
+    assert remote.commit_count() == 1
+
+    code, out = run("reconcile", *common, "-o", "json")
+    data = json.loads(out)
+    assert code == 0 and data["pushed"] is True and data["commit"] == remote.head()
+    assert [t["toDigest"] for t in data["triggers"]] == [digest]
+    record_id = data["triggers"][0]["id"]
+
+    code, out = run("reconcile", *common)
+    assert code == 0 and out.rstrip().endswith("nothing changed: no commit")
+
+    code, out = run("triggers", "ack", record_id[:10], *common)
+    assert code == 0 and out.startswith(f"acknowledged {record_id}")
+    assert "status: acknowledged" in remote.show(f"triggers/{record_id}.yaml")
+    assert remote.log()[0] == f"imagestream-reconciler|reconciler: acknowledge {record_id}"
+
+    code, out = run(
+        "triggers", "list", "--repo", remote.url, "--cache-dir", str(tmp_path / "c2"), "-o", "json"
+    )
+    assert code == 0 and [r["status"] for r in json.loads(out)] == ["acknowledged"]
+
+    # Acknowledging survives the next pass: the record is not reopened or rewritten.
+    push_image(local_registry.url, unique_repo, "latest", seed="cli-1")
+    assert run("reconcile", *common)[0] == 0
+    assert "status: acknowledged" in remote.show(f"triggers/{record_id}.yaml")
+
+
+@pytest.mark.integration
+def test_reconcile_reports_unreadable_lock_and_keeps_it(
+    make_remote: MakeRemote, tmp_path: Path
+) -> None:
+    remote = make_remote(
+        {"app.yaml": GOOD.format(image="nginx:1"), "images.lock.yaml": "kind: [\n"}
+    )
+    code, _ = run("reconcile", "--repo", remote.url, "--cache-dir", str(tmp_path / "cache"))
+    assert code == 2
+    assert remote.show("images.lock.yaml") == "kind: ["
+    assert remote.commit_count() == 1
+
+
+@pytest.mark.integration
+def test_sample_script_runs_end_to_end(tmp_path: Path) -> None:
+    """The README's first command, minus the install step (scripts/setup is tested by CI
+    running scripts/test on a clean machine)."""
+    if shutil.which("docker-registry") is None:
+        pytest.fail("docker-registry is not installed: run scripts/setup")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_sample.py")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    pass2 = out.split("== pass 2")[1].split("==")[0]
+    assert "nothing changed: no commit" in pass2
+    pass3 = out.split("== pass 3")[1].split("== trigger records")[0]
+    assert "toms-project/marsview:latest: sha256:" in pass3
+    assert pass3.count("redeploy DeploymentConfig/toms-project/marsview") == 1
+    assert "my-python" not in pass3
