@@ -171,8 +171,17 @@ def compute_plan(
     consumers: list[Consumer] = [
         read_consumer(o) for o in live if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
     ]
+    # A file that did not parse, or an invalid object without a usable name, may hold
+    # streams we cannot name: then nothing committed is dropped this pass.
+    unreadable = any(v.is_error and not v.object for v in report.violations) or any(
+        not o.name or not isinstance(o.metadata.get("name"), str) for o in invalid
+    )
     desired = desired_tags(
-        streams, [o for o in invalid if o.kind == IMAGE_STREAM], consumers, config
+        streams,
+        [o for o in invalid if o.kind == IMAGE_STREAM],
+        consumers,
+        config,
+        unreadable=unreadable,
     )
     requests, failures = import_requests(desired, old_lock)
     cache = cache if cache is not None else {}

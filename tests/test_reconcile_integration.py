@@ -347,3 +347,43 @@ def test_invalid_object_is_skipped_and_keeps_its_lock(
     assert b1 != b2
     message = git("log", "-1", "--format=%B", "main", cwd=remote.bare)
     assert "Skipped (invalid, lock entries kept):\n  ImageStream/team/a" in message
+
+
+def test_unparseable_file_drops_no_lock_entry(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    host = local_registry.host
+    push_image(local_registry.url, f"{unique_repo}/a", "latest", seed="yaml-a")
+    push_image(local_registry.url, f"{unique_repo}/b", "latest", seed="yaml-b")
+    remote = make_remote(
+        {
+            "a.yaml": stream("a", {"latest": f"{host}/{unique_repo}/a:latest"}),
+            "b.yaml": stream("b", {"latest": f"{host}/{unique_repo}/b:latest"}),
+        }
+    )
+    run(remote, tmp_path)
+    before = lock_of(remote)
+
+    # A YAML syntax error hides which streams a.yaml holds; a new tag lands in b.yaml.
+    remote.commit(
+        {
+            "a.yaml": "kind: ImageStream\nmetadata: [\n",
+            "b.yaml": stream(
+                "b",
+                {
+                    "latest": f"{host}/{unique_repo}/b:latest",
+                    "v2": f"{host}/{unique_repo}/b:latest",
+                },
+            ),
+        }
+    )
+    result = run(remote, tmp_path)
+    after = lock_of(remote)
+    assert any(v.file == "a.yaml" and v.line == 3 for v in result.plan.report.errors)
+    assert after.get(TagRef(NS, "a", "latest")) == before.get(TagRef(NS, "a", "latest"))
+    assert after.get(TagRef(NS, "b", "v2")) is not None  # the rest still reconciled
+
+    # Once a.yaml is gone for real (deleted, parsing fine), its entries go too.
+    remote.commit({"a.yaml": None})
+    run(remote, tmp_path)
+    assert lock_of(remote).get(TagRef(NS, "a", "latest")) is None

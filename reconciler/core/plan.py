@@ -72,6 +72,9 @@ class DesiredTags:
 
     sources: Mapping[TagRef, TagSource]
     frozen_streams: frozenset[tuple[str, str]]  # (namespace, stream) of invalid streams
+    # Some manifest could not be read far enough to know which streams it holds (a YAML
+    # error, an object without a name): no committed entry may be dropped this pass.
+    keep_unlisted: bool = False
 
 
 def desired_tags(
@@ -79,6 +82,8 @@ def desired_tags(
     invalid_streams: Sequence[ManifestObject],
     consumers: Sequence[Consumer],
     config: RepoConfig,
+    *,
+    unreadable: bool = False,
 ) -> DesiredTags:
     sources: dict[TagRef, TagSource] = {}
     for stream in valid_streams:
@@ -97,7 +102,7 @@ def desired_tags(
                 insecure=config.local_registry_insecure,
                 reference_policy=LOCAL,
             )
-    return DesiredTags(sources, frozen)
+    return DesiredTags(sources, frozen, unreadable)
 
 
 def _source_of(tag: TagSpec, config: RepoConfig) -> TagSource:
@@ -185,7 +190,9 @@ def build_lock(
     invalid objects' entries carried over unchanged."""
     tags: dict[TagRef, TagLock] = {}
     for ref, entry in old.tags.items():
-        if (ref.namespace, ref.stream) in desired.frozen_streams:
+        if (ref.namespace, ref.stream) in desired.frozen_streams or (
+            desired.keep_unlisted and ref not in desired.sources
+        ):
             tags[ref] = entry
 
     pending: dict[TagRef, TagSource] = {}
@@ -222,7 +229,7 @@ def build_lock(
     hashes: dict[ObjectKey, str] = {}
     frozen = set(frozen_consumers)
     for key, value in old.consumers.items():
-        if key in frozen:
+        if key in frozen or desired.keep_unlisted:
             hashes[key] = value
     for consumer in consumers:
         hashes[consumer.key] = consumer.spec_hash
