@@ -37,7 +37,7 @@ def parse_istag_name(name: str, namespace: str) -> TagRef | None:
     """``"nodejs:16"`` in ``namespace`` -> TagRef. A missing tag means ``latest`` (as
     OpenShift's build controller reads it). None when the name is not stream[:tag]."""
     stream, sep, tag = name.partition(":")
-    if not stream or "@" in name or "/" in stream:
+    if not stream or "@" in name or "/" in stream or (sep and (not tag or ":" in tag)):
         return None
     return TagRef(namespace, stream, tag if sep else "latest")
 
