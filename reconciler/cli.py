@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from reconciler import __version__, loader, schemas, triggerstore
+from reconciler import __version__, commands, loader, schemas, triggerstore
 from reconciler.core.lockfile import LockfileError
 from reconciler.core.registries import RegistriesConfError
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
@@ -381,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--branch", default="main")
     _add_settings_flags(q)
     q.set_defaults(func=cmd_triggers_ack)
+    commands.register_all(verbs)
     return parser
 
 
