@@ -271,13 +271,17 @@ def test_modest_aliases_are_fine():
     assert obj.locate(("spec", "tags", 1, "importPolicy", "scheduled")) == (9, 5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a recursive alias inside a mapping is silently loaded as null by ruamel's "
-    "round-trip constructor, so _Converter never sees the cycle and the object is accepted",
+# Fixed in c640774 (was: ruamel loaded the inner alias as null and the object passed).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kind: ImageStream\nmetadata: &m\n  name: x\n  labels:\n    self: *m\n",
+        "kind: ImageStream\nspec: &s\n  tags:\n  - name: a\n    more: [*s]\n",
+        "kind: ImageStream\n---\nkind: List\nitems: &i\n- *i\n",
+    ],
+    ids=["mapping-in-mapping", "mapping-via-sequence", "second-document"],
 )
-def test_recursive_mapping_alias_refused():
-    text = "kind: ImageStream\nmetadata: &m\n  name: x\n  labels:\n    self: *m\n"
+def test_recursive_mapping_alias_refused(text):
     parsed = parse_manifests(text, "r.yaml")
     assert parsed.objects == []
     assert [v.message for v in parsed.violations] == ["refused: recursive YAML alias"]
