@@ -153,7 +153,7 @@ def _plan_json(plan: Plan) -> dict[str, Any]:
         "skipped": plan.skipped,
         "errors": [v.text() for v in plan.report.errors],
         "warnings": [v.text() for v in plan.report.warnings],
-        "requested": plan.requested,
+        "requested": [str(ref) for ref in plan.requested],
     }
 
 
@@ -162,7 +162,7 @@ def _print_plan(plan: Plan, out: TextIO, *, show_diff: bool) -> None:
     print(
         f"validated {len(report.valid) + len(report.invalid)} objects: "
         f"{len(report.errors)} errors, {len(report.warnings)} warnings; "
-        f"asked the registries about {plan.requested} tags",
+        f"asked the registries about {len(plan.requested)} tags",
         file=out,
     )
     for violation in report.errors:

@@ -16,7 +16,7 @@ second time, and two reconcilers at once converge through git's compare-and-swap
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from reconciler.core.plan import (
     build_lock,
     desired_tags,
     import_requests,
+    recheckable,
 )
 from reconciler.core.repoconfig import RepoConfig, parse_repo_config
 from reconciler.core.streams import TagRef
@@ -78,7 +79,8 @@ class Plan:
     changes: list[TagChange]
     triggers: list[TriggerRecord]  # new records only (ids without a file yet)
     failures: dict[TagRef, Failure] = field(default_factory=dict)
-    requested: int = 0
+    requested: list[TagRef] = field(default_factory=list)  # asked the registries about
+    recheckable: list[TagRef] = field(default_factory=list)  # scheduled and build outputs
 
     @property
     def lock_changed(self) -> bool:
@@ -159,8 +161,10 @@ def compute_plan(
     client: RegistryClient,
     now: dt.datetime,
     cache: ResolveCache | None = None,
+    scheduled_due: Iterable[TagRef] | None = None,
 ) -> Plan:
-    """Steps 2 to 4 on a checkout at ``root``: nothing is written."""
+    """Steps 2 to 4 on a checkout at ``root``: nothing is written. ``scheduled_due``
+    limits which scheduled tags are re-checked (None: all, as a one-shot pass does)."""
     config, report, _ = validate_repo(root)
     old_lock, old_bytes = read_lock(root)
     stamp = rfc3339(now)
@@ -183,7 +187,7 @@ def compute_plan(
         config,
         unreadable=unreadable,
     )
-    requests, failures = import_requests(desired, old_lock)
+    requests, failures = import_requests(desired, old_lock, scheduled_due=scheduled_due)
     cache = cache if cache is not None else {}
     todo = [r for r in requests if r not in cache]
     if todo:
@@ -223,7 +227,8 @@ def compute_plan(
         changes=lock_changes(old_lock, new_lock),
         triggers=[r for r in records if r.id not in existing],
         failures={ref: o for ref, o in outcomes.items() if isinstance(o, Failure)},
-        requested=len(requests),
+        requested=[r.ref for r in requests],
+        recheckable=recheckable(desired),
     )
 
 
@@ -254,6 +259,7 @@ def run_pass(
     clock: Clock = utc_now,
     *,
     dry_run: bool = False,
+    scheduled_due: Iterable[TagRef] | None = None,
 ) -> PassResult:
     """Steps 1 to 6. Registry answers are reused across push retries within the pass:
     only the manifests and the lock are re-read from the new head."""
@@ -264,7 +270,8 @@ def run_pass(
             head = workspace.sync()
         except GitError as exc:
             raise PassError(str(exc), retryable=True) from exc
-        plan = compute_plan(workspace.path, settings, client, clock(), cache)
+        due = None if scheduled_due is None else list(scheduled_due)
+        plan = compute_plan(workspace.path, settings, client, clock(), cache, due)
         result = PassResult(plan=plan, attempts=attempt, head=head)
         if dry_run or not plan.has_changes:
             return result

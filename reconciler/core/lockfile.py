@@ -174,7 +174,8 @@ def lock_to_data(lock: Lock) -> dict[str, Any]:
     for key in sorted(lock.consumers):
         consumers = namespaces.setdefault(key.namespace, {}).setdefault("consumers", {})
         consumers[f"{key.kind}/{key.name}"] = {"specHash": lock.consumers[key]}
-    return {"apiVersion": API_VERSION, "kind": LOCK_KIND, "namespaces": namespaces}
+    ordered = {name: namespaces[name] for name in sorted(namespaces)}
+    return {"apiVersion": API_VERSION, "kind": LOCK_KIND, "namespaces": ordered}
 
 
 def render_lock(lock: Lock) -> bytes:

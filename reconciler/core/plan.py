@@ -130,8 +130,8 @@ def import_requests(
     desired: DesiredTags, lock: Lock, *, scheduled_due: Iterable[TagRef] | None = None
 ) -> tuple[list[ImportRequest], dict[TagRef, Failure]]:
     """The tags to resolve this pass, and failures known without asking (a name that is
-    not an image reference). ``scheduled_due`` limits which scheduled tags are re-checked
-    (all of them when None)."""
+    not an image reference). ``scheduled_due`` limits which scheduled and build-output
+    tags are re-checked (all of them when None, as in a one-shot pass)."""
     due = None if scheduled_due is None else set(scheduled_due)
     requests: list[ImportRequest] = []
     failures: dict[TagRef, Failure] = {}
@@ -145,8 +145,7 @@ def import_requests(
             or old.digest is None
             or old.condition is not None
             or old.source != source
-            or source.kind == PUSH
-            or (source.scheduled and (due is None or ref in due))
+            or ((source.scheduled or source.kind == PUSH) and (due is None or ref in due))
         )
         if not needed:
             continue
@@ -289,3 +288,12 @@ def _follow(
     repository = target_entry.image.split("@")[0]
     image = _pinned(source, ref, repository, target_entry.digest, config)
     return replace(entry, resolved_from=str(target)).moved_to(target_entry.digest, image, now)
+
+
+def recheckable(desired: DesiredTags) -> list[TagRef]:
+    """The tags a scheduler re-checks over time: scheduled imports and build outputs."""
+    return sorted(
+        ref
+        for ref, source in desired.sources.items()
+        if (source.scheduled and source.kind == DOCKER_IMAGE) or source.kind == PUSH
+    )
