@@ -172,11 +172,7 @@ def test_render_is_independent_of_insertion_order():
     assert render_lock(reversed_lock) == render_lock(lock)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: lock_to_data adds namespaces that hold only consumers after all namespaces "
-    "with tags, so namespaces are not sorted (docstring and DESIGN promise sorted output)",
-)
+# Fixed in 3c34e03 (consumer-only namespaces used to be rendered after the others).
 def test_consumer_only_namespace_is_sorted_too():
     lock = Lock(
         tags={TagRef("b", "s", "t"): TagLock(TagSource("DockerImage", "x"))},
