@@ -73,6 +73,19 @@ DUP_TAGS = stream(
 MISSING_ALIAS = stream("app", alias("x", "nope:2"))
 MISSING_ALIAS_OTHER_NS = stream("app", alias("x", "base:1", "      namespace: elsewhere\n"))
 MISSING_BARE_ALIAS = stream("app", alias("x", "nope"))
+EMPTY_TAG_ALIAS = stream("app", alias("x", '"base:"'))
+DC_IN_LIST_BAD_CONTAINER = (
+    "kind: List\nitems:\n- "
+    + (
+        "kind: DeploymentConfig\nmetadata:\n  name: web\nspec:\n  triggers:\n  - type: ImageChange\n"
+        "    imageChangeParams:\n      containerNames:\n      - nope\n"
+        "      from: {kind: ImageStreamTag, name: 'base:1'}\n"
+        "  template: {spec: {containers: [{name: web}]}}\n"
+    )
+    .replace("\n", "\n  ")
+    .rstrip()
+    + "\n"
+)
 BAD_ALIAS_NAME = stream("app", alias("x", "base@sha256:00"))
 BAD_ISIMAGE = stream(
     "app", "  - name: x\n    from:\n      kind: ImageStreamImage\n      name: base:1\n"
@@ -199,6 +212,22 @@ spec:
             "spec.tags[0].from.name",
             ["ImageStreamTag default/app:nope is not defined"],
             id="bare-alias-is-same-stream",
+        ),
+        pytest.param(
+            EMPTY_TAG_ALIAS,
+            'name: "base:"',
+            0,
+            "spec.tags[0].from.name",
+            ["ImageStreamTag name must be stream:tag, got 'base:'"],
+            id="alias-empty-tag",
+        ),
+        pytest.param(
+            DC_IN_LIST_BAD_CONTAINER,
+            "nope",
+            0,
+            "spec.triggers[0].imageChangeParams.containerNames[0]",
+            ["container 'nope' is not in the pod template (containers: web)"],
+            id="dc-in-list-container-name",
         ),
         pytest.param(
             BAD_ALIAS_NAME,

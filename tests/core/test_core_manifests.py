@@ -285,3 +285,38 @@ def test_recursive_mapping_alias_refused(text):
     parsed = parse_manifests(text, "r.yaml")
     assert parsed.objects == []
     assert [v.message for v in parsed.violations] == ["refused: recursive YAML alias"]
+
+
+MERGED = """\
+kind: ImageStream
+metadata: {name: s}
+spec:
+  tags:
+  - &base
+    name: a
+    importPolicy: {scheduled: true}
+    from: {kind: DockerImage, name: x}
+  - <<: *base
+    name: b
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        (("spec", "tags", 1, "name"), (10, 5)),  # written in the merging mapping
+        (("spec", "tags", 1, "importPolicy"), (9, 5)),  # merged in: the merging item
+        (("spec", "tags", 1, "from", "name"), (9, 5)),
+        (("spec", "tags", 0, "from", "name"), (8, 31)),
+    ],
+)
+def test_merge_keys_values_and_positions(path, where):
+    parsed = parse_manifests(MERGED, "m.yaml")
+    assert parsed.violations == []
+    (obj,) = parsed.objects
+    assert obj.spec["tags"][1] == {
+        "name": "b",
+        "importPolicy": {"scheduled": True},
+        "from": {"kind": "DockerImage", "name": "x"},
+    }
+    assert obj.locate(path) == where
