@@ -20,6 +20,7 @@ from reconciler.core.registries import RegistriesConfError
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
 from reconciler.core.validation import validate_objects
 from reconciler.core.violations import format_violations
+from reconciler.daemon.config import DaemonConfigError
 from reconciler.gitrepo import GitError, Workspace, default_workdir
 from reconciler.reconcile import (
     PassError,
@@ -270,14 +271,35 @@ def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
         print(f"reconciler: warning: {problem}", file=sys.stderr)
     if args.status != "all":
         records = [r for r in records if r.status == args.status]
+    deliveries: dict[str, list[dict[str, Any]]] = {}
+    if args.state_dir:
+        from reconciler.daemon.state import State
+
+        state = State(Path(args.state_dir))
+        for d in state.deliveries():
+            deliveries.setdefault(d.id, []).append(
+                {"url": d.url, "state": d.state, "attempts": d.attempts, "lastError": d.last_error}
+            )
+        state.close()
     if args.output == "json":
-        print(json.dumps([r.to_data() for r in records], indent=2), file=out)
+        data = []
+        for r in records:
+            item = r.to_data()
+            if args.state_dir:
+                item["deliveries"] = deliveries.get(r.id, [])
+            data.append(item)
+        print(json.dumps(data, indent=2), file=out)
         return EXIT_OK
     if not records:
         print("no trigger records", file=out)
         return EXIT_OK
     for record in records:
-        print(f"{record.id}  {record.status:<12}  {record.created}  {record.summary()}", file=out)
+        line = f"{record.id}  {record.status:<12}  {record.created}  {record.summary()}"
+        for item in deliveries.get(record.id, []):
+            line += f"\n    delivery {item['state']} ({item['attempts']} attempts) to {item['url']}"
+            if item["lastError"] and item["state"] != "delivered":
+                line += f": {item['lastError']}"
+        print(line, file=out)
     return EXIT_OK
 
 
@@ -317,6 +339,69 @@ def cmd_triggers_ack(args: argparse.Namespace, out: TextIO) -> int:
             return EXIT_OK
     _err("push rejected repeatedly: the branch keeps moving; try again")
     return EXIT_CANNOT_RUN
+
+
+# ---------------------------------------------------------------- daemon and watch
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    import signal
+
+    from reconciler.daemon.config import load_daemon_config
+    from reconciler.daemon.logs import configure, log
+    from reconciler.daemon.runner import Daemon
+    from reconciler.daemon.server import make_server, serve_in_background
+
+    config = load_daemon_config(Path(args.config), os.environ)
+    configure(config.log_format)
+    settings = load_settings(
+        os.environ,
+        registries_conf=config.registries_conf,
+        platform=config.platform,
+        concurrency=config.concurrency,
+        timeout=config.timeout,
+        ca_bundle=config.ca_bundle,
+    )
+    daemon = Daemon(config, settings)
+    server = make_server(daemon, config.listen_host, config.listen_port)
+    serve_in_background(server)
+    host, port = str(server.server_address[0]), server.server_address[1]
+    log(20, "listening", address=f"{host}:{port}", repo=config.repo_url, branch=config.branch)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log(20, "stopping: the current step finishes first", signal=signal.Signals(signum).name)
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    log(20, "stopped")
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.watch import watch
+
+    settings = _settings(args)
+    root = Path(args.path)
+    if not root.is_dir():
+        _err(f"{root}: not a directory")
+        return EXIT_CANNOT_RUN
+    client = _client(settings) if args.resolve else None
+
+    def printer(plan: Plan, stream: TextIO) -> None:
+        _print_plan(plan, stream, show_diff=False)
+
+    try:
+        watch(root, settings, client, out, printer)
+    finally:
+        if client is not None:
+            client.close()
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- parser
@@ -372,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--branch", default="main")
     q.add_argument("--status", choices=[OPEN, ACKNOWLEDGED, "all"], default="all")
+    q.add_argument(
+        "--state-dir", metavar="DIR", help="the daemon's state directory: show delivery state too"
+    )
     q.add_argument("-o", "--output", choices=["text", "json"], default="text")
     _add_settings_flags(q)
     q.set_defaults(func=cmd_triggers_list)
@@ -381,6 +469,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--branch", default="main")
     _add_settings_flags(q)
     q.set_defaults(func=cmd_triggers_ack)
+
+    p = verbs.add_parser(
+        "run",
+        help="the daemon: keep a repo reconciled (scheduled imports, webhooks, metrics)",
+        description="Runs until SIGTERM. See the README's 'Running on a server'.",
+    )
+    p.add_argument("--config", required=True, metavar="FILE", help="daemon configuration (YAML)")
+    p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser(
+        "watch", help="re-validate and print the plan on every save (for local editing)"
+    )
+    p.add_argument("path", nargs="?", default=".", metavar="PATH", help="a checkout (default: .)")
+    p.add_argument(
+        "--resolve", action="store_true", help="ask the registries too (default: offline plan)"
+    )
+    _add_settings_flags(p)
+    p.set_defaults(func=cmd_watch)
+
     commands.register_all(verbs)
     return parser
 
@@ -392,6 +499,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return int(args.func(args, stream))
     except (PassError, GitError, SettingsError, RegistriesConfError, LockfileError) as exc:
         _err(str(exc))
+        return EXIT_CANNOT_RUN
+    except DaemonConfigError as exc:
+        for problem in exc.problems:
+            print(f"reconciler: error: {problem}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         return 130

@@ -121,6 +121,7 @@ class Plan:
 
 
 ResolveCache = dict[ImportRequest, Outcome]
+DueSelector = Callable[[list[TagRef]], Iterable[TagRef]]
 
 
 def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:
@@ -158,13 +159,15 @@ def read_lock(root: Path) -> tuple[Lock, bytes | None]:
 def compute_plan(
     root: Path,
     settings: Settings,
-    client: RegistryClient,
+    client: RegistryClient | None,
     now: dt.datetime,
     cache: ResolveCache | None = None,
-    scheduled_due: Iterable[TagRef] | None = None,
+    select_due: DueSelector | None = None,
 ) -> Plan:
-    """Steps 2 to 4 on a checkout at ``root``: nothing is written. ``scheduled_due``
-    limits which scheduled tags are re-checked (None: all, as a one-shot pass does)."""
+    """Steps 2 to 4 on a checkout at ``root``: nothing is written. Without a client the
+    registries are not asked (an offline plan). ``select_due`` picks,
+    from the scheduled and build-output tags, those to re-check now (None: all of them,
+    as a one-shot pass does)."""
     config, report, _ = validate_repo(root)
     old_lock, old_bytes = read_lock(root)
     stamp = rfc3339(now)
@@ -186,16 +189,21 @@ def compute_plan(
         consumers,
         config,
         unreadable=unreadable,
+        invalid_consumers=[
+            read_consumer(o) for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
+        ],
     )
-    requests, failures = import_requests(desired, old_lock, scheduled_due=scheduled_due)
+    due = None if select_due is None else select_due(recheckable(desired))
+    requests, failures = import_requests(desired, old_lock, scheduled_due=due)
     cache = cache if cache is not None else {}
     todo = [r for r in requests if r not in cache]
-    if todo:
+    if todo and client is not None:
         with_outcomes = resolve_imports(todo, client, settings.registries, settings.platform)
         by_ref = {r.ref: r for r in todo}
         for ref, outcome in with_outcomes.items():
             cache[by_ref[ref]] = outcome
-    outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests}
+    # Offline (no client, as ``watch`` runs): the tags to ask about stay as they were.
+    outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests if r in cache}
     outcomes.update(failures)
     for ref in list(outcomes):
         outcome, source = outcomes[ref], desired.sources[ref]
@@ -259,7 +267,7 @@ def run_pass(
     clock: Clock = utc_now,
     *,
     dry_run: bool = False,
-    scheduled_due: Iterable[TagRef] | None = None,
+    select_due: DueSelector | None = None,
 ) -> PassResult:
     """Steps 1 to 6. Registry answers are reused across push retries within the pass:
     only the manifests and the lock are re-read from the new head."""
@@ -270,8 +278,7 @@ def run_pass(
             head = workspace.sync()
         except GitError as exc:
             raise PassError(str(exc), retryable=True) from exc
-        due = None if scheduled_due is None else list(scheduled_due)
-        plan = compute_plan(workspace.path, settings, client, clock(), cache, due)
+        plan = compute_plan(workspace.path, settings, client, clock(), cache, select_due)
         result = PassResult(plan=plan, attempts=attempt, head=head)
         if dry_run or not plan.has_changes:
             return result

@@ -707,7 +707,13 @@ def test_objects_in_a_list_report_positions_in_the_file() -> None:
 
 def test_schema_dir_holds_our_schemas() -> None:
     names = sorted(p.name for p in schema_dir().glob("*.json"))
-    assert names == ["buildconfig.json", "common.json", "deploymentconfig.json", "imagestream.json"]
+    assert names == [
+        "buildconfig.json",
+        "common.json",
+        "daemon-config.json",
+        "deploymentconfig.json",
+        "imagestream.json",
+    ]
     assert schema_dir() == Path(__file__).resolve().parents[1] / "schemas"
 
 

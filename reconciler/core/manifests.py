@@ -380,3 +380,22 @@ def _unpack(
         found.extend(objs)
         ignored += other
     return found, ignored
+
+
+def load_positioned(text: str, file: str) -> tuple[JSON, dict[Path, tuple[int, int]]] | Violation:
+    """One YAML document as plain data plus the position of every field, with the same
+    refusals as manifests (duplicate keys, alias bombs). For configuration files."""
+    try:
+        if "&" in text and _has_recursive_alias(text):
+            return Violation(file, 1, 1, "", "", "refused: recursive YAML alias")
+        document = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        return _mark_violation(file, exc)
+    except YAMLError as exc:
+        return Violation(file, 1, 1, "", "", f"YAML error: {exc}")
+    converter = _Converter()
+    try:
+        data = converter.convert(document, (), _node_pos(getattr(document, "lc", None)), False)
+    except (_TooLarge, _Recursive):
+        return Violation(file, 1, 1, "", "", "refused: YAML aliases expand too far")
+    return data, converter.positions

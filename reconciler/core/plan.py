@@ -75,6 +75,8 @@ class DesiredTags:
     # Some manifest could not be read far enough to know which streams it holds (a YAML
     # error, an object without a name): no committed entry may be dropped this pass.
     keep_unlisted: bool = False
+    # Output tags of invalid BuildConfigs: kept as committed, like invalid streams' tags.
+    frozen_tags: frozenset[TagRef] = frozenset()
 
 
 def desired_tags(
@@ -84,6 +86,7 @@ def desired_tags(
     config: RepoConfig,
     *,
     unreadable: bool = False,
+    invalid_consumers: Sequence[Consumer] = (),
 ) -> DesiredTags:
     sources: dict[TagRef, TagSource] = {}
     for stream in valid_streams:
@@ -102,7 +105,10 @@ def desired_tags(
                 insecure=config.local_registry_insecure,
                 reference_policy=LOCAL,
             )
-    return DesiredTags(sources, frozen, unreadable)
+    frozen_outputs = frozenset(
+        c.output for c in invalid_consumers if c.output is not None and c.output not in sources
+    )
+    return DesiredTags(sources, frozen, unreadable, frozen_outputs)
 
 
 def _source_of(tag: TagSpec, config: RepoConfig) -> TagSource:
@@ -189,8 +195,10 @@ def build_lock(
     invalid objects' entries carried over unchanged."""
     tags: dict[TagRef, TagLock] = {}
     for ref, entry in old.tags.items():
-        if (ref.namespace, ref.stream) in desired.frozen_streams or (
-            desired.keep_unlisted and ref not in desired.sources
+        if (
+            (ref.namespace, ref.stream) in desired.frozen_streams
+            or ref in desired.frozen_tags
+            or (desired.keep_unlisted and ref not in desired.sources)
         ):
             tags[ref] = entry
 

@@ -616,12 +616,6 @@ def test_consumer_hashes():
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an invalid BuildConfig's output tag (Push, not declared in a stream) is "
-    "dropped from the lock with its history: desired_tags only sees valid consumers and "
-    "build_lock gets just the frozen consumer's key, not its output tag",
-)
 def test_invalid_build_keeps_its_output_tag_entry():
     bc = objects(
         "kind: BuildConfig\nmetadata: {name: b}\nspec:\n"
@@ -631,8 +625,8 @@ def test_invalid_build_keeps_its_output_tag_entry():
     push = TagSource(PUSH, f"{LOCAL_REG}/ns/s:built", reference_policy="Local")
     committed = resolved(push, d("a"), f"{LOCAL_REG}/ns/s")
     old = Lock(tags={r("built"): committed})
-    # this pass the BuildConfig is invalid (say, a schema error): only valid consumers
-    # reach desired_tags, and the build is listed as frozen
-    want = desired_tags(stream, [], [], CONFIG)
+    # this pass the BuildConfig is invalid (say, a schema error): it reaches desired_tags
+    # as an invalid consumer, and the build is listed as frozen
+    want = desired_tags(stream, [], [], CONFIG, invalid_consumers=[read_consumer(bc)])
     lock = build_lock(old, want, {}, [], [bc.key], CONFIG, NOW)
     assert lock.get(r("built")) == committed

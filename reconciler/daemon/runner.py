@@ -1,0 +1,344 @@
+"""The daemon's loop: keep one repository reconciled, reacting in seconds.
+
+Each turn of the loop:
+1. ask git where the branch is (``git ls-remote``: one round trip, no fetch);
+2. work out which scheduled and build-output tags are due (core.schedule), plus the tags
+   a registry notification named;
+3. run a pass only when the head moved, a webhook arrived, or tags are due;
+4. record the check times, hand new open trigger records to the delivery outbox;
+5. sleep until the next poll, the next due tag, or an event, whichever comes first.
+
+SIGTERM (or ``stop()``) sets one event: the current pass finishes, then the loop ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import git
+
+from reconciler import triggerstore
+from reconciler.core.lockfile import Lock
+from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.registries import BlockedRegistry
+from reconciler.core.schedule import due_tags, next_due
+from reconciler.core.streams import TagRef
+from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.delivery import Deliverer, enqueue_open_records
+from reconciler.daemon.logs import log
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.state import State
+from reconciler.daemon.webhooks import PushedRepository
+from reconciler.gitrepo import Workspace
+from reconciler.reconcile import PassError, PassResult, run_pass
+from reconciler.registry.client import RegistryClient
+from reconciler.settings import Settings
+
+PER_MINUTE_WINDOW = 60.0
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        client: RegistryClient | None = None,
+        delivery_transport: Any = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.clock = clock
+        self.state = State(config.state_dir)
+        self.metrics = Metrics()
+        self.workspace = Workspace(config.repo_url, config.branch, config.work_dir)
+        self.client = client or RegistryClient(
+            max_concurrency=settings.max_concurrency,
+            timeout=settings.timeout,
+            verify=settings.verify,
+        )
+        self.deliverer = Deliverer(
+            self.state, self.metrics, config.delivery, clock, transport=delivery_transport
+        )
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self._delivery_wake = threading.Event()
+        self._lock = threading.Lock()
+        self._git_event = False
+        self._forced: set[TagRef] = set()
+        self._recent_checks: list[float] = []
+        self._recheckable: list[TagRef] = []
+        self._index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
+        self._lock_model: Lock | None = None
+        self._last_result: dict[str, Any] = {}
+        self.ready = False
+        self.passes = 0
+        self.last_head: str | None = self.state.get("last_head")
+
+    # -- events from the HTTP server --------------------------------------------------------
+
+    def notify_git(self, source: str) -> None:
+        with self._lock:
+            self._git_event = True
+        log(logging.INFO, "git push webhook", source=source)
+        self._wake.set()
+
+    def notify_registry(self, pushes: Iterable[PushedRepository]) -> int:
+        """Queue a re-check of every scheduled or build-output tag whose repository was
+        pushed; returns how many tags matched."""
+        matched: set[TagRef] = set()
+        with self._lock:
+            for push in pushes:
+                for host in {push.host.lower(), ""}:
+                    for ref, tag in self._index.get((host, push.repository), set()):
+                        if push.tag is None or tag is None or tag == push.tag:
+                            matched.add(ref)
+            self._forced |= matched
+        log(logging.INFO, "registry notification", pushes=len(list(pushes)), tags=len(matched))
+        if matched:
+            self._wake.set()
+        return len(matched)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
+        self._delivery_wake.set()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def remote_head(self) -> str | None:
+        try:
+            out = str(git.Git().ls_remote(self.config.repo_url, f"refs/heads/{self.config.branch}"))
+        except git.GitCommandError as exc:
+            log(logging.WARNING, "git ls-remote failed", error=str(exc.stderr).strip()[:300])
+            return None
+        return out.split()[0] if out.strip() else None
+
+    def _recent(self, now: float) -> int:
+        self._recent_checks = [t for t in self._recent_checks if now - t < PER_MINUTE_WINDOW]
+        return len(self._recent_checks)
+
+    def _select_due(self, forced: set[TagRef]) -> Callable[[list[TagRef]], Iterable[TagRef]]:
+        def select(candidates: list[TagRef]) -> Iterable[TagRef]:
+            now = self.clock()
+            due = due_tags(
+                candidates, self.state.last_checked(), self._recent(now), now, self.config.policy
+            )
+            return set(due.due) | (forced & set(candidates))
+
+        return select
+
+    def next_wakeup(self) -> float:
+        """Seconds until the loop must look again: the git poll or the next due tag."""
+        now = self.clock()
+        wait = self.config.git_poll_interval
+        if not self.config.policy.disabled and self._recheckable:
+            checked = self.state.last_checked()
+            soonest = min(
+                next_due(r, checked.get(r), self.config.policy) for r in self._recheckable
+            )
+            wait = min(wait, max(0.0, soonest - now))
+        return wait
+
+    def step(self) -> PassResult | None:
+        """One turn of the loop; returns the pass result when a pass ran."""
+        now = self.clock()
+        head = self.remote_head()
+        with self._lock:
+            forced, self._forced = self._forced, set()
+            git_event, self._git_event = self._git_event, False
+        due_now = []
+        if not self.config.policy.disabled and self._recheckable:
+            due_now = due_tags(
+                self._recheckable,
+                self.state.last_checked(),
+                self._recent(now),
+                now,
+                self.config.policy,
+            ).due
+        first = self.passes == 0
+        moved = head is not None and head != self.last_head
+        if not (first or moved or git_event or forced or due_now):
+            return None
+        reason = "start" if first else "head moved" if moved else "webhook" if git_event else "due"
+        started = time.monotonic()
+        try:
+            result = run_pass(
+                self.workspace,
+                self.settings,
+                self.client,
+                lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC),
+                select_due=self._select_due(forced),
+            )
+        except PassError as exc:
+            self.metrics.passes.labels("error").inc()
+            log(logging.ERROR, "pass failed", error=str(exc), retryable=exc.retryable)
+            self._last_result = {"error": str(exc), "time": self.clock()}
+            with self._lock:
+                self._forced |= forced  # not lost: retried on the next turn
+            return None
+        self.passes += 1
+        self._after_pass(result, now, reason, time.monotonic() - started)
+        return result
+
+    def _after_pass(self, result: PassResult, now: float, reason: str, seconds: float) -> None:
+        plan = result.plan
+        recheckable = set(plan.recheckable)
+        checked = [ref for ref in plan.requested if ref in recheckable]
+        self.state.record_checks(checked, now)
+        self._recent_checks.extend([now] * len(checked))
+        self._recheckable = plan.recheckable
+        self._lock_model = plan.new_lock
+        self._rebuild_index(plan.new_lock)
+        self.last_head = result.head if result.commit is None else result.commit
+        self.state.put("last_head", self.last_head)
+        self.metrics.passes.labels("ok").inc()
+        self.metrics.pass_seconds.observe(seconds)
+        self.metrics.tags_resolved.inc(len(plan.requested))
+        self.metrics.last_pass.set(self.clock())
+        for ref, failure in plan.failures.items():
+            self.metrics.failures.labels(self._registry_of(ref), failure.reason).inc()
+        if result.pushed:
+            self.metrics.commits.inc()
+            self.metrics.triggers.inc(len(plan.triggers))
+        records, _ = triggerstore.read_records(self.workspace.path)
+        added = enqueue_open_records(self.state, records, self.config.delivery)
+        if added:
+            self._delivery_wake.set()
+        self.ready = True
+        self._last_result = {
+            "time": self.clock(),
+            "reason": reason,
+            "head": result.head,
+            "commit": result.commit,
+            "pushed": result.pushed,
+            "attempts": result.attempts,
+            "durationSeconds": round(seconds, 3),
+            "requested": len(plan.requested),
+            "changes": [c.text for c in plan.changes],
+            "triggersOpened": [t.id for t in plan.triggers],
+            "failures": {str(r): f"{f.reason}: {f.message}" for r, f in plan.failures.items()},
+            "skipped": plan.skipped,
+        }
+        log(
+            logging.INFO,
+            "pass done",
+            reason=reason,
+            requested=len(plan.requested),
+            changes=len(plan.changes),
+            triggers=len(plan.triggers),
+            commit=result.commit or "",
+            seconds=round(seconds, 3),
+        )
+
+    def _registry_of(self, ref: TagRef) -> str:
+        entry = self._lock_model.get(ref) if self._lock_model else None
+        if entry is None:
+            return ""
+        try:
+            return parse_image_reference(entry.source.name).registry or "unqualified"
+        except InvalidReference:
+            return ""
+
+    def _rebuild_index(self, lock: Lock) -> None:
+        """(host, repository) -> tags, for matching registry notifications: both the
+        logical name and every location registries.conf sends it to."""
+        conf = self.settings.registries
+        index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
+        for ref in self._recheckable:
+            entry = lock.get(ref)
+            if entry is None:
+                continue
+            try:
+                image = parse_image_reference(entry.source.name)
+                logical = conf.expand(image)
+                places = [(r.registry or "", r.repository, r.tag) for r in logical]
+                for candidate in logical:
+                    try:
+                        endpoints = conf.endpoints(candidate, entry.source.insecure)
+                    except BlockedRegistry:
+                        continue
+                    places += [
+                        (e.reference.registry or "", e.reference.repository, e.reference.tag)
+                        for e in endpoints
+                    ]
+            except InvalidReference:
+                continue
+            for host, repository, tag in places:
+                for key in ((host.lower(), repository), ("", repository)):
+                    index.setdefault(key, set()).add((ref, tag))
+        with self._lock:
+            self._index = index
+
+    # -- status ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        checked = self.state.last_checked()
+        tags: dict[str, Any] = {}
+        lock = self._lock_model
+        if lock is not None:
+            for ref, entry in sorted(lock.tags.items()):
+                item: dict[str, Any] = {
+                    "digest": entry.digest,
+                    "image": entry.image,
+                    "from": entry.source.name,
+                    "scheduled": entry.source.scheduled,
+                }
+                if ref in checked:
+                    item["lastChecked"] = checked[ref]
+                    if ref in self._recheckable:
+                        item["nextCheck"] = next_due(ref, checked[ref], self.config.policy)
+                if entry.condition is not None:
+                    item["conditions"] = [entry.condition.to_data()]
+                tags[str(ref)] = item
+        return {
+            "repo": self.config.repo_url,
+            "branch": self.config.branch,
+            "ready": self.ready,
+            "passes": self.passes,
+            "head": self.last_head,
+            "lastPass": self._last_result,
+            "deliveriesPending": self.state.pending_count(),
+            "tags": tags,
+        }
+
+    # -- threads --------------------------------------------------------------------------
+
+    def delivery_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.deliverer.deliver_due()
+            except Exception as exc:  # a bad target must not kill the worker
+                log(logging.ERROR, "delivery sweep failed", error=str(exc))
+            upcoming = self.state.next_delivery_time()
+            wait = 5.0 if upcoming is None else max(0.05, min(5.0, upcoming - self.clock()))
+            self._delivery_wake.wait(wait)
+            self._delivery_wake.clear()
+
+    def run(self) -> None:
+        """Loop until ``stop()``; one pass at a time, in this thread."""
+        worker = threading.Thread(target=self.delivery_loop, name="delivery", daemon=True)
+        worker.start()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self.step()
+                except Exception as exc:  # the loop survives anything one turn throws
+                    self.metrics.passes.labels("error").inc()
+                    log(logging.ERROR, "loop turn failed", error=repr(exc))
+                if self.stopping.is_set():
+                    break
+                self._wake.wait(self.next_wakeup())
+                self._wake.clear()
+        finally:
+            self._delivery_wake.set()
+            worker.join(timeout=10)
+            self.deliverer.close()
+            self.client.close()
+            self.state.close()

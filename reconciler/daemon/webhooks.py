@@ -1,0 +1,117 @@
+"""What the daemon accepts over HTTP as a reason to act now: a git push webhook (GitHub
+``X-Hub-Signature-256``, Gitea ``X-Gitea-Signature``, GitLab ``X-Gitlab-Token``) and a
+distribution registry notification (its event envelope, with a bearer token).
+
+Every secret comparison is constant-time. Pure: headers and body in, a verdict out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.core.secrets import Secret
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Verdict:
+    accepted: bool
+    source: str  # github | gitea | gitlab | registry | ""
+    reason: str = ""
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _hmac_ok(secret: Secret, body: bytes, given: str) -> bool:
+    expected = hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, given.strip().lower())
+
+
+def verify_git_webhook(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    github: Secret | None,
+    gitea: Secret | None,
+    gitlab: Secret | None,
+) -> Verdict:
+    """Accept a push notification only with a valid signature or token for a configured
+    forge. Without any configured secret nothing is accepted."""
+    signature = _header(headers, "X-Hub-Signature-256")
+    if signature is not None and github is not None:
+        if signature.startswith("sha256=") and _hmac_ok(github, body, signature[7:]):
+            return Verdict(True, "github")
+        return Verdict(False, "github", "bad X-Hub-Signature-256")
+    gitea_signature = _header(headers, "X-Gitea-Signature")
+    if gitea_signature is not None and gitea is not None:
+        if _hmac_ok(gitea, body, gitea_signature):
+            return Verdict(True, "gitea")
+        return Verdict(False, "gitea", "bad X-Gitea-Signature")
+    token = _header(headers, "X-Gitlab-Token")
+    if token is not None and gitlab is not None:
+        if hmac.compare_digest(token.encode(), gitlab.reveal().encode()):
+            return Verdict(True, "gitlab")
+        return Verdict(False, "gitlab", "bad X-Gitlab-Token")
+    return Verdict(False, "", "no signature or token for a configured forge")
+
+
+def verify_bearer(headers: Mapping[str, str], token: Secret | None) -> bool:
+    if token is None:
+        return False
+    given = _header(headers, "Authorization") or ""
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), token.reveal().encode()
+    )
+
+
+@dataclass(frozen=True, order=True)
+class PushedRepository:
+    """One registry push event: where, what repository, which tag (if any)."""
+
+    host: str
+    repository: str
+    tag: str | None
+
+
+def registry_pushes(body: bytes) -> list[PushedRepository]:
+    """The push events of a distribution notification envelope; pulls and others are
+    ignored. Raises ValueError on a body that is not an envelope."""
+    try:
+        envelope = json.loads(body)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    events = envelope.get("events") if isinstance(envelope, dict) else None
+    if not isinstance(events, list):
+        raise ValueError("not a notification envelope: no 'events' list")
+    pushes: set[PushedRepository] = set()
+    for event in events:
+        if not isinstance(event, dict) or event.get("action") != "push":
+            continue
+        raw_target, raw_request = event.get("target"), event.get("request")
+        target: dict[str, object] = raw_target if isinstance(raw_target, dict) else {}
+        request: dict[str, object] = raw_request if isinstance(raw_request, dict) else {}
+        repository = target.get("repository")
+        if not isinstance(repository, str) or not repository:
+            continue
+        tag = target.get("tag")
+        host = request.get("host")
+        pushes.add(
+            PushedRepository(
+                host=host if isinstance(host, str) else "",
+                repository=repository,
+                tag=tag if isinstance(tag, str) and tag else None,
+            )
+        )
+    return sorted(pushes)

@@ -1,0 +1,67 @@
+"""``reconciler watch``: for local editing. On every save under the checkout, validate
+and print the plan (offline by default: which tags a pass would ask about, which
+triggers would open), fast enough to keep open beside an editor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import watchfiles
+
+from reconciler import loader
+from reconciler.reconcile import PassError, Plan, compute_plan
+from reconciler.registry.client import RegistryClient
+from reconciler.settings import Settings
+
+Printer = Callable[[Plan, TextIO], None]
+
+
+def _relevant(change: watchfiles.Change, path: str) -> bool:
+    name = Path(path).name
+    return name.endswith((*loader.MANIFEST_SUFFIXES, ".json")) and not name.startswith(".#")
+
+
+def render_once(
+    root: Path,
+    settings: Settings,
+    client: RegistryClient | None,
+    out: TextIO,
+    printer: Printer,
+) -> float:
+    """Validate and plan once; returns the seconds it took."""
+    started = time.perf_counter()
+    try:
+        plan = compute_plan(root, settings, client, dt.datetime.now(dt.UTC))
+    except PassError as exc:
+        print(f"error: {exc}", file=out)
+        return time.perf_counter() - started
+    printer(plan, out)
+    seconds = time.perf_counter() - started
+    where = "registries asked" if client is not None else "offline"
+    print(f"-- {time.strftime('%H:%M:%S')} planned in {seconds * 1000:.0f} ms ({where})", file=out)
+    out.flush()
+    return seconds
+
+
+def watch(
+    root: Path,
+    settings: Settings,
+    client: RegistryClient | None,
+    out: TextIO,
+    printer: Printer,
+    stop_event: object = None,
+) -> None:
+    render_once(root, settings, client, out, printer)
+    for _changes in watchfiles.watch(
+        root,
+        watch_filter=_relevant,
+        debounce=50,
+        step=20,
+        stop_event=stop_event,  # type: ignore[arg-type]
+    ):
+        print("\033[2J\033[H" if out.isatty() else "", end="", file=out)
+        render_once(root, settings, client, out, printer)
