@@ -1,0 +1,479 @@
+"""What the oc-style verbs share: flags, the checkout they work in (manifests, lock, repo
+config), round-trip edits of manifest files, pinning the edited tags in the lock with the
+same core functions a reconcile pass uses, output formats, and ``--commit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import difflib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from reconciler import loader, triggerstore
+from reconciler.core import editing
+from reconciler.core.consumers import read_consumer
+from reconciler.core.lockfile import Lock, TagLock, parse_lock, render_lock
+from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
+from reconciler.core.plan import Failure, ImportRequest, Resolution, _pinned, _repository_of
+from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.streams import DOCKER_IMAGE, IMAGE_STREAM_TAG, TagRef, alias_target
+from reconciler.core.triggers import IMAGE_CHANGE, TriggerRecord, derive_triggers
+from reconciler.core.validation import ValidationReport
+from reconciler.core.violations import Violation
+from reconciler.core.yamltext import machine_yaml
+from reconciler.reconcile import compute_plan, read_lock, rfc3339, utc_now, validate_repo
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.resolver import resolve_imports
+from reconciler.settings import Settings, load_settings
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_CANNOT_RUN = 2
+
+
+class VerbError(Exception):
+    """The verb cannot do what was asked; ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_CANNOT_RUN) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def err(message: str) -> None:
+    print(f"reconciler: error: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"reconciler: warning: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- flags
+
+
+def add_parser(
+    verbs: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    *,
+    help: str,
+    description: str,
+    examples: str,
+    aliases: Sequence[str] = (),
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = verbs.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        aliases=list(aliases),
+    )
+    return parser
+
+
+def add_repo_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
+    parser.add_argument(
+        "--repo", default=".", metavar="PATH", help="the checkout to work in (default: .)"
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NS",
+        help="namespace (default: the repo's defaultNamespace in .reconciler.yaml)",
+    )
+    if all_namespaces:
+        parser.add_argument(
+            "-A", "--all-namespaces", action="store_true", help="every namespace in the repo"
+        )
+    # For tests and reproducible output: the time "now" is taken as (RFC 3339).
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+
+
+def add_registry_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("registries")
+    group.add_argument(
+        "--registries-conf",
+        metavar="FILE",
+        help="registries.conf (v2) to use (default: $CONTAINERS_REGISTRIES_CONF, "
+        "~/.config/containers/registries.conf, /etc/containers/registries.conf)",
+    )
+    group.add_argument("--platform", metavar="OS/ARCH", help="platform (linux/amd64)")
+    group.add_argument("--timeout", type=float, metavar="SECONDS", help="per request (10)")
+    group.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust for TLS")
+
+
+def add_commit_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--commit", action="store_true", help="commit the files written (git, in the checkout)"
+    )
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        os.environ,
+        registries_conf=getattr(args, "registries_conf", None),
+        platform=getattr(args, "platform", None),
+        timeout=getattr(args, "timeout", None),
+        ca_bundle=getattr(args, "ca_bundle", None),
+    )
+
+
+def registry_client(settings: Settings) -> RegistryClient:
+    return RegistryClient(
+        max_concurrency=min(settings.max_concurrency, 8),
+        timeout=settings.timeout,
+        verify=settings.verify,
+    )
+
+
+def now_of(args: argparse.Namespace) -> dt.datetime:
+    text = getattr(args, "now", None)
+    if not text:
+        return utc_now()
+    try:
+        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise VerbError(f"--now {text!r}: not an RFC 3339 time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# ---------------------------------------------------------------- output
+
+
+def print_data(data: Any, fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        print(json.dumps(data, indent=2), file=out)
+        return
+    buffer = io.StringIO()
+    machine_yaml().dump(data, buffer)
+    out.write(buffer.getvalue())
+
+
+# ---------------------------------------------------------------- the checkout
+
+
+@dataclass
+class Checkout:
+    root: Path
+    config: RepoConfig
+    report: ValidationReport
+    lock: Lock
+    lock_bytes: bytes | None
+
+    @classmethod
+    def open(cls, repo: str) -> Checkout:
+        root = Path(repo)
+        if not root.is_dir():
+            raise VerbError(f"{repo}: not a directory (a checkout of the GitOps repository)")
+        config, report, _ = validate_repo(root)
+        lock, raw = read_lock(root)
+        return cls(root, config, report, lock, raw)
+
+    def namespace(self, args: argparse.Namespace) -> str:
+        return str(getattr(args, "namespace", None) or self.config.default_namespace)
+
+    @property
+    def objects(self) -> list[ManifestObject]:
+        return [o for o in (*self.report.valid, *self.report.invalid) if not o.in_template]
+
+    def streams(self) -> list[ManifestObject]:
+        return [o for o in self.objects if o.kind == IMAGE_STREAM]
+
+    def find(self, kind: str, namespace: str, name: str) -> ManifestObject | None:
+        for obj in self.objects:
+            if obj.kind == kind and obj.namespace == namespace and obj.name == name:
+                return obj
+        return None
+
+    def find_stream(self, namespace: str, name: str) -> ManifestObject | None:
+        return self.find(IMAGE_STREAM, namespace, name)
+
+    def errors_for(self, obj: ManifestObject) -> list[Violation]:
+        return [v for v in self.report.errors if v.file == obj.file]
+
+    def new_file_path(self, kind: str, name: str, default_dir: str) -> str:
+        """Where a new object of ``kind`` goes: the directory that holds most objects of
+        that kind, else ``default_dir``; ``<name>.yaml`` unless taken."""
+        counts: dict[str, int] = {}
+        for obj in self.objects:
+            if obj.kind == kind:
+                parent = Path(obj.file).parent.as_posix()
+                counts[parent] = counts.get(parent, 0) + 1
+        directory = max(sorted(counts), key=lambda d: counts[d]) if counts else default_dir
+        base = Path(directory) if directory != "." else Path()
+        candidate = base / f"{name}.yaml"
+        if (self.root / candidate).exists():
+            candidate = base / f"{name}-{kind.lower()}.yaml"
+        return candidate.as_posix()
+
+    def style_for_new(self, kind: str) -> editing.Style:
+        """New files follow the indentation of an existing file of the same kind."""
+        for obj in self.objects:
+            if obj.kind == kind:
+                try:
+                    text = (self.root / obj.file).read_text(encoding="utf-8")
+                except OSError:
+                    continue
+                return editing.detect_style(text)
+        return editing.DEFAULT_STYLE
+
+
+# ---------------------------------------------------------------- edits
+
+
+@dataclass
+class Edits:
+    """Manifest files being edited (round trip) or created, written together."""
+
+    root: Path
+    files: dict[str, editing.ManifestFile] = field(default_factory=dict)
+    created: dict[str, str] = field(default_factory=dict)
+    _written: dict[str, str | None] = field(default_factory=dict)
+
+    def object(self, obj: ManifestObject) -> Any:
+        edited = self.files.get(obj.file)
+        if edited is None:
+            text = (self.root / obj.file).read_text(encoding="utf-8")
+            try:
+                edited = editing.ManifestFile(text)
+            except editing.EditError as exc:
+                raise VerbError(f"{obj.file}: {exc}") from exc
+            self.files[obj.file] = edited
+        try:
+            return edited.object_at(obj.document, obj.base)
+        except editing.EditError as exc:
+            raise VerbError(f"{obj.file}: {exc}") from exc
+
+    def create(self, relative: str, text: str) -> None:
+        self.created[relative] = text
+
+    def changes(self) -> list[tuple[str, str | None, str]]:
+        out: list[tuple[str, str | None, str]] = []
+        for path, edited in sorted(self.files.items()):
+            new = edited.render()
+            if new != edited.original:
+                out.append((path, edited.original, new))
+        for path, text in sorted(self.created.items()):
+            out.append((path, None, text))
+        return out
+
+    def diff(self) -> str:
+        chunks: list[str] = []
+        for path, old, new in self.changes():
+            chunks.extend(
+                difflib.unified_diff(
+                    (old or "").splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    "/dev/null" if old is None else f"a/{path}",
+                    f"b/{path}",
+                )
+            )
+        return "".join(chunks)
+
+    def write(self) -> list[str]:
+        paths: list[str] = []
+        for path, old, new in self.changes():
+            target = self.root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._written[path] = old
+            target.write_text(new, encoding="utf-8")
+            paths.append(path)
+        return paths
+
+    def restore(self) -> None:
+        """Undo :meth:`write` (the verb failed after writing)."""
+        for path, old in self._written.items():
+            target = self.root / path
+            if old is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_text(old, encoding="utf-8")
+        self._written.clear()
+
+
+# ---------------------------------------------------------------- pinning
+
+
+@dataclass
+class PinResult:
+    lock: Lock
+    old_lock: Lock
+    lock_bytes: bytes
+    lock_changed: bool
+    triggers: list[TriggerRecord]
+    failures: dict[TagRef, Failure]
+    report: ValidationReport
+
+
+def _followers(lock: Lock, roots: set[TagRef]) -> set[TagRef]:
+    """``roots`` plus every ImageStreamTag alias that follows one of them (chains too)."""
+    found = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for ref, entry in lock.tags.items():
+            if ref in found or entry.source.kind != IMAGE_STREAM_TAG:
+                continue
+            target = alias_target(ref, entry.source.name, entry.source.namespace)
+            if target in found:
+                found.add(ref)
+                grew = True
+    return found
+
+
+def _force_resolve(
+    lock: dict[TagRef, TagLock],
+    refs: Iterable[TagRef],
+    client: RegistryClient,
+    settings: Settings,
+    config: RepoConfig,
+    stamp: str,
+) -> dict[TagRef, Failure]:
+    """Re-import tags the plan left alone (not scheduled, spec unchanged), as
+    ``oc import-image`` does for an existing tag."""
+    requests = []
+    for ref in refs:
+        entry = lock.get(ref)
+        if entry is None or entry.source.kind != DOCKER_IMAGE or entry.source.reference:
+            continue
+        try:
+            image = parse_image_reference(entry.source.name)
+        except InvalidReference:
+            continue
+        if image.tag is None and image.digest is None:
+            image = replace(image, tag="latest")
+        requests.append(ImportRequest(ref, image, entry.source.insecure, entry.source.import_mode))
+    failures: dict[TagRef, Failure] = {}
+    for ref, outcome in resolve_imports(
+        requests, client, settings.registries, settings.platform
+    ).items():
+        entry = lock[ref]
+        if isinstance(outcome, Resolution):
+            image_text = _pinned(
+                entry.source, ref, _repository_of(outcome.source), outcome.digest, config
+            )
+            lock[ref] = replace(entry, resolved_from=outcome.source).moved_to(
+                outcome.digest, image_text, stamp
+            )
+        else:
+            failures[ref] = outcome
+            lock[ref] = entry.failed(outcome.reason, outcome.message, stamp)
+    return failures
+
+
+def pin_tags(
+    root: Path,
+    settings: Settings,
+    touched: set[TagRef],
+    now: dt.datetime,
+    *,
+    reimport: set[TagRef] | None = None,
+) -> PinResult:
+    """Run the reconcile plan on the checkout and take from its lock only the ``touched``
+    tags (and aliases following them): other scheduled tags are not moved by a verb that
+    edits one stream. Trigger records for ImageChange consumers of the moved tags are
+    derived as the pass would, so the next pass does not miss them."""
+    stamp = rfc3339(now)
+    with registry_client(settings) as client:
+        plan = compute_plan(root, settings, client, now)
+        desired = dict(plan.new_lock.tags)
+        failures = {ref: f for ref, f in plan.failures.items() if ref in touched}
+        if reimport:
+            # Tags the plan did not ask about (unchanged, not scheduled): ask now.
+            old = plan.old_lock
+            stale = {
+                ref
+                for ref in reimport
+                if ref in desired
+                and old.get(ref) is not None
+                and old.get(ref) == plan.new_lock.get(ref)
+                and not desired[ref].source.scheduled
+            }
+            failures.update(_force_resolve(desired, stale, client, settings, plan.config, stamp))
+    scope = _followers(Lock(tags=desired), set(touched))
+    merged = dict(plan.old_lock.tags)
+    for ref in scope:
+        if ref in desired:
+            merged[ref] = desired[ref]
+        else:
+            merged.pop(ref, None)
+    lock = Lock(tags=merged, consumers=plan.old_lock.consumers)
+    consumers = [
+        read_consumer(o)
+        for o in plan.report.valid
+        if not o.in_template and o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
+    ]
+    records = [
+        r for r in derive_triggers(plan.old_lock, lock, consumers, stamp) if r.type == IMAGE_CHANGE
+    ]
+    existing = {r.id for r in triggerstore.read_records(root)[0]}
+    new_bytes = render_lock(lock)
+    changed = plan.old_bytes is None or parse_lock(plan.old_bytes) != lock
+    if not changed and plan.old_bytes is not None:
+        new_bytes = plan.old_bytes
+    return PinResult(
+        lock=lock,
+        old_lock=plan.old_lock,
+        lock_bytes=new_bytes,
+        lock_changed=changed,
+        triggers=[r for r in records if r.id not in existing],
+        failures=failures,
+        report=plan.report,
+    )
+
+
+def write_pins(root: Path, result: PinResult) -> list[str]:
+    written: list[str] = []
+    if result.lock_changed:
+        (root / loader.LOCKFILE_NAME).write_bytes(result.lock_bytes)
+        written.append(loader.LOCKFILE_NAME)
+    for record in triggerstore.write_new_records(root, result.triggers):
+        written.append(triggerstore.record_path(root, record).relative_to(root).as_posix())
+    return written
+
+
+# ---------------------------------------------------------------- git
+
+
+def git_commit(root: Path, paths: Sequence[str], message: str) -> str:
+    """Commit ``paths`` (only those) in the checkout with the user's git identity."""
+    if not paths:
+        raise VerbError("nothing to commit")
+
+    def run(*argv: str) -> str:
+        proc = subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise VerbError(f"git {argv[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.stdout.strip()
+
+    run("add", "--", *paths)
+    run("commit", "-q", "-m", message, "--", *paths)
+    return run("rev-parse", "HEAD")
+
+
+def finish(
+    args: argparse.Namespace, root: Path, paths: Sequence[str], message: str, out: TextIO
+) -> None:
+    for path in paths:
+        print(f"wrote {path}", file=out)
+    if getattr(args, "commit", False) and paths:
+        sha = git_commit(root, paths, message)
+        print(f"committed {sha[:12]}: {message.splitlines()[0]}", file=out)
+
+
+def run_verb(func: Any, args: argparse.Namespace, out: TextIO) -> int:
+    """Turn VerbError into a message and its exit code."""
+    try:
+        return int(func(args, out))
+    except VerbError as exc:
+        err(str(exc))
+        return exc.code

@@ -1,0 +1,278 @@
+"""``reconciler import-image NAME[:TAG] --from=IMAGE [--confirm]``: ``oc import-image`` on a
+checkout. Without ``--confirm`` it shows the manifest change it would make and what the
+tag resolves to now; with it, it writes the ImageStream (a new file for a new stream, a
+minimal edit otherwise) and the tag's lock entry, as a reconcile pass would pin it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from typing import TextIO
+
+from reconciler.commands import _repo
+from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.core import editing
+from reconciler.core.describe import render_describe, stream_view
+from reconciler.core.plan import Failure, ImportRequest, Outcome, Resolution
+from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
+from reconciler.registry.errors import ResolveError
+from reconciler.registry.inspect import Inspector, first_answer, locations
+from reconciler.registry.resolver import resolve_imports
+
+DEFAULT_MAX_BULK = 50  # OpenShift's maxImagesBulkImportedPerRepository default
+
+EXAMPLES = """\
+  # the seed's first stream: preview, then write the stream and its lock entry
+  reconciler import-image approved-apache:2.4 --from=bitnami/apache:2.4
+  reconciler import-image approved-apache:2.4 --from=bitnami/apache:2.4 --confirm
+  # re-check a private registry tag on every pass
+  reconciler import-image marsview --from=registry.marsrover.space/engine/marsview \\
+      --scheduled --confirm --commit
+  # every tag of a repository (up to --max-images)
+  reconciler import-image mysql --from=docker.io/library/mysql --all --confirm
+  # re-import an existing tag (its spec is unchanged; the lock moves if the image did)
+  reconciler import-image approved-apache:2.4 --confirm
+"""
+
+
+def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = _repo.add_parser(
+        verbs,
+        "import-image",
+        help="create or update an image stream tag from a registry image, and pin it",
+        description="Like oc import-image, on a checkout: edits the ImageStream manifest and "
+        "pins the tag in images.lock.yaml. Without --confirm nothing is written. Exit 0 when "
+        "the tag resolves, 1 when it does not, 2 when the command could not run.",
+        examples=EXAMPLES,
+    )
+    p.add_argument("name", metavar="NAME[:TAG]", help="image stream (and tag, default latest)")
+    p.add_argument("--from", dest="source", metavar="IMAGE", help="the registry image to import")
+    p.add_argument(
+        "--confirm", action="store_true", help="write the manifest and the lock (default: preview)"
+    )
+    p.add_argument(
+        "--scheduled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="re-check the tag periodically (importPolicy.scheduled)",
+    )
+    p.add_argument(
+        "--insecure",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="allow plain HTTP / unverified TLS for this registry (importPolicy.insecure)",
+    )
+    p.add_argument(
+        "--reference-policy",
+        choices=["source", "local", "Source", "Local"],
+        help="referencePolicy.type of the tag (default Source)",
+    )
+    p.add_argument(
+        "--import-mode",
+        choices=["Legacy", "PreserveOriginal"],
+        help="pin the platform image (Legacy) or the whole index (PreserveOriginal)",
+    )
+    p.add_argument("--all", action="store_true", help="import every tag of the --from repository")
+    p.add_argument(
+        "--max-images",
+        type=int,
+        metavar="N",
+        help="with --all: at most N tags (maxImagesBulkImportedPerRepository, default "
+        f"$RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY or {DEFAULT_MAX_BULK})",
+    )
+    _repo.add_repo_flags(p)
+    _repo.add_commit_flag(p)
+    _repo.add_registry_flags(p)
+    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
+
+
+def _max_images(args: argparse.Namespace) -> int:
+    if args.max_images is not None:
+        return int(args.max_images)
+    env = os.environ.get("RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY")
+    return int(env) if env and env.isdigit() else DEFAULT_MAX_BULK
+
+
+def _request(ref: TagRef, source: str, insecure: bool, mode: str) -> ImportRequest:
+    try:
+        image = parse_image_reference(source)
+    except InvalidReference as exc:
+        raise VerbError(f"--from {source!r}: {exc}") from exc
+    if image.tag is None and image.digest is None:
+        image = replace(image, tag="latest")
+    return ImportRequest(ref, image, insecure, mode)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    checkout = _repo.Checkout.open(args.repo)
+    namespace = checkout.namespace(args)
+    target = parse_istag_name(args.name, namespace)
+    if target is None:
+        raise VerbError(f"{args.name!r}: expected NAME[:TAG]")
+    if args.all and ":" in args.name:
+        raise VerbError("--all imports every tag: give the stream NAME without a tag")
+    stream_name = target.stream
+    settings = _repo.settings_of(args)
+    now = _repo.now_of(args)
+    obj = checkout.find_stream(namespace, stream_name)
+    specs = {t.ref.tag: t for t in stream_tags(obj)} if obj is not None else {}
+
+    # Which tags, from where.
+    plan: list[tuple[str, str]] = []
+    if args.all:
+        if not args.source:
+            raise VerbError("--all needs --from=REPOSITORY")
+        repo_ref = parse_image_reference(args.source)
+        if repo_ref.tag or repo_ref.digest:
+            raise VerbError("--all takes a repository without a tag or digest in --from")
+        limit = _max_images(args)
+        with Inspector(timeout=settings.timeout, verify=settings.verify) as inspector:
+            try:
+                place, tags = first_answer(
+                    locations(repo_ref, settings.registries, bool(args.insecure)),
+                    lambda p: inspector.list_tags(p.endpoint, p.insecure, limit=limit + 1),
+                )
+            except ResolveError as exc:
+                _repo.err(f"cannot list the tags of {args.source}: {exc.message}")
+                return EXIT_PROBLEMS
+        if len(tags) > limit:
+            _repo.warn(
+                f"{place.logical.name} has more than {limit} tags: importing the first {limit}"
+            )
+            tags = tags[:limit]
+        plan = [(tag, f"{args.source}:{tag}") for tag in tags]
+    elif args.source:
+        plan = [(target.tag, args.source)]
+    else:
+        existing = specs.get(target.tag)
+        if existing is None:
+            raise VerbError(
+                f"image stream tag {stream_name}:{target.tag} does not exist in {namespace}: "
+                "give --from=IMAGE (and --confirm) to create it"
+            )
+        if existing.from_kind != DOCKER_IMAGE:
+            raise VerbError(
+                f"{stream_name}:{target.tag} is tagged from {existing.from_kind} "
+                f"{existing.from_name}, not a registry image: nothing to import"
+            )
+        plan = [(target.tag, existing.from_name)]
+
+    policy = None
+    if args.reference_policy:
+        policy = args.reference_policy.capitalize()
+    edits_list = [
+        editing.TagEdit(
+            name=tag,
+            from_kind=DOCKER_IMAGE,
+            from_name=source,
+            scheduled=args.scheduled,
+            insecure=args.insecure,
+            import_mode=args.import_mode,
+            reference_policy=policy,
+        )
+        for tag, source in plan
+    ]
+
+    edits = _repo.Edits(checkout.root)
+    if obj is None:
+        style = checkout.style_for_new("ImageStream")
+        path = checkout.new_file_path("ImageStream", stream_name, "imagestreams")
+        ns_field = namespace if namespace != checkout.config.default_namespace else None
+        doc = editing.ManifestFile(
+            editing.new_file_text([editing.new_stream(stream_name, ns_field)], style), style
+        )
+        stream_map = doc.object_at(0, ())
+        for edit in edits_list:
+            editing.apply_tag(stream_map, edit, style.quote)
+        edits.create(path, doc.render())
+    else:
+        stream_map = edits.object(obj)
+        quote = edits.files[obj.file].style.quote
+        for edit in edits_list:
+            editing.apply_tag(stream_map, edit, quote)
+
+    # What each tag resolves to now (the same requests the pass will make).
+    refs = [TagRef(namespace, stream_name, tag) for tag, _ in plan]
+    requests = []
+    for ref, edit in zip(refs, edits_list, strict=True):
+        spec = specs.get(ref.tag)
+        insecure = edit.insecure if edit.insecure is not None else bool(spec and spec.insecure)
+        mode = edit.import_mode or (spec.import_mode if spec else LEGACY)
+        requests.append(_request(ref, edit.from_name, insecure, mode))
+    with _repo.registry_client(settings) as client:
+        outcomes: dict[TagRef, Outcome] = resolve_imports(
+            requests, client, settings.registries, settings.platform
+        )
+    failed = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}
+
+    diff = edits.diff()
+    if not args.confirm:
+        print(
+            diff if diff else "the manifests already say this: no change to them",
+            file=out,
+            end="" if diff else "\n",
+        )
+        print("", file=out)
+        _print_outcomes(refs, requests, outcomes, out)
+        if failed:
+            return EXIT_PROBLEMS
+        print("preview only: run again with --confirm to write the manifest and the lock", file=out)
+        return EXIT_OK
+
+    if failed:
+        _print_outcomes(refs, requests, outcomes, out)
+        _repo.err("nothing written: the image could not be imported")
+        return EXIT_PROBLEMS
+
+    written = edits.write()
+    try:
+        result = _repo.pin_tags(checkout.root, settings, set(refs), now, reimport=set(refs))
+    except BaseException:
+        edits.restore()
+        raise
+    edited_files = set(written)
+    problems = [v for v in result.report.errors if v.file in edited_files]
+    if problems or result.failures:
+        edits.restore()
+        for violation in problems:
+            _repo.err(violation.text())
+        for ref, failure in sorted(result.failures.items()):
+            _repo.err(f"{ref}: {failure.reason}: {failure.message}")
+        _repo.err("nothing written")
+        return EXIT_PROBLEMS
+    written += _repo.write_pins(checkout.root, result)
+    lines = [
+        f"reconciler import-image {args.name}" + (f" --from={args.source}" if args.source else ""),
+        "",
+    ]
+    for ref in refs:
+        entry = result.lock.get(ref)
+        if entry is not None and entry.image:
+            lines.append(f"{ref.stream}:{ref.tag} -> {entry.image}")
+    _repo.finish(args, checkout.root, written, "\n".join(lines) + "\n", out)
+    print("", file=out)
+    refreshed = _repo.Checkout.open(args.repo)
+    view = stream_view(
+        namespace,
+        stream_name,
+        refreshed.find_stream(namespace, stream_name),
+        refreshed.lock,
+        refreshed.config,
+    )
+    out.write(render_describe(view, now))
+    return EXIT_OK
+
+
+def _print_outcomes(
+    refs: list[TagRef], requests: list[ImportRequest], outcomes: dict[TagRef, Outcome], out: TextIO
+) -> None:
+    for ref, request in zip(refs, requests, strict=True):
+        outcome = outcomes.get(ref)
+        print(f"{ref.stream}:{ref.tag} from {request.image}", file=out)
+        if isinstance(outcome, Resolution):
+            print(f"  resolves now to {outcome.digest} ({outcome.source})", file=out)
+        elif isinstance(outcome, Failure):
+            print(f"  ! error: Import failed ({outcome.reason}): {outcome.message}", file=out)

@@ -1,0 +1,197 @@
+"""What ``new-app --image-stream`` writes, as ``oc new-app`` builds it: a DeploymentConfig
+that runs the image stream tag's image, redeployed by an ``ImageChange`` trigger, and a
+Service for the ports the image exposes.
+
+Pure: the image config (as the registry returns it) and names in, objects out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.core.streams import TagRef
+
+GENERATED_BY = {"openshift.io/generated-by": "OpenShiftNewApp"}
+EXPOSE_SERVICES = "io.openshift.expose-services"
+_DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+@dataclass(frozen=True, order=True)
+class Port:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+
+    @property
+    def service_name(self) -> str:
+        return self.name or f"{self.port}-{self.protocol.lower()}"
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    ports: tuple[Port, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[str, ...] = ()
+    created: str | None = None
+    user: str | None = None
+
+
+def parse_image_config(data: Mapping[str, Any]) -> ImageConfig:
+    """The parts of an OCI/Docker image config blob that new-app uses. Ports come from
+    ``config.ExposedPorts`` ("8080/tcp"); the ``io.openshift.expose-services`` label
+    ("8080:http,8443:https") names them, as oc reads it."""
+    config = data.get("config")
+    config = config if isinstance(config, Mapping) else {}
+    labels_raw = config.get("Labels")
+    labels = (
+        {str(k): str(v) for k, v in labels_raw.items()} if isinstance(labels_raw, Mapping) else {}
+    )
+    names: dict[int, str] = {}
+    for part in labels.get(EXPOSE_SERVICES, "").split(","):
+        number, _, name = part.strip().partition(":")
+        if number.isdigit() and name:
+            names[int(number)] = name
+    ports: set[Port] = set()
+    exposed = config.get("ExposedPorts")
+    for key in exposed if isinstance(exposed, Mapping) else {}:
+        number, _, proto = str(key).partition("/")
+        if not number.isdigit():
+            continue
+        protocol = (proto or "tcp").upper()
+        ports.add(Port(int(number), protocol, names.get(int(number), "")))
+    volumes_raw = config.get("Volumes")
+    volumes = tuple(sorted(str(v) for v in volumes_raw)) if isinstance(volumes_raw, Mapping) else ()
+    created = data.get("created")
+    user = config.get("User")
+    return ImageConfig(
+        ports=tuple(sorted(ports)),
+        labels=labels,
+        volumes=volumes,
+        created=str(created) if created else None,
+        user=str(user) if user else None,
+    )
+
+
+def app_name(stream: str) -> str:
+    """A DNS-1035 label from a stream name (a Service name must be one)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", stream.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"app-{name}".rstrip("-")
+    return name[:63].rstrip("-")
+
+
+def valid_name(name: str) -> bool:
+    return len(name) <= 63 and _DNS_1035.fullmatch(name) is not None
+
+
+def build_objects(
+    name: str,
+    source: TagRef,
+    image: str,
+    config: ImageConfig,
+    *,
+    namespace: str | None,
+) -> list[dict[str, Any]]:
+    """The DeploymentConfig (and a Service when the image exposes ports). ``namespace`` is
+    written only when not the repo's default; the trigger names the tag's namespace only
+    when it differs from the app's."""
+    labels = {
+        "app": name,
+        "app.kubernetes.io/component": name,
+        "app.kubernetes.io/instance": name,
+    }
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    metadata["labels"] = dict(labels)
+    metadata["annotations"] = dict(GENERATED_BY)
+    selector = {"deploymentconfig": name}
+    container: dict[str, Any] = {"name": name, "image": image}
+    if config.ports:
+        container["ports"] = [
+            {"containerPort": p.port, "protocol": p.protocol} for p in config.ports
+        ]
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if config.volumes:
+        container["volumeMounts"] = [
+            {"name": f"{name}-volume-{i}", "mountPath": path}
+            for i, path in enumerate(config.volumes, start=1)
+        ]
+        pod_spec["volumes"] = [
+            {"name": f"{name}-volume-{i}", "emptyDir": {}}
+            for i in range(1, len(config.volumes) + 1)
+        ]
+    source_from: dict[str, Any] = {"kind": "ImageStreamTag"}
+    if namespace is not None and source.namespace != namespace:
+        source_from["namespace"] = source.namespace
+    source_from["name"] = f"{source.stream}:{source.tag}"
+    deployment = {
+        "apiVersion": "apps.openshift.io/v1",
+        "kind": "DeploymentConfig",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            "selector": dict(selector),
+            "template": {
+                "metadata": {"labels": dict(selector), "annotations": dict(GENERATED_BY)},
+                "spec": pod_spec,
+            },
+            "triggers": [
+                {"type": "ConfigChange"},
+                {
+                    "type": "ImageChange",
+                    "imageChangeParams": {
+                        "automatic": True,
+                        "containerNames": [name],
+                        "from": source_from,
+                    },
+                },
+            ],
+        },
+    }
+    objects: list[dict[str, Any]] = [deployment]
+    if config.ports:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    k: (dict(v) if isinstance(v, dict) else v) for k, v in metadata.items()
+                },
+                "spec": {
+                    "ports": [
+                        {
+                            "name": p.service_name,
+                            "port": p.port,
+                            "protocol": p.protocol,
+                            "targetPort": p.port,
+                        }
+                        for p in config.ports
+                    ],
+                    "selector": dict(selector),
+                },
+            }
+        )
+    return objects
+
+
+def summary(name: str, config: ImageConfig, objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    if config.ports:
+        lines.append("exposes " + ", ".join(f"{p.port}/{p.protocol.lower()}" for p in config.ports))
+    else:
+        lines.append("the image exposes no ports: no Service is created")
+    if config.volumes:
+        lines.append(
+            "declares volumes "
+            + ", ".join(config.volumes)
+            + " (mounted as emptyDir; not persistent)"
+        )
+    if config.user in ("root", "0"):
+        lines.append("runs as root: OpenShift's restricted policy may refuse it")
+    for obj in objects:
+        lines.append(f"{obj['kind']}/{name}")
+    return lines
