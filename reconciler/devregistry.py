@@ -5,28 +5,38 @@ loopback port with filesystem storage in a temporary directory, and pushing smal
 images to it (config blob, one gzip tar layer, a manifest; optionally one manifest per
 platform under an OCI image index) over the plain distribution HTTP API.
 
-Must not: be used by the reconcile pass against real registries (it speaks plain http to
-loopback only), authenticate, or depend on docker/skopeo: the uploads are done here with httpx
-so tests can compare what the resolver pins against what was pushed.
+Also, for authentication tests and demos: an htpasswd file writer (bcrypt, as the registry
+requires), a throwaway test CA with a leaf certificate (``make_test_ca``), and
+:class:`TokenServer`, a Docker token-auth server (JWT RS256 with an ``x5c`` chain) that a
+registry started with ``auth={"token": server.registry_auth_config()}`` trusts.
+
+Must not: be used by the reconcile pass against real registries (it serves loopback only),
+or depend on docker/skopeo: the uploads are done here with httpx so tests can compare what
+the resolver pins against what was pushed.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import socket
 import ssl
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -46,10 +56,14 @@ from reconciler.registry.media_types import (
 __all__ = [
     "LocalRegistry",
     "RegistryNotInstalled",
+    "TokenServer",
+    "bcrypt_hash",
     "make_self_signed_cert",
+    "make_test_ca",
     "manifest_digest",
     "push_image",
     "push_tags",
+    "write_htpasswd",
 ]
 
 _BINARY_NAMES = ("docker-registry", "registry")
@@ -80,6 +94,77 @@ def make_self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Pat
     return cert, key
 
 
+def make_test_ca(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A test CA and a leaf certificate for ``host`` signed by it: ``(ca, cert, key)``.
+
+    Trusting ``ca`` (pass it as ``verify``) is what a client with a private CA bundle does;
+    the leaf itself is not a CA.
+    """
+    ca_cert, ca_key = directory / "test-ca.crt", directory / "test-ca.key"
+    cert, key, csr = directory / "leaf.crt", directory / "leaf.key", directory / "leaf.csr"
+    ext = directory / "leaf.ext"
+    san = f"IP:{host}" if host.replace(".", "").isdigit() or ":" in host else f"DNS:{host}"
+    ext.write_text(
+        f"subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        encoding="utf-8",
+    )
+    run = [
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(ca_key), "-out", str(ca_cert), "-subj", "/CN=reconciler test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+         "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={host}"],
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "2", "-out", str(cert), "-extfile", str(ext)],
+    ]  # fmt: skip
+    for command in run:
+        subprocess.run(command, check=True, capture_output=True)
+    return ca_cert, cert, key
+
+
+def bcrypt_hash(password: str, cost: int = 5) -> str:
+    """A bcrypt hash of ``password`` for an htpasswd file (the registry accepts only bcrypt).
+
+    Uses the ``bcrypt`` package when installed, else the C library's ``crypt`` (libxcrypt
+    supports ``$2b$``). The low cost keeps tests fast: the registry checks it per request.
+    """
+    try:
+        import bcrypt  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        pass
+    else:
+        hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost))
+        return hashed.decode("ascii")
+    import ctypes
+    import ctypes.util
+    import secrets as _secrets
+
+    library = ctypes.util.find_library("crypt")
+    if library is None:
+        raise RuntimeError("no bcrypt: pip install bcrypt (or install libcrypt)")
+    libcrypt = ctypes.CDLL(library)
+    libcrypt.crypt.restype = ctypes.c_char_p
+    libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    # 22 salt characters; the last carries only 2 bits, so pick one whose low bits are zero.
+    salt = "".join(_secrets.choice(alphabet) for _ in range(21)) + _secrets.choice(".Oeu")
+    result = libcrypt.crypt(password.encode(), f"$2b${cost:02d}${salt}".encode())
+    if not result or not result.startswith(b"$2b$"):
+        raise RuntimeError("the C library's crypt() does not support bcrypt: pip install bcrypt")
+    return str(result.decode("ascii"))
+
+
+def write_htpasswd(path: Path, users: Mapping[str, str]) -> Path:
+    """An htpasswd file with bcrypt hashes for ``{user: password}``; returns ``path``."""
+    path.write_text(
+        "".join(f"{user}:{bcrypt_hash(password)}\n" for user, password in users.items()),
+        encoding="utf-8",
+    )
+    return path
+
+
 def _free_port() -> int:
     # The port could be taken between close() and the registry's bind; start() retries.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -93,7 +178,10 @@ class LocalRegistry:
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`. Storage, config and log
     live in a temporary directory removed on exit; :meth:`stop` then :meth:`start` restarts on
-    the same storage. ``tls=(cert, key)`` serves https (see :func:`make_self_signed_cert`). ``notifications`` is a list of webhook URLs
+    the same storage. ``tls=(cert, key)`` serves https (see :func:`make_self_signed_cert`,
+    :func:`make_test_ca`). ``auth`` is the registry's ``auth`` configuration section, e.g.
+    ``{"htpasswd": {"realm": "r", "path": "..."}}`` (see :func:`write_htpasswd`) or
+    ``{"token": token_server.registry_auth_config()}``. ``notifications`` is a list of webhook URLs
     the registry will POST events to. The access log is off by default because it costs
     throughput in benchmarks; pass ``access_log=True`` to debug.
     """
@@ -105,9 +193,11 @@ class LocalRegistry:
         access_log: bool = False,
         binary: str | None = None,
         tls: tuple[Path, Path] | None = None,
+        auth: Mapping[str, object] | None = None,
     ) -> None:
         self._notifications = list(notifications or [])
         self._tls = tls
+        self._auth = dict(auth) if auth else None
         self._access_log = access_log
         self._binary = binary
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -208,6 +298,8 @@ class LocalRegistry:
             http = config["http"]
             assert isinstance(http, dict)
             http["tls"] = {"certificate": str(self._tls[0]), "key": str(self._tls[1])}
+        if self._auth is not None:
+            config["auth"] = self._auth
         if self._notifications:
             config["notifications"] = {
                 "endpoints": [
@@ -233,7 +325,8 @@ class LocalRegistry:
                 if self._process is None or self._process.poll() is not None:
                     raise RuntimeError(f"registry exited early; log: {self._log_tail()}")
                 try:
-                    if client.get(f"{self.url}/v2/").status_code == 200:
+                    # 401: up, and asking for the credentials it was configured with.
+                    if client.get(f"{self.url}/v2/").status_code in (200, 401):
                         return
                 except httpx.TransportError:
                     pass
@@ -539,3 +632,253 @@ def manifest_digest(
         if not digest:
             raise RuntimeError(f"no Docker-Content-Digest for {repository}:{reference}")
         return digest
+
+
+# -- token server ---------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class TokenServer:
+    """A Docker token-auth server on ``127.0.0.1:<free port>`` for tests and demos.
+
+    ``GET /token?service=...&scope=repository:NAME:pull`` with Basic credentials from
+    ``users`` answers ``{"token", "access_token", "expires_in", "issued_at"}``: a JWT signed
+    RS256 whose ``x5c`` header carries a self-signed signing certificate, which
+    :meth:`registry_auth_config` hands to the registry as ``rootcertbundle``. Wrong
+    credentials get a 401; anonymous requests get a token with no access (as Docker Hub
+    does for a private repository) unless ``anonymous_pull``. ``POST /token`` with
+    ``grant_type=refresh_token`` accepts the ``identity_tokens`` (``{token: user}``).
+
+    Every request is recorded in :attr:`requests` as ``(user or None, scope, grant)``.
+    Needs the ``cryptography`` package (imported when started).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        users: Mapping[str, str],
+        *,
+        service: str = "reconciler-test-registry",
+        issuer: str = "reconciler-test-token-issuer",
+        expires_in: int = 300,
+        anonymous_pull: bool = False,
+        identity_tokens: Mapping[str, str] | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.users = dict(users)
+        self.service = service
+        self.issuer = issuer
+        self.expires_in = expires_in
+        self.anonymous_pull = anonymous_pull
+        self.identity_tokens = dict(identity_tokens or {})
+        self._tls = tls
+        self.requests: list[tuple[str | None, str, str]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._key: Any = None
+        self._cert_der = b""
+        self.signing_certificate = directory / "token-signer.crt"
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("token server not started")
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+
+    def registry_auth_config(self) -> dict[str, object]:
+        """The registry's ``auth.token`` section for this server."""
+        return {
+            "realm": f"{self.url}/token",
+            "service": self.service,
+            "issuer": self.issuer,
+            "rootcertbundle": str(self.signing_certificate),
+        }
+
+    def start(self) -> TokenServer:
+        self._make_signing_key()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
+        server.daemon_threads = True
+        if self._tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="token-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> TokenServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _make_signing_key(self) -> None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reconciler test token signer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        self._key = key
+        self._cert_der = cert.public_bytes(serialization.Encoding.DER)
+        self.signing_certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(self, user: str | None, scopes: Sequence[str]) -> str:
+        """A signed token for ``user`` granting what ``scopes`` ask (``None``: anonymous)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            granted = [a for a in actions.split(",") if a]
+            if user is None:
+                granted = ["pull"] if self.anonymous_pull and "pull" in granted else []
+            access.append({"type": kind, "name": name, "actions": granted})
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": user or "",
+            "aud": self.service,
+            "exp": now + self.expires_in,
+            "nbf": now - 30,
+            "iat": now,
+            "jti": hashlib.sha256(os.urandom(16)).hexdigest()[:24],
+            "access": access,
+        }
+        header = {
+            "typ": "JWT",
+            "alg": "RS256",
+            "x5c": [base64.b64encode(self._cert_der).decode("ascii")],
+        }
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
+        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url(signature)}"
+
+    def _record(self, user: str | None, scope: str, grant: str) -> None:
+        with self._lock:
+            self.requests.append((user, scope, grant))
+
+
+def _token_handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # quiet: tests read server.requests instead
+
+        def _answer(self, status: int, payload: Mapping[str, object]) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="token"')
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _token(self, user: str | None, scopes: list[str], grant: str) -> None:
+            for scope in scopes or [""]:
+                server._record(user, scope, grant)
+            token = server.issue(user, scopes)
+            self._answer(
+                200,
+                {
+                    "token": token,
+                    "access_token": token,
+                    "expires_in": server.expires_in,
+                    "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                },
+            )
+
+        def do_GET(self) -> None:
+            url = httpx.URL(self.path)
+            if url.path != "/token":
+                self._answer(404, {"error": "not found"})
+                return
+            scopes = url.params.get_list("scope")
+            header = self.headers.get("Authorization", "")
+            user: str | None = None
+            if header:
+                scheme, _, value = header.partition(" ")
+                try:
+                    name, _, password = base64.b64decode(value).decode().partition(":")
+                except ValueError:
+                    name, password = "", ""
+                if scheme.lower() != "basic" or server.users.get(name) != password or not name:
+                    server._record(name or "?", ",".join(scopes), "rejected")
+                    self._answer(401, {"details": "incorrect username or password"})
+                    return
+                user = name
+            self._token(user, scopes, "basic" if user else "anonymous")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = httpx.QueryParams(self.rfile.read(length).decode())
+            if httpx.URL(self.path).path != "/token" or form.get("grant_type") != "refresh_token":
+                self._answer(400, {"error": "unsupported_grant_type"})
+                return
+            user = server.identity_tokens.get(form.get("refresh_token") or "")
+            scopes = (form.get("scope") or "").split(" ") if form.get("scope") else []
+            if user is None:
+                server._record("?", ",".join(scopes), "rejected")
+                self._answer(401, {"error": "invalid_grant"})
+                return
+            self._token(user, scopes, "refresh_token")
+
+    return Handler

@@ -24,6 +24,7 @@ import pytest
 
 from reconciler.devregistry import LocalRegistry, make_self_signed_cert
 from reconciler.registry.client import RegistryClient
+from reconciler.registry.limits import RegistryLimits
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +48,9 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegi
 
 @pytest.fixture
 def registry_client() -> Iterator[RegistryClient]:
-    with RegistryClient(max_concurrency=8, timeout=5.0) as client:
+    # Quick retries: a stopped registry is reported in a fraction of a second, not seconds.
+    quick = RegistryLimits(backoff_base=0.01, backoff_cap=0.05)
+    with RegistryClient(max_concurrency=8, timeout=5.0, default_limits=quick) as client:
         yield client
 
 

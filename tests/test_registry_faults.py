@@ -150,6 +150,7 @@ def fake() -> FakeRegistry:
 @pytest.fixture
 def client(fake: FakeRegistry) -> Iterator[RegistryClient]:
     with RegistryClient(max_concurrency=4, transport=httpx.MockTransport(fake)) as c:
+        c._sleep = lambda seconds: None  # retries and backoff without wall-clock waits
         yield c
 
 

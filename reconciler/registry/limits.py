@@ -1,0 +1,287 @@
+"""How hard the client may press on one registry, and what it does when pushed back.
+
+Owns: :class:`RegistryLimits` (per-registry concurrency and request-rate caps, retry and
+backoff settings, circuit breaker thresholds), the per-host :class:`HostGate` that enforces
+them, ``Retry-After`` parsing (delta-seconds or HTTP-date) and ``RateLimit-*`` header
+recording.
+
+A gate is shared by every thread talking to one ``host:port``. A registry that keeps failing
+(5xx, connection errors, timeouts) opens the gate's circuit: further requests fail at once
+without touching the network until a cooldown has passed, then one probe request decides
+whether it closes again (success) or re-opens with a doubled cooldown. A ``429`` pauses the
+whole host for ``Retry-After`` (or a backoff delay); a pause longer than the configured cap
+fails requests fast instead of waiting.
+
+Must not: do I/O or sleep itself (the client sleeps with an injectable function) so that
+tests run on a fake clock.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "GateClosed",
+    "HostGate",
+    "RateLimitInfo",
+    "RegistryLimits",
+    "backoff_delay",
+    "parse_rate_limit",
+    "parse_retry_after",
+]
+
+
+@dataclass(frozen=True)
+class RegistryLimits:
+    """Limits for one registry (or the default for all).
+
+    ``max_concurrency``: requests in flight to the host at once (``None``: the client's pool
+    size). ``requests_per_second``: spacing between request starts (``None``: no cap).
+    ``max_retries``: extra attempts after a 429, 5xx, timeout or connection error.
+    ``retry_after_cap``: the longest ``Retry-After`` honoured by waiting; longer ones fail
+    the request (retryable) and keep the host paused. ``backoff_base``/``backoff_cap``:
+    exponential backoff with jitter, in seconds. ``circuit_threshold`` consecutive failures
+    open the circuit for ``circuit_cooldown`` seconds (doubling up to ``circuit_cooldown_cap``).
+    """
+
+    max_concurrency: int | None = None
+    requests_per_second: float | None = None
+    max_retries: int = 3
+    retry_after_cap: float = 60.0
+    backoff_base: float = 0.25
+    backoff_cap: float = 10.0
+    circuit_threshold: int = 5
+    circuit_cooldown: float = 30.0
+    circuit_cooldown_cap: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if self.requests_per_second is not None and self.requests_per_second <= 0:
+            raise ValueError("requests_per_second must be positive")
+        if self.max_retries < 0 or self.circuit_threshold < 1:
+            raise ValueError("max_retries must be >= 0 and circuit_threshold >= 1")
+        if min(self.retry_after_cap, self.backoff_base, self.backoff_cap) < 0:
+            raise ValueError("delays must not be negative")
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """The last ``RateLimit-*`` headers a registry sent (Docker Hub style
+    ``ratelimit-limit: 100;w=21600`` or the IETF draft's fields)."""
+
+    limit: int | None
+    remaining: int | None
+    reset_seconds: float | None
+    window_seconds: int | None
+    observed_at: float  # monotonic clock of the client
+
+
+class GateClosed(Exception):
+    """The host may not be asked now; ``reason`` is a ResolveError reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+_LEADING_INT_RE = re.compile(r"\s*(\d+)")
+_WINDOW_RE = re.compile(r";\s*w=(\d+)")
+_STRUCTURED_RE = re.compile(r"\b(limit|remaining|reset|r|t)\s*=\s*(\d+)")
+
+
+def _leading_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    match = _LEADING_INT_RE.match(value)
+    return int(match.group(1)) if match else None
+
+
+def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | None:
+    """``RateLimit-Limit``/``-Remaining``/``-Reset`` (or a structured ``RateLimit``)."""
+    limit_text = headers.get("ratelimit-limit")
+    remaining_text = headers.get("ratelimit-remaining")
+    reset_text = headers.get("ratelimit-reset")
+    combined = headers.get("ratelimit")
+    if limit_text is None and remaining_text is None and reset_text is None and not combined:
+        return None
+    limit, remaining = _leading_int(limit_text), _leading_int(remaining_text)
+    reset = _leading_int(reset_text)
+    if combined:
+        fields = dict(_STRUCTURED_RE.findall(combined))
+        limit = limit if limit is not None else _int_or_none(fields.get("limit"))
+        remaining = (
+            remaining
+            if remaining is not None
+            else _int_or_none(fields.get("remaining") or fields.get("r"))
+        )
+        reset = reset if reset is not None else _int_or_none(fields.get("reset") or fields.get("t"))
+    window_match = _WINDOW_RE.search(limit_text or "")
+    return RateLimitInfo(
+        limit=limit,
+        remaining=remaining,
+        reset_seconds=float(reset) if reset is not None else None,
+        window_seconds=int(window_match.group(1)) if window_match else None,
+        observed_at=now,
+    )
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def parse_retry_after(value: str | None, wall_now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date); ``None``
+    when absent or unparseable. ``wall_now`` is the Unix time to measure a date against."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - wall_now)
+
+
+def backoff_delay(attempt: int, limits: RegistryLimits, random: Callable[[], float]) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped."""
+    ceiling = min(limits.backoff_cap, limits.backoff_base * math.pow(2, attempt))
+    return ceiling / 2 + random() * ceiling / 2
+
+
+class HostGate:
+    """Admission control for one ``host:port``: concurrency, rate, pause and circuit."""
+
+    def __init__(
+        self,
+        host: str,
+        limits: RegistryLimits,
+        *,
+        concurrency: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.host = host
+        self.limits = limits
+        self.slot = threading.BoundedSemaphore(limits.max_concurrency or concurrency)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next_start = 0.0
+        self._paused_until = 0.0
+        self._failures = 0
+        self._open_until = 0.0  # 0: closed
+        self._cooldown = limits.circuit_cooldown
+        self._probing = False
+        self.rate_limit: RateLimitInfo | None = None
+        self.requests = 0
+        self.failures_total = 0
+        self.circuit_opened = 0
+
+    # -- admission ------------------------------------------------------------------------
+
+    def admit(self) -> float:
+        """Reserve a start; return how long to wait first, or raise :class:`GateClosed`."""
+        with self._lock:
+            now = self._clock()
+            if self._open_until:
+                if now < self._open_until:
+                    raise GateClosed(
+                        "RegistryUnavailable",
+                        f"{self.host} is backed off after {self._failures} consecutive "
+                        f"failures; next attempt in {self._open_until - now:.0f}s",
+                    )
+                if self._probing:
+                    raise GateClosed(
+                        "RegistryUnavailable",
+                        f"{self.host} is backed off after {self._failures} consecutive "
+                        "failures; a probe request is in flight",
+                    )
+                self._probing = True
+            wait = max(0.0, self._paused_until - now)
+            if wait > self.limits.retry_after_cap:
+                self._probing = False
+                raise GateClosed(
+                    "TooManyRequests",
+                    f"{self.host} is rate limiting; it asked for {wait:.0f}s of quiet "
+                    f"(more than the {self.limits.retry_after_cap:g}s we wait)",
+                )
+            rps = self.limits.requests_per_second
+            if rps:
+                start = max(now + wait, self._next_start)
+                self._next_start = start + 1.0 / rps
+                wait = start - now
+            self.requests += 1
+            return wait
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def record_success(self) -> None:
+        """The host answered (any status that is not a 429 or a 5xx counts)."""
+        if self._failures == 0 and not self._open_until:
+            return  # the hot path: no lock needed
+        with self._lock:
+            self._failures = 0
+            self._open_until = 0.0
+            self._probing = False
+            self._cooldown = self.limits.circuit_cooldown
+
+    def record_failure(self) -> None:
+        """A 5xx, timeout or connection error."""
+        with self._lock:
+            self._failures += 1
+            self.failures_total += 1
+            now = self._clock()
+            if self._probing:
+                self._probing = False
+                self._cooldown = min(self._cooldown * 2, self.limits.circuit_cooldown_cap)
+                self._open_until = now + self._cooldown
+                self.circuit_opened += 1
+            elif not self._open_until and self._failures >= self.limits.circuit_threshold:
+                self._open_until = now + self._cooldown
+                self.circuit_opened += 1
+
+    def release_probe(self) -> None:
+        """The request ended without telling anything about the host's health."""
+        with self._lock:
+            self._probing = False
+
+    def pause(self, seconds: float) -> None:
+        """A 429: nothing starts on this host for ``seconds``."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._probing = False
+
+    def note_headers(self, headers: Mapping[str, str]) -> None:
+        info = parse_rate_limit(headers, self._clock())
+        if info is not None:
+            self.rate_limit = info
+
+    # -- inspection -----------------------------------------------------------------------
+
+    @property
+    def circuit_open(self) -> bool:
+        return bool(self._open_until)
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            now = self._clock()
+            return {
+                "host": self.host,
+                "requests": self.requests,
+                "failures": self.failures_total,
+                "consecutive_failures": self._failures,
+                "circuit_open": bool(self._open_until),
+                "circuit_opened": self.circuit_opened,
+                "open_for_seconds": max(0.0, self._open_until - now) if self._open_until else 0.0,
+                "paused_for_seconds": max(0.0, self._paused_until - now),
+                "rate_limit": self.rate_limit,
+            }
