@@ -281,6 +281,8 @@ def find_tag(stream: CommentedMap, name: str) -> CommentedMap | None:
 def _tag_name_quote(tags: Sequence[Any], quote: str) -> bool:
     """Quote a new tag name when every existing name of the stream is quoted."""
     names = [t.get("name") for t in tags if isinstance(t, CommentedMap)]
+    # Names that had to be quoted ("2.4") say nothing about the file's habit.
+    names = [n for n in names if isinstance(n, str) and _plain_is_string(n)]
     return bool(names) and all(
         isinstance(n, DoubleQuotedScalarString | SingleQuotedScalarString) for n in names
     )

@@ -1,0 +1,138 @@
+"""``reconciler new-app --image-stream=NAME[:TAG]``: ``oc new-app`` on a checkout. Reads
+the pinned image's config from its registry (exposed ports, labels, volumes) and writes
+a DeploymentConfig with an ``ImageChange`` trigger on the tag, and a Service for the
+exposed ports, into one new file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from reconciler.commands import _repo
+from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.core import editing
+from reconciler.core.manifests import DEPLOYMENT_CONFIG
+from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
+from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.streams import parse_istag_name
+from reconciler.reconcile import validate_repo
+from reconciler.registry.errors import ResolveError
+from reconciler.registry.inspect import Inspector, first_answer, locations
+
+EXAMPLES = """\
+  # the seed: a DeploymentConfig and a Service for my-python:latest
+  reconciler new-app --image-stream=my-python
+  reconciler new-app --image-stream=approved-apache:2.4 --name=apache --commit
+  reconciler new-app --image-stream=marsview:develop --dry-run   # print, write nothing
+"""
+
+
+def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = _repo.add_parser(
+        verbs,
+        "new-app",
+        help="write a DeploymentConfig (ImageChange trigger) and a Service for a stream tag",
+        description="Like oc new-app --image-stream, on a checkout: inspects the tag's "
+        "pinned image (exposed ports, labels) in its registry and writes the objects to a "
+        "new file. Exit 0, 1 when the image cannot be inspected or the objects exist, 2 "
+        "when it could not run.",
+        examples=EXAMPLES,
+    )
+    p.add_argument(
+        "--image-stream", "-i", required=True, metavar="NAME[:TAG]", help="the stream tag to run"
+    )
+    p.add_argument("--name", metavar="NAME", help="name of the objects (default: the stream's)")
+    p.add_argument("--dry-run", action="store_true", help="print the objects; write nothing")
+    _repo.add_repo_flags(p)
+    _repo.add_commit_flag(p)
+    _repo.add_registry_flags(p)
+    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
+
+
+def _image_candidates(image: str | None, resolved_from: str | None, digest: str) -> list[str]:
+    """Where to read the config: the pinned pull spec, then the source repository."""
+    out = [image] if image else []
+    if resolved_from:
+        try:
+            source = parse_image_reference(resolved_from)
+            out.append(f"{source.name}@{digest}")
+        except InvalidReference:
+            pass  # an alias: its resolved_from is a tag, not an image
+    return list(dict.fromkeys(out))
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    checkout = _repo.Checkout.open(args.repo)
+    namespace = checkout.namespace(args)
+    stream_text = args.image_stream
+    src_ns = namespace
+    if "/" in stream_text:
+        src_ns, stream_text = stream_text.split("/", 1)
+    ref = parse_istag_name(stream_text, src_ns)
+    if ref is None:
+        raise VerbError(f"--image-stream {args.image_stream!r}: expected [NAMESPACE/]NAME[:TAG]")
+    name = args.name or app_name(ref.stream)
+    if not valid_name(name):
+        raise VerbError(f"{name!r} is not a valid name (lowercase letters, digits, '-')")
+    entry = checkout.lock.get(ref)
+    if entry is None or entry.digest is None:
+        raise VerbError(
+            f"image stream tag {ref} has no image in the lock: import or reconcile it first",
+            EXIT_PROBLEMS,
+        )
+    if checkout.find(DEPLOYMENT_CONFIG, namespace, name) is not None:
+        raise VerbError(f'deploymentconfig "{name}" already exists in {namespace}', EXIT_PROBLEMS)
+
+    settings = _repo.settings_of(args)
+    config_data: dict[str, Any] | None = None
+    errors: list[str] = []
+    with Inspector(timeout=settings.timeout, verify=settings.verify) as inspector:
+        for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):
+            try:
+                places = locations(image, settings.registries, entry.source.insecure)
+                _, config_data = first_answer(
+                    places,
+                    lambda p: inspector.image_config(p.endpoint, p.insecure, settings.platform),
+                )
+                break
+            except ResolveError as exc:
+                errors.append(f"{image}: {exc.reason}: {exc.message}")
+    if config_data is None:
+        for line in errors:
+            _repo.err(line)
+        _repo.err(f"cannot read the image config of {ref}: nothing written")
+        return EXIT_PROBLEMS
+    config = parse_image_config(config_data)
+    ns_field = namespace if namespace != checkout.config.default_namespace else None
+    objects = build_objects(name, ref, entry.image or "", config, namespace=ns_field)
+    style = checkout.style_for_new(DEPLOYMENT_CONFIG)
+    header = f"# reconciler new-app --image-stream={args.image_stream}\n"
+    text = editing.new_file_text(objects, style, header=header)
+    path = checkout.new_file_path(DEPLOYMENT_CONFIG, name, "deployments")
+    for line in summary(name, config, objects):
+        print(f"--> {line}", file=out)
+    if args.dry_run:
+        print(f"--- {path} (dry run: not written)", file=out)
+        out.write(text)
+        return EXIT_OK
+    edits = _repo.Edits(checkout.root)
+    edits.create(path, text)
+    written = edits.write()
+    _, report, _ = validate_repo(checkout.root)
+    problems = [v for v in report.errors if v.file == path]
+    if problems:
+        edits.restore()
+        for violation in problems:
+            _repo.err(violation.text())
+        _repo.err("nothing written: the objects would not validate")
+        return EXIT_PROBLEMS
+    message = (
+        f"reconciler new-app --image-stream={args.image_stream}\n\n"
+        f"DeploymentConfig/{name} on {ref.stream}:{ref.tag}"
+        + (f", Service/{name}" if len(objects) > 1 else "")
+        + "\n"
+    )
+    _repo.finish(args, checkout.root, written, message, out)
+    print("the next reconcile pass opens the trigger records that deploy it", file=out)
+    return EXIT_OK

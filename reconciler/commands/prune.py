@@ -1,0 +1,178 @@
+"""``reconciler prune``: ``oc adm prune images`` for the lock's tag history. Keeps the
+newest ``--keep-tag-revisions`` revisions of each tag and every entry younger than
+``--keep-younger-than``; removes entries whose image is gone from its registry (a HEAD
+on the digest answered 404); never the current image of a tag. Without ``--confirm`` it
+only reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ThreadPoolExecutor
+from typing import TextIO
+
+from reconciler import loader
+from reconciler.commands import _repo
+from reconciler.commands._repo import EXIT_OK, VerbError
+from reconciler.core.lockfile import Lock, render_lock
+from reconciler.core.prune import (
+    DEFAULT_KEEP_REVISIONS,
+    DurationError,
+    PrunePolicy,
+    check_candidates,
+    parse_duration,
+    prune_lock,
+)
+from reconciler.core.registries import RegistriesConf
+from reconciler.registry.errors import ResolveError
+from reconciler.registry.inspect import Inspector, locations
+
+EXAMPLES = """\
+  reconciler prune                                   # report what the defaults would remove
+  reconciler prune --keep-tag-revisions=1 --confirm  # keep only each tag's current image
+  reconciler prune --keep-younger-than=24h --confirm --commit
+  reconciler prune --no-registry-check -o json       # policy only, no registry requests
+"""
+
+
+def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = _repo.add_parser(
+        verbs,
+        "prune",
+        help="trim tag history in the lock (old revisions, images gone from their registry)",
+        description="Like oc adm prune images, on the lock of a checkout. Without --confirm "
+        "it only reports. Exit 0, or 2 when it could not run.",
+        examples=EXAMPLES,
+    )
+    p.add_argument(
+        "--keep-tag-revisions",
+        type=int,
+        default=DEFAULT_KEEP_REVISIONS,
+        metavar="N",
+        help="revisions kept per tag, the current one included (default 3)",
+    )
+    p.add_argument(
+        "--keep-younger-than",
+        default="60m",
+        metavar="DURATION",
+        help="never remove entries younger than this (default 60m; e.g. 90s, 2h, 1h30m)",
+    )
+    p.add_argument("--confirm", action="store_true", help="write the pruned lock")
+    p.add_argument(
+        "--registry-check",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ask the registries whether old images still exist (default: yes)",
+    )
+    p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+    _repo.add_repo_flags(p)
+    _repo.add_commit_flag(p)
+    _repo.add_registry_flags(p)
+    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
+
+
+def missing_images(
+    lock: Lock, conf: RegistriesConf, inspector: Inspector, namespace: str | None
+) -> tuple[set[str], list[str]]:
+    """Pull specs whose manifest every place to ask answered 404 for; and what could not
+    be checked (kept)."""
+    wanted: dict[str, bool] = {}
+    for ref, item in check_candidates(lock):
+        if namespace is not None and ref.namespace != namespace:
+            continue
+        entry = lock.tags[ref]
+        wanted[item.image] = wanted.get(item.image, False) or entry.source.insecure
+
+    def check(image: str, insecure: bool) -> bool | str:
+        try:
+            places = locations(image, conf, insecure)
+        except ResolveError as exc:
+            return exc.message
+        answers: list[bool] = []
+        for place in places:
+            try:
+                answers.append(inspector.exists(place.endpoint, place.insecure))
+            except ResolveError as exc:
+                return exc.message
+            if answers[-1]:
+                return True
+        return False
+
+    missing: set[str] = set()
+    unknown: list[str] = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = dict(zip(wanted, pool.map(lambda kv: check(*kv), wanted.items()), strict=True))
+    for image, answer in sorted(results.items()):
+        if answer is False:
+            missing.add(image)
+        elif isinstance(answer, str):
+            unknown.append(f"{image}: {answer}")
+    return missing, unknown
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.keep_tag_revisions < 0:
+        raise VerbError("--keep-tag-revisions must be 0 or more")
+    try:
+        policy = PrunePolicy(args.keep_tag_revisions, parse_duration(args.keep_younger_than))
+    except DurationError as exc:
+        raise VerbError(f"--keep-younger-than: {exc}") from exc
+    checkout = _repo.Checkout.open(args.repo)
+    namespace = args.namespace  # all namespaces unless -n
+    now = _repo.now_of(args)
+    lock = checkout.lock
+    scoped = Lock(
+        tags={r: t for r, t in lock.tags.items() if namespace is None or r.namespace == namespace},
+        consumers=lock.consumers,
+    )
+    missing: set[str] = set()
+    unknown: list[str] = []
+    if args.registry_check:
+        settings = _repo.settings_of(args)
+        with Inspector(timeout=settings.timeout, verify=settings.verify) as inspector:
+            missing, unknown = missing_images(scoped, settings.registries, inspector, namespace)
+    pruned_scope, removals = prune_lock(scoped, policy, now, missing)
+    tags = dict(lock.tags)
+    tags.update(pruned_scope.tags)
+    pruned = Lock(tags=tags, consumers=lock.consumers)
+
+    if args.output != "text":
+        _repo.print_data(
+            {
+                "confirm": args.confirm,
+                "keepTagRevisions": policy.keep_revisions,
+                "keepYoungerThan": args.keep_younger_than,
+                "removed": [r.to_data() for r in removals],
+                "unchecked": unknown,
+            },
+            args.output,
+            out,
+        )
+    else:
+        for line in unknown:
+            _repo.warn(f"could not check {line} (kept)")
+        if not removals:
+            print("nothing to prune", file=out)
+        else:
+            verb = "removed" if args.confirm else "would remove"
+            print(
+                f"{verb} {len(removals)} history entr{'y' if len(removals) == 1 else 'ies'}:",
+                file=out,
+            )
+            for removal in removals:
+                print(f"  {removal.text()}", file=out)
+            if not args.confirm:
+                print("dry run: run again with --confirm to write the lock", file=out)
+    if args.confirm and removals:
+        (checkout.root / loader.LOCKFILE_NAME).write_bytes(render_lock(pruned))
+        message = (
+            f"reconciler prune --keep-tag-revisions={policy.keep_revisions} "
+            f"--keep-younger-than={args.keep_younger_than}\n\n"
+            + "\n".join(r.text() for r in removals)
+            + "\n"
+        )
+        if args.output == "text":
+            _repo.finish(args, checkout.root, [loader.LOCKFILE_NAME], message, out)
+        elif args.commit:
+            _repo.git_commit(checkout.root, [loader.LOCKFILE_NAME], message)
+    return EXIT_OK

@@ -1,0 +1,264 @@
+"""``reconciler tag SOURCE DEST...`` and ``reconciler tag -d DEST...``: ``oc tag`` on a
+checkout. SOURCE is a registry image, ``stream:tag`` or ``stream@sha256:...``. Without
+``--alias`` a stream tag is copied as an ``ImageStreamImage`` pin of its current image, as
+``oc tag`` does; ``--alias`` makes the destination follow the source tag. The edited tags
+are pinned in the lock right away (a failure is recorded as the pass would record it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from reconciler.commands import _repo
+from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.core import editing
+from reconciler.core.manifests import IMAGE_STREAM
+from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.streams import (
+    DOCKER_IMAGE,
+    IMAGE_STREAM_IMAGE,
+    IMAGE_STREAM_TAG,
+    TagRef,
+    parse_isimage_name,
+    parse_istag_name,
+)
+
+EXAMPLES = """\
+  # a scheduled tag from a second registry (the seed's develop tag)
+  reconciler tag registry.spacedev.com/engine/marsview:develop marsview:develop --scheduled
+  # copy the image marsview:latest points at now (an ImageStreamImage pin)
+  reconciler tag marsview:latest marsview:prod
+  # follow marsview:latest wherever it moves
+  reconciler tag marsview:latest marsview:stable --alias
+  # pin one image of a stream's history, into two tags at once
+  reconciler tag marsview@sha256:38c7... marsview:rollback other:v1
+  # delete tags, and commit the change
+  reconciler tag -d marsview:old marsview:older --commit
+"""
+
+
+def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = _repo.add_parser(
+        verbs,
+        "tag",
+        help="point image stream tags at an image, another tag, or an image of a stream",
+        description="Like oc tag, on a checkout: edits the ImageStream manifests (creating a "
+        "stream file when the destination stream is new) and pins the tags in the lock. "
+        "Exit 0 when every tag resolved, 1 when one did not (the manifest edit is kept and "
+        "the failure recorded), 2 when the command could not run.",
+        examples=EXAMPLES,
+    )
+    p.add_argument(
+        "refs", nargs="+", metavar="SOURCE DEST", help="SOURCE then DEST... (or -d DEST...)"
+    )
+    p.add_argument("-d", "--delete", action="store_true", help="delete the given tags")
+    p.add_argument(
+        "--alias",
+        action="store_true",
+        help="follow the source tag (ImageStreamTag) instead of copying its image",
+    )
+    p.add_argument(
+        "--source",
+        choices=["docker", "istag", "isimage"],
+        help="what SOURCE is (default: a stream of this repo if one is named so, else a registry image)",
+    )
+    p.add_argument(
+        "--scheduled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="re-check a registry image periodically (importPolicy.scheduled)",
+    )
+    p.add_argument(
+        "--insecure",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="allow plain HTTP / unverified TLS for this registry",
+    )
+    p.add_argument("--reference", action="store_true", help="a pointer only: never imported")
+    p.add_argument(
+        "--reference-policy",
+        choices=["source", "local", "Source", "Local"],
+        help="referencePolicy.type",
+    )
+    p.add_argument("--import-mode", choices=["Legacy", "PreserveOriginal"])
+    _repo.add_repo_flags(p)
+    _repo.add_commit_flag(p)
+    _repo.add_registry_flags(p)
+    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
+
+
+def _dest(text: str, namespace: str) -> TagRef:
+    ns, slash, rest = text.rpartition("/")
+    ref = parse_istag_name(rest, ns if slash else namespace)
+    if ref is None or ":" not in rest:
+        raise VerbError(f"destination {text!r}: expected [NAMESPACE/]STREAM:TAG")
+    return ref
+
+
+def _classify(checkout: _repo.Checkout, source: str, namespace: str, forced: str | None) -> str:
+    ns, slash, rest = source.rpartition("/")
+    stream_ns = ns if slash and "." not in ns and ":" not in ns else namespace
+    local_name = rest if slash and stream_ns == ns else source
+    stream = local_name.split("@")[0].split(":")[0]
+    if forced:
+        return forced
+    known = checkout.find(IMAGE_STREAM, stream_ns, stream) is not None or any(
+        r.namespace == stream_ns and r.stream == stream for r in checkout.lock.tags
+    )
+    if known and "/" not in local_name:
+        return "isimage" if "@" in local_name else "istag"
+    return "docker"
+
+
+def _split_stream_source(source: str, namespace: str) -> tuple[str, str]:
+    """``[ns/]stream:tag`` or ``[ns/]stream@sha256:...`` -> (namespace, local name)."""
+    ns, slash, rest = source.rpartition("/")
+    return (ns, rest) if slash else (namespace, source)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    checkout = _repo.Checkout.open(args.repo)
+    namespace = checkout.namespace(args)
+    now = _repo.now_of(args)
+    edits = _repo.Edits(checkout.root)
+    messages: list[str] = []
+    touched: set[TagRef] = set()
+
+    if args.delete:
+        for text in args.refs:
+            ref = _dest(text, namespace)
+            obj = checkout.find_stream(ref.namespace, ref.stream)
+            if obj is None or not editing.remove_tag(edits.object(obj), ref.tag):
+                raise VerbError(f"image stream tag {ref} is not in the manifests")
+            touched.add(ref)
+            messages.append(f"Deleted tag {ref.namespace}/{ref.stream}:{ref.tag}.")
+    else:
+        if len(args.refs) < 2:
+            raise VerbError("give SOURCE and at least one DEST (or -d DEST... to delete)")
+        source, dests = args.refs[0], [_dest(d, namespace) for d in args.refs[1:]]
+        kind = _classify(checkout, source, namespace, args.source)
+        policy = args.reference_policy.capitalize() if args.reference_policy else None
+        for dest in dests:
+            edit, message = _edit_for(checkout, kind, source, dest, args, policy)
+            _apply(checkout, edits, dest, edit)
+            touched.add(dest)
+            messages.append(message)
+
+    if not edits.changes():
+        for message in messages:
+            print(message, file=out)
+        print("the manifests already say this: nothing to change", file=out)
+        return EXIT_OK
+    settings = _repo.settings_of(args)
+    written = edits.write()
+    try:
+        result = _repo.pin_tags(
+            checkout.root, settings, touched, now, reimport=None if args.delete else touched
+        )
+    except BaseException:
+        edits.restore()
+        raise
+    problems = [v for v in result.report.errors if v.file in set(written)]
+    if problems:
+        edits.restore()
+        for violation in problems:
+            _repo.err(violation.text())
+        _repo.err("nothing written: the edit would make the manifests invalid")
+        return EXIT_PROBLEMS
+    written += _repo.write_pins(checkout.root, result)
+    for message in messages:
+        print(message, file=out)
+    for _ref, failure in sorted(result.failures.items()):
+        print(f"  ! error: Import failed ({failure.reason}): {failure.message}", file=out)
+    commit_message = f"reconciler tag {' '.join(args.refs)}" + (" -d" if args.delete else "")
+    body = "\n".join(messages)
+    _repo.finish(args, checkout.root, written, f"{commit_message}\n\n{body}\n", out)
+    return EXIT_PROBLEMS if result.failures else EXIT_OK
+
+
+def _edit_for(
+    checkout: _repo.Checkout,
+    kind: str,
+    source: str,
+    dest: TagRef,
+    args: argparse.Namespace,
+    policy: str | None,
+) -> tuple[editing.TagEdit, str]:
+    where = f"{dest.stream}:{dest.tag}"
+    if kind == "docker":
+        try:
+            parse_image_reference(source)
+        except InvalidReference as exc:
+            raise VerbError(f"source {source!r}: {exc}") from exc
+        edit = editing.TagEdit(
+            name=dest.tag,
+            from_kind=DOCKER_IMAGE,
+            from_name=source,
+            scheduled=args.scheduled,
+            insecure=args.insecure,
+            import_mode=args.import_mode,
+            reference_policy=policy,
+            reference=True if args.reference else None,
+        )
+        if args.reference:
+            return edit, f"Tag {where} set to reference {source}."
+        if args.scheduled:
+            return edit, f"Tag {where} set to import {source} periodically."
+        return edit, f"Tag {where} set to {source}."
+    if args.scheduled:
+        _repo.warn("--scheduled applies to registry images only; ignored")
+    src_ns, local = _split_stream_source(source, dest.namespace)
+    from_ns = src_ns if src_ns != dest.namespace else None
+    if kind == "isimage":
+        if parse_isimage_name(local) is None:
+            raise VerbError(f"source {source!r}: expected STREAM@sha256:<64 hex>")
+        name, from_kind = local, IMAGE_STREAM_IMAGE
+        message = f"Tag {where} set to {source}."
+    else:
+        src = parse_istag_name(local, src_ns)
+        if src is None:
+            raise VerbError(f"source {source!r}: expected STREAM:TAG")
+        if src == dest:
+            raise VerbError(f"{where} cannot be tagged from itself")
+        if args.alias:
+            name, from_kind = f"{src.stream}:{src.tag}", IMAGE_STREAM_TAG
+            message = f"Tag {where} set up to track {source}."
+        else:
+            entry = checkout.lock.get(src)
+            if entry is None or entry.digest is None:
+                raise VerbError(
+                    f"{src} has no image in the lock yet (reconcile first, or use --alias to "
+                    "follow it)"
+                )
+            name, from_kind = f"{src.stream}@{entry.digest}", IMAGE_STREAM_IMAGE
+            message = f"Tag {where} set to {src.stream}@{entry.digest}."
+    edit = editing.TagEdit(
+        name=dest.tag,
+        from_kind=from_kind,
+        from_name=name,
+        from_namespace=from_ns,
+        reference_policy=policy,
+        reference=True if args.reference else None,
+    )
+    return edit, message
+
+
+def _apply(
+    checkout: _repo.Checkout, edits: _repo.Edits, dest: TagRef, edit: editing.TagEdit
+) -> None:
+    obj = checkout.find_stream(dest.namespace, dest.stream)
+    if obj is not None:
+        stream = edits.object(obj)
+        editing.apply_tag(stream, edit, edits.files[obj.file].style.quote)
+        return
+    # A new stream: a new file (or the one already being created for an earlier DEST).
+    path = checkout.new_file_path(IMAGE_STREAM, dest.stream, "imagestreams")
+    style = checkout.style_for_new(IMAGE_STREAM)
+    text = edits.created.get(path)
+    if text is None:
+        ns_field = dest.namespace if dest.namespace != checkout.config.default_namespace else None
+        text = editing.new_file_text([editing.new_stream(dest.stream, ns_field)], style)
+    doc = editing.ManifestFile(text, style)
+    editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
+    edits.create(path, doc.render())
