@@ -179,7 +179,7 @@ class LocalRegistry:
     Use as a context manager, or call :meth:`start` / :meth:`stop`. Storage, config and log
     live in a temporary directory removed on exit; :meth:`stop` then :meth:`start` restarts on
     the same storage. ``tls=(cert, key)`` serves https (see :func:`make_self_signed_cert`,
-    :func:`make_test_ca`). ``auth`` is the registry's ``auth`` configuration section, e.g.
+    :func:`make_test_ca`; then pass its CA as ``tls_ca``). ``auth`` is the registry's ``auth`` configuration section, e.g.
     ``{"htpasswd": {"realm": "r", "path": "..."}}`` (see :func:`write_htpasswd`) or
     ``{"token": token_server.registry_auth_config()}``. ``notifications`` is a list of webhook URLs
     the registry will POST events to. The access log is off by default because it costs
@@ -194,9 +194,11 @@ class LocalRegistry:
         binary: str | None = None,
         tls: tuple[Path, Path] | None = None,
         auth: Mapping[str, object] | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         self._notifications = list(notifications or [])
         self._tls = tls
+        self._tls_ca = tls_ca
         self._auth = dict(auth) if auth else None
         self._access_log = access_log
         self._binary = binary
@@ -219,8 +221,11 @@ class LocalRegistry:
 
     @property
     def tls_certificate(self) -> Path | None:
-        """The certificate served when started with ``tls`` (pass it as ``verify``)."""
-        return self._tls[0] if self._tls else None
+        """The CA to trust when started with ``tls`` (pass it as ``verify``): ``tls_ca``, or
+        the served certificate itself when it is self-signed."""
+        if self._tls is None:
+            return None
+        return self._tls_ca or self._tls[0]
 
     @property
     def directory(self) -> Path:
@@ -319,7 +324,7 @@ class LocalRegistry:
         deadline = time.monotonic() + _START_TIMEOUT
         verify: bool | ssl.SSLContext = True
         if self._tls is not None:
-            verify = ssl.create_default_context(cafile=str(self._tls[0]))
+            verify = ssl.create_default_context(cafile=str(self.tls_certificate))
         with httpx.Client(timeout=1.0, verify=verify) as client:
             while True:
                 if self._process is None or self._process.poll() is not None:

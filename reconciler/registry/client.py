@@ -835,19 +835,28 @@ class RegistryClient:
         """A challenge again after fresh credentials: they are wrong or lack access."""
         self._auth.pop(target.auth_key, None)
         scheme = auth.reveal().split(" ", 1)[0] if auth is not None else ""
-        credential = self._credential(target) if scheme == "Basic" else None
-        if credential is not None:
+        credential = self._credential(target)
+        what = f"HTTP {reply.status} on {method}"
+        if _insufficient_scope(reply.headers):
+            what += ", insufficient_scope"
+        if credential is None:
             return _fail(
                 e.UNAUTHORIZED,
                 target,
-                f"{target.registry} rejected the credentials from {credential.source} "
-                f"(HTTP {reply.status} on {method})",
+                f"not authorized ({what}) and no credentials are configured for "
+                f"{target.registry}/{target.repository}" + self._sources_hint(),
             )
-        detail = "insufficient scope" if _insufficient_scope(reply.headers) else "not authorized"
+        if scheme == "Basic":
+            return _fail(
+                e.UNAUTHORIZED,
+                target,
+                f"{target.registry} rejected the credentials from {credential.source} ({what})",
+            )
         return _fail(
             e.UNAUTHORIZED,
             target,
-            f"{detail}: HTTP {reply.status} on {method} even with a fresh token",
+            f"the token issued for the credentials from {credential.source} does not grant "
+            f"pull on {target.repository} ({what})",
         )
 
     def _fetch_token(
