@@ -298,6 +298,13 @@ def apply_tag(stream: CommentedMap, edit: TagEdit, quote: str) -> bool:
     existing = find_tag(stream, edit.name)
     if existing is None:
         tag = CommentedMap()
+        # A quoted tag name elsewhere in the stream decides the quote character.
+        for other in tags:
+            if isinstance(other, CommentedMap):
+                if isinstance(other.get("name"), DoubleQuotedScalarString):
+                    quote = '"'
+                elif isinstance(other.get("name"), SingleQuotedScalarString):
+                    quote = "'"
         tag["name"] = scalar(edit.name, quote, force=_tag_name_quote(tags, quote))
         source = CommentedMap()
         source["kind"] = edit.from_kind
@@ -367,12 +374,52 @@ def apply_tag(stream: CommentedMap, edit: TagEdit, quote: str) -> bool:
     return changed
 
 
+def _last_key(node: Any) -> tuple[CommentedMap, Any] | None:
+    """The innermost last key of a mapping: where ruamel keeps the comment lines that
+    follow the mapping (including those above the next sequence item)."""
+    found: tuple[CommentedMap, Any] | None = None
+    while isinstance(node, CommentedMap) and len(node):
+        key = list(node.keys())[-1]
+        found = (node, key)
+        node = node[key]
+    return found
+
+
+def _after_token(holder: tuple[CommentedMap, Any] | None) -> Any:
+    if holder is None:
+        return None
+    entry = holder[0].ca.items.get(holder[1])
+    return entry[2] if entry and len(entry) > 2 else None
+
+
+def _strip_trailing_comment_lines(text: str) -> str:
+    lines = text.split("\n")
+    # text is "\n" + following lines, each ending in "\n": the last element is "".
+    body = lines[1:-1]
+    while body and body[-1].lstrip().startswith("#"):
+        body.pop()
+    return "\n".join([lines[0], *body, ""])
+
+
 def remove_tag(stream: CommentedMap, name: str) -> bool:
+    """Delete a tag, with the comment lines written right above it; comments that
+    followed it (above the next tag) stay."""
     tags = (stream.get("spec") or {}).get("tags")
     if not isinstance(tags, list):
         return False
     for index, tag in enumerate(tags):
         if isinstance(tag, CommentedMap) and str(tag.get("name")) == name:
+            own = _after_token(_last_key(tag))
+            previous = _last_key(tags[index - 1]) if index > 0 else None
+            prev_token = _after_token(previous)
+            if prev_token is not None:
+                prev_token.value = _strip_trailing_comment_lines(prev_token.value)
+                if own is not None:
+                    prev_token.value = own.value
+                elif index == len(tags) - 1:
+                    prev_token.value = "\n"
+            elif own is not None and previous is not None:
+                previous[0].ca.items[previous[1]] = [None, None, own, None]
             del tags[index]
             return True
     return False
