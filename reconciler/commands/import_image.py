@@ -133,14 +133,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             try:
                 place, tags = first_answer(
                     locations(repo_ref, settings.registries, bool(args.insecure)),
-                    lambda p: inspector.list_tags(p.endpoint, p.insecure, limit=limit + 1),
+                    lambda p: inspector.list_tags(p.endpoint, p.insecure),
                 )
             except ResolveError as exc:
                 _repo.err(f"cannot list the tags of {args.source}: {exc.message}")
                 return EXIT_PROBLEMS
+        tags = sorted(set(tags))  # registries page in their own order: be deterministic
         if len(tags) > limit:
             _repo.warn(
-                f"{place.logical.name} has more than {limit} tags: importing the first {limit}"
+                f"{place.logical.name} has more than {limit} tags: importing the first {limit} by name"
             )
             tags = tags[:limit]
         plan = [(tag, f"{args.source}:{tag}") for tag in tags]
