@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler import loader, schemas, triggerstore
+from reconciler import faults, loader, schemas, triggerstore
 from reconciler.core.consumers import Consumer, read_consumer
 from reconciler.core.lockdiff import TagChange, lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
@@ -84,6 +84,8 @@ class Plan:
 
     @property
     def lock_changed(self) -> bool:
+        if self.old_bytes is None and not self.new_lock.tags and not self.new_lock.consumers:
+            return False  # nothing to lock yet: no lockfile rather than an empty one
         return self.old_bytes != self.new_bytes
 
     @property
@@ -283,15 +285,18 @@ def run_pass(
         if dry_run or not plan.has_changes:
             return result
         paths = write_plan(workspace.path, plan)
+        faults.crash_point("after-write")
         try:
             result.commit = workspace.commit(plan.commit_message(), paths)
             if result.commit is None:
                 return result
+            faults.crash_point("after-commit")
             outcome = workspace.push()
         except GitError as exc:
             raise PassError(str(exc), retryable=True) from exc
         if outcome.pushed:
             result.pushed = True
+            faults.crash_point("after-push")
             return result
         last_rejection = outcome.detail
     raise PassError(

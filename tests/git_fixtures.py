@@ -43,7 +43,15 @@ class GitRemote:
             path.write_text(text)
         git("add", "-A", cwd=self.human)
         git("commit", "-qm", message, cwd=self.human)
-        git("push", "-q", "origin", "HEAD:main", cwd=self.human)
+        # A reconciler may push between our pull and our push, as on a real remote.
+        for _ in range(10):
+            try:
+                git("push", "-q", "origin", "HEAD:main", cwd=self.human)
+                break
+            except subprocess.CalledProcessError:
+                git("pull", "-q", "--rebase", "origin", "main", cwd=self.human)
+        else:
+            raise AssertionError("could not push the human's commit")
         return self.head()
 
     def head(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
+from reconciler import faults
 from reconciler.core.triggers import OPEN, TriggerRecord
 from reconciler.daemon.config import DeliveryTarget
 from reconciler.daemon.metrics import Metrics
@@ -76,6 +77,7 @@ class Deliverer:
                     timeout=self.timeouts.get(item.url, 10.0),
                 )
                 ok = 200 <= response.status_code < 300
+                faults.crash_point("after-post")
                 error = "" if ok else f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 ok, error = False, f"{type(exc).__name__}: {exc}"

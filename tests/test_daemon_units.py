@@ -1,0 +1,161 @@
+"""The daemon's pure parts: webhook verification, notification parsing, the scheduling
+policy, the config file's errors, delivery backoff."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.schedule import ImportPolicy, due_tags, jitter, next_due
+from reconciler.core.secrets import Secret
+from reconciler.core.streams import TagRef
+from reconciler.daemon.config import DaemonConfigError, parse_daemon_config
+from reconciler.daemon.delivery import MAX_BACKOFF, backoff
+from reconciler.daemon.webhooks import (
+    PushedRepository,
+    registry_pushes,
+    verify_bearer,
+    verify_git_webhook,
+)
+
+SECRET = Secret("s3cret")
+BODY = b'{"ref": "refs/heads/main"}'
+
+
+def sig(body: bytes, key: str = "s3cret") -> str:
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("headers", "accepted", "source"),
+    [
+        ({"X-Hub-Signature-256": "sha256=" + sig(BODY)}, True, "github"),
+        ({"x-hub-signature-256": "sha256=" + sig(BODY)}, True, "github"),
+        ({"X-Hub-Signature-256": "sha256=" + sig(BODY, "other")}, False, "github"),
+        ({"X-Hub-Signature-256": sig(BODY)}, False, "github"),
+        ({"X-Gitea-Signature": sig(BODY)}, True, "gitea"),
+        ({"X-Gitea-Signature": sig(b"x")}, False, "gitea"),
+        ({"X-Gitlab-Token": "s3cret"}, True, "gitlab"),
+        ({"X-Gitlab-Token": "s3cre"}, False, "gitlab"),
+        ({}, False, ""),
+    ],
+)
+def test_git_webhook_verification(headers: dict[str, str], accepted: bool, source: str) -> None:
+    verdict = verify_git_webhook(headers, BODY, github=SECRET, gitea=SECRET, gitlab=SECRET)
+    assert (verdict.accepted, verdict.source) == (accepted, source)
+
+
+def test_git_webhook_without_configured_secret_is_refused() -> None:
+    headers = {"X-Hub-Signature-256": "sha256=" + sig(BODY)}
+    assert not verify_git_webhook(headers, BODY, github=None, gitea=None, gitlab=None).accepted
+
+
+@pytest.mark.parametrize(
+    ("header", "ok"),
+    [
+        ("Bearer tok", True),
+        ("bearer tok", True),
+        ("Bearer tok2", False),
+        ("Basic tok", False),
+        ("", False),
+    ],
+)
+def test_registry_bearer(header: str, ok: bool) -> None:
+    assert verify_bearer({"Authorization": header}, Secret("tok")) is ok
+    assert verify_bearer({"Authorization": header}, None) is False
+
+
+def test_registry_pushes_ignore_pulls_and_deduplicate() -> None:
+    event = {
+        "action": "push",
+        "target": {"repository": "engine/marsview", "tag": "latest", "digest": "sha256:x"},
+        "request": {"host": "127.0.0.1:5000"},
+    }
+    pull = {**event, "action": "pull"}
+    blob = {"action": "push", "target": {"repository": "engine/marsview"}, "request": {}}
+    body = json.dumps({"events": [event, event, pull, blob]}).encode()
+    assert registry_pushes(body) == [
+        PushedRepository("", "engine/marsview", None),
+        PushedRepository("127.0.0.1:5000", "engine/marsview", "latest"),
+    ]
+    with pytest.raises(ValueError, match="envelope"):
+        registry_pushes(b'{"nope": 1}')
+    with pytest.raises(ValueError, match="not JSON"):
+        registry_pushes(b"<html>")
+
+
+REF = TagRef("ns", "s", "t")
+
+
+def test_schedule_minimum_interval_jitter_and_cap() -> None:
+    policy = ImportPolicy(minimum_interval=900, per_minute=2)
+    assert 0 <= jitter(REF, 900) < 90
+    assert next_due(REF, None, policy) == 0.0
+    assert next_due(REF, 1000.0, policy) >= 1900.0
+    refs = [TagRef("ns", "s", str(i)) for i in range(5)]
+    checked = {r: 1000.0 for r in refs}
+    # Never sooner than the minimum interval.
+    early = due_tags(refs, checked, 0, 1000.0 + 899, policy)
+    assert early.due == [] and early.next_wakeup is not None and early.next_wakeup >= 1900.0
+    # All due: the per-minute cap lets two through, the rest wait.
+    late = due_tags(refs, checked, 0, 1000.0 + 2000, policy)
+    assert len(late.due) == 2 and late.deferred == 3
+    assert due_tags(refs, checked, 2, 3000.0, policy).due == []
+    # Never-checked tags go first.
+    fresh = TagRef("ns", "s", "new")
+    assert due_tags([*refs, fresh], checked, 1, 3000.0, policy).due == [fresh]
+    assert due_tags(refs, {}, 0, 0.0, ImportPolicy(disabled=True)).due == []
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert backoff(1, lambda: 0.5) == 1.0
+    assert backoff(4, lambda: 0.5) == 8.0
+    assert backoff(50, lambda: 0.5) == MAX_BACKOFF
+    assert 0.5 <= backoff(1, lambda: 0.0) <= 1.5
+
+
+def test_config_errors_name_line_and_field(tmp_path: Path) -> None:
+    text = (
+        "repo:\n"
+        "  url: /srv/git/images.git\n"
+        "  brnch: main\n"
+        "imagePolicy:\n"
+        "  ScheduledImageImportMinimumIntervalSeconds: -5\n"
+        "listen: nowhere\n"
+        "webhooks:\n"
+        "  github: {secretEnv: MISSING_SECRET}\n"
+    )
+    with pytest.raises(DaemonConfigError) as info:
+        parse_daemon_config(text, "daemon.yaml", {})
+    problems = info.value.problems
+    assert problems[0].startswith("daemon.yaml:3:3: repo.brnch: unknown setting")
+    assert problems[1].startswith(
+        "daemon.yaml:5:3: imagePolicy.ScheduledImageImportMinimumIntervalSeconds:"
+    )
+    assert problems[2] == "daemon.yaml:6:1: listen: expected host:port, got 'nowhere'"
+
+
+def test_config_reads_secrets_and_defaults(tmp_path: Path) -> None:
+    (tmp_path / "gh").write_text("from-file\n")
+    text = (
+        "repo: {url: /srv/git/images.git}\n"
+        "webhooks:\n"
+        "  github: {secretFile: gh}\n"
+        "  registry: {secretEnv: REG_TOKEN}\n"
+        "delivery:\n"
+        "  - {match: 'DeploymentConfig/*', url: 'http://127.0.0.1:9/hook'}\n"
+    )
+    config = parse_daemon_config(text, str(tmp_path / "d.yaml"), {"REG_TOKEN": "tok"})
+    assert config.github_secret == Secret("from-file")
+    assert config.registry_token == Secret("tok")
+    assert "from-file" not in repr(config)
+    assert config.policy.minimum_interval == 900 and config.branch == "main"
+    assert config.delivery[0].max_attempts == 20
+    with pytest.raises(DaemonConfigError, match="MISSING"):
+        parse_daemon_config(
+            "repo: {url: x}\nwebhooks:\n  gitlab: {secretEnv: MISSING}\n", "d.yaml", {}
+        )
