@@ -92,7 +92,7 @@ def detect_style(text: str, default: Style = DEFAULT_STYLE) -> Style:
     quote = "'" if singles > doubles else ('"' if doubles else default.quote)
     return Style(
         mapping=mapping,
-        sequence=offset + 2 if offset + 2 >= mapping else mapping,
+        sequence=offset + 2,
         offset=offset,
         quote=quote,
     )

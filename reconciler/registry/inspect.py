@@ -125,10 +125,12 @@ class Inspector:
 
     # -- public ------------------------------------------------------------------------
 
-    def list_tags(self, ref: ImageReference, insecure: bool, limit: int | None = None) -> list[str]:
+    def list_tags(
+        self, ref: ImageReference, insecure: bool, limit: int | None = None, page_size: int = 100
+    ) -> list[str]:
         """Tags of ``ref``'s repository in the registry's order, following ``Link`` pages;
         at most ``limit`` when given."""
-        url: str | None = self._url(ref, insecure, "tags/list") + "?n=100"
+        url: str | None = self._url(ref, insecure, "tags/list") + f"?n={page_size}"
         tags: list[str] = []
         pages = 0
         while url is not None and pages < MAX_TAG_PAGES:
