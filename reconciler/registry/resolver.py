@@ -9,12 +9,17 @@ between machines with different registries.conf.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.core.plan import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.references import ImageReference
-from reconciler.core.registries import BlockedRegistry, RegistriesConf
+from reconciler.core.registries import (
+    AllowedRegistry,
+    BlockedRegistry,
+    RegistriesConf,
+    check_import_allowed,
+)
 from reconciler.core.streams import TagRef
 from reconciler.registry import errors as e
 from reconciler.registry.client import Platform, RegistryClient, ResolveRequest
@@ -26,12 +31,25 @@ class _Attempt:
     request: ResolveRequest
 
 
+NOT_ALLOWED = "NotAllowed"
+
+
 def _attempts(
-    req: ImportRequest, conf: RegistriesConf, platform: Platform
+    req: ImportRequest,
+    conf: RegistriesConf,
+    platform: Platform,
+    allowed: Sequence[AllowedRegistry] | None = None,
+    pull_secrets: tuple[str, ...] = (),
 ) -> list[_Attempt] | Failure:
     attempts: list[_Attempt] = []
     blocked: list[str] = []
+    refused: list[str] = []
     for logical in conf.expand(req.image):
+        # The allow-list judges the name as written (qualified), never a mirror.
+        reason = check_import_allowed(logical, req.insecure, allowed)
+        if reason is not None:
+            refused.append(reason)
+            continue
         try:
             endpoints = conf.endpoints(logical, req.insecure)
         except BlockedRegistry as exc:
@@ -46,11 +64,15 @@ def _attempts(
                         insecure=endpoint.insecure,
                         import_mode=req.import_mode,
                         platform=platform,
+                        pull_secrets=pull_secrets,
                     ),
                 )
             )
     if not attempts:
-        return Failure("Blocked", "; ".join(blocked) or f"no registry to ask for {req.image}")
+        if refused and not blocked:
+            return Failure(NOT_ALLOWED, "; ".join(refused))
+        reasons = blocked + refused
+        return Failure("Blocked", "; ".join(reasons) or f"no registry to ask for {req.image}")
     return attempts
 
 
@@ -59,15 +81,31 @@ def resolve_imports(
     client: RegistryClient,
     conf: RegistriesConf,
     platform: Platform | None = None,
+    *,
+    allowed: Sequence[AllowedRegistry] | None = None,
+    pull_secrets: Callable[[ImportRequest], tuple[str, ...]] | None = None,
+    platform_for: Callable[[ImportRequest], Platform] | None = None,
 ) -> dict[TagRef, Outcome]:
     """Resolve every request; attempts for different tags run concurrently, a tag's own
-    fallbacks (next mirror, next search registry) only after its earlier ones failed."""
+    fallbacks (next mirror, next search registry) only after its earlier ones failed.
+
+    ``allowed`` is ``allowedRegistriesForImport`` (``None``: no allow-list): a name outside
+    it fails with reason ``NotAllowed`` and no request is made. ``pull_secrets`` gives the
+    pull secret names linked to a request's namespace; ``platform_for`` a per-request
+    platform (e.g. from the stream's prefer-arch annotations), else ``platform``.
+    """
     platform = platform or Platform()
     outcomes: dict[TagRef, Outcome] = {}
     plans: dict[TagRef, list[_Attempt]] = {}
     errors: dict[TagRef, list[e.ResolveError]] = {}
     for req in requests:
-        attempts = _attempts(req, conf, platform)
+        attempts = _attempts(
+            req,
+            conf,
+            platform_for(req) if platform_for is not None else platform,
+            allowed,
+            pull_secrets(req) if pull_secrets is not None else (),
+        )
         if isinstance(attempts, Failure):
             outcomes[req.ref] = attempts
         else:
