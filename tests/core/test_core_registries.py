@@ -201,12 +201,6 @@ def test_entry_order_does_not_matter_for_longest_prefix():
         assert str(e.reference) == "two.local/x/y:1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _rewrite returns the reference unchanged for any '*.' prefix, so mirrors of "
-    "a wildcard [[registry]] are never used (containers-registries.conf(5): mirrors apply to "
-    "wildcard matches, the mirror location replacing the matched host)",
-)
 def test_wildcard_prefix_mirrors_rewrite_the_host():
     parsed = parse_registries_conf(
         '[[registry]]\nprefix = "*.corp.example"\n\n'
