@@ -159,3 +159,14 @@ def test_config_reads_secrets_and_defaults(tmp_path: Path) -> None:
         parse_daemon_config(
             "repo: {url: x}\nwebhooks:\n  gitlab: {secretEnv: MISSING}\n", "d.yaml", {}
         )
+
+
+def test_example_config_in_deploy_is_valid(tmp_path: Path) -> None:
+    """deploy/daemon.yaml is documentation: it must stay valid against the schema."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "deploy" / "daemon.yaml").read_text()
+    secret = tmp_path / "gh"
+    secret.write_text("x")
+    text = text.replace("/etc/imagestream-reconciler/github-webhook-secret", str(secret))
+    config = parse_daemon_config(text, "daemon.yaml", {"RECONCILER_REGISTRY_NOTIFY_TOKEN": "t"})
+    assert config.policy.minimum_interval == 900 and config.delivery
