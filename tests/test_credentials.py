@@ -285,3 +285,32 @@ def test_secrets_dir_formats(tmp_path: Path) -> None:
     )
     with pytest.raises(CredentialsError, match="defined twice"):
         load_secrets_dir(tmp_path)
+
+
+# -- pull secret links (oc secrets link) ------------------------------------------------------
+
+
+def test_pull_secret_links_mapping_and_service_accounts() -> None:
+    from reconciler.core.secrets import parse_pull_secret_links
+
+    links, problems = parse_pull_secret_links({"web": ["quay-pull", "hub-pull", "quay-pull"]})
+    assert problems == []
+    assert links.for_namespace("web") == ("quay-pull", "hub-pull")
+    assert links.for_namespace("other") == ()
+    links, problems = parse_pull_secret_links(
+        [
+            {
+                "metadata": {"namespace": "api", "name": "default"},
+                "imagePullSecrets": [{"name": "ghcr-pull"}, "Bad_Name"],
+            },
+            {"metadata": {}},
+        ]
+    )
+    assert links.for_namespace("api") == ("ghcr-pull",)
+    assert problems == [
+        "pullSecrets[0].imagePullSecrets[1]: invalid secret name 'Bad_Name'",
+        "pullSecrets[1]: needs metadata.namespace and imagePullSecrets",
+    ]
+    assert parse_pull_secret_links("x")[1] == [
+        "pullSecrets: must be a mapping of namespace to secret names"
+    ]
