@@ -13,7 +13,7 @@ in one run and against that one registry, measures:
 ``hey`` and the reconciler alternate for ``--rounds`` rounds and the medians are reported,
 because a shared two-core machine is noisy. Usage::
 
-    python bench/resolve.py [--tags 2000] [--concurrency 8] [--skopeo-sample 100] [--rounds 3]
+    python bench/resolve.py [--tags 2000] [--concurrency 16] [--skopeo-sample 100] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def skopeo_rate(registry: LocalRegistry, tags: list[str], digests: dict[str, str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tags", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--skopeo-sample", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
