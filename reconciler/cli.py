@@ -203,7 +203,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         if args.workdir
         else default_workdir(settings.cache_dir / "work", args.repo)
     )
-    workspace = Workspace(args.repo, args.branch, workdir)
+    workspace = Workspace(args.repo, args.branch, workdir, args.review_branch)
     with _client(settings) as client:
         result: PassResult = run_pass(workspace, settings, client, dry_run=args.dry_run)
     plan = result.plan
@@ -224,7 +224,10 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         print("dry run: nothing written", file=out)
     elif result.pushed and result.commit:
         retry = f" after {result.attempts - 1} rejected push(es)" if result.attempts > 1 else ""
-        print(f"committed {result.commit[:12]} and pushed to {args.branch}{retry}", file=out)
+        target = args.review_branch or args.branch
+        print(f"committed {result.commit[:12]} and pushed to {target}{retry}", file=out)
+    elif args.review_branch:
+        print(f"review branch {args.review_branch} is up to date", file=out)
     else:
         print("nothing changed: no commit", file=out)
     return _exit_for(plan)
@@ -437,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", default="main")
     p.add_argument(
         "--dry-run", action="store_true", help="print the plan and the lock diff; write nothing"
+    )
+    p.add_argument(
+        "--review-branch",
+        metavar="BRANCH",
+        help="pull-request mode: push lock updates to BRANCH, kept on top of --branch",
     )
     p.add_argument("--workdir", metavar="DIR", help="where to keep the clone")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")

@@ -47,10 +47,16 @@ def _clean_error(exc: git.GitCommandError) -> str:
 class Workspace:
     """A clone of ``url`` at ``path``, tracking ``branch``."""
 
-    def __init__(self, url: str, branch: str, path: Path) -> None:
+    def __init__(
+        self, url: str, branch: str, path: Path, review_branch: str | None = None
+    ) -> None:
         self.url = url
         self.branch = branch
         self.path = path
+        # Pull-request mode: commits go to this branch, rebuilt on top of ``branch``.
+        self.review_branch = review_branch
+        self.review_head: str | None = None
+        self.tracked_head = ""
         self._repo: git.Repo | None = None
 
     @property
@@ -87,7 +93,68 @@ class Workspace:
             config.set_value("user", "name", BOT_NAME)
             config.set_value("user", "email", BOT_EMAIL)
         self._repo = repo
-        return str(repo.head.commit.hexsha)
+        self.tracked_head = str(repo.head.commit.hexsha)
+        self.review_head = self._fetch_review() if self.review_branch else None
+        return self.tracked_head
+
+    def _fetch_review(self) -> str | None:
+        assert self.review_branch is not None
+        repo = self.repo
+        ref = f"refs/heads/{self.review_branch}"
+        try:
+            listed = str(repo.git.ls_remote("origin", ref)).split()
+            if not listed:
+                return None
+            repo.git.fetch("origin", f"+{ref}:refs/remotes/origin/{self.review_branch}")
+        except git.GitCommandError as exc:
+            raise GitError(
+                f"cannot fetch review branch {self.review_branch!r}: {_clean_error(exc)}"
+            ) from exc
+        return listed[0]
+
+    def overlay_review(self, files: list[str], directories: list[str]) -> list[str]:
+        """Bring the review branch's derived files into the work tree (not the index):
+        ``files`` wholesale, and from ``directories`` only what the tracked branch lacks,
+        so that what happened on the tracked branch (an acknowledged record) wins.
+        Returns the paths brought over."""
+        if not self.review_head:
+            return []
+        repo = self.repo
+        listed = str(
+            repo.git.ls_tree("-r", "--name-only", self.review_head, "--", *files, *directories)
+        ).splitlines()
+        tracked = set(
+            str(repo.git.ls_tree("-r", "--name-only", "HEAD", "--", *directories)).splitlines()
+        )
+        wanted = [p for p in listed if p in files or p not in tracked]
+        if wanted:
+            repo.git.checkout(self.review_head, "--", *wanted)
+            repo.git.reset("-q", "HEAD", "--", *wanted)  # leave the index at the tracked head
+        return wanted
+
+    def show(self, rev: str, path: str) -> bytes | None:
+        try:
+            return bytes(self.repo.git.show(f"{rev}:{path}", stdout_as_string=False))
+        except git.GitCommandError:
+            return None
+
+    def paths_at(self, rev: str, directory: str) -> set[str]:
+        return set(str(self.repo.git.ls_tree("-r", "--name-only", rev, "--", directory)).splitlines())
+
+    def review_is_current(self, commit: str) -> bool:
+        """The review branch already holds this content on top of the tracked head."""
+        if not self.review_head:
+            return False
+        repo = self.repo
+        same_tree = repo.commit(commit).tree.hexsha == repo.commit(self.review_head).tree.hexsha
+        parents = [p.hexsha for p in repo.commit(self.review_head).parents]
+        return same_tree and parents == [self.tracked_head]
+
+    def delete_review_branch(self) -> PushOutcome:
+        """The tracked branch has everything (the review was merged): drop the branch."""
+        if not self.review_branch or not self.review_head:
+            return PushOutcome(True)
+        return self._push(f":refs/heads/{self.review_branch}", self.review_head)
 
     def head(self) -> str:
         return str(self.repo.head.commit.hexsha)
@@ -116,9 +183,19 @@ class Workspace:
 
     def push(self) -> PushOutcome:
         """Push HEAD to the branch without force: a moved branch is a rejection, not an
-        overwrite."""
+        overwrite. In pull-request mode, HEAD replaces the review branch, but only if the
+        review branch is still where we fetched it (``--force-with-lease``)."""
+        if self.review_branch:
+            return self._push(f"HEAD:refs/heads/{self.review_branch}", self.review_head or "")
+        return self._push(f"HEAD:refs/heads/{self.branch}", None)
+
+    def _push(self, refspec: str, lease: str | None) -> PushOutcome:
+        args = ["--porcelain"]
+        if lease is not None:
+            target = refspec.split(":", 1)[1]
+            args.append(f"--force-with-lease={target}:{lease}")
         try:
-            self.repo.git.push("--porcelain", "origin", f"HEAD:refs/heads/{self.branch}")
+            self.repo.git.push(*args, "origin", refspec)
         except git.GitCommandError as exc:
             text = f"{exc.stdout or ''}\n{exc.stderr or ''}"
             if re.search(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler import faults, loader, schemas, triggerstore
@@ -40,7 +40,7 @@ from reconciler.core.streams import TagRef
 from reconciler.core.triggers import TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport, validate_objects
 from reconciler.core.violations import Violation
-from reconciler.gitrepo import GitError, Workspace
+from reconciler.gitrepo import GitError, PushOutcome, Workspace
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import NOT_FOUND
 from reconciler.registry.resolver import resolve_imports
@@ -278,20 +278,29 @@ def run_pass(
     for attempt in range(1, settings.max_push_attempts + 1):
         try:
             head = workspace.sync()
+            if workspace.review_branch:
+                # Pull-request mode: start from what is already up for review.
+                workspace.overlay_review([loader.LOCKFILE_NAME], [loader.TRIGGERS_DIR])
         except GitError as exc:
             raise PassError(str(exc), retryable=True) from exc
         plan = compute_plan(workspace.path, settings, client, clock(), cache, select_due)
         result = PassResult(plan=plan, attempts=attempt, head=head)
-        if dry_run or not plan.has_changes:
+        if dry_run or (not plan.has_changes and not workspace.review_branch):
             return result
         paths = write_plan(workspace.path, plan)
         faults.crash_point("after-write")
         try:
-            result.commit = workspace.commit(plan.commit_message(), paths)
-            if result.commit is None:
-                return result
-            faults.crash_point("after-commit")
-            outcome = workspace.push()
+            if workspace.review_branch:
+                outcome_or_done = _commit_for_review(workspace, plan, result)
+                if outcome_or_done is None:
+                    return result
+                outcome = outcome_or_done
+            else:
+                result.commit = workspace.commit(plan.commit_message(), paths)
+                if result.commit is None:
+                    return result
+                faults.crash_point("after-commit")
+                outcome = workspace.push()
         except GitError as exc:
             raise PassError(str(exc), retryable=True) from exc
         if outcome.pushed:
@@ -304,3 +313,39 @@ def run_pass(
         f"({last_rejection}); try again later",
         retryable=True,
     )
+
+
+def _commit_for_review(workspace: Workspace, plan: Plan, result: PassResult) -> PushOutcome | None:
+    """Pull-request mode: one commit on top of the tracked head holding every derived
+    change not yet on the tracked branch; pushed to the review branch unless it already
+    holds exactly that. None when there is nothing to push."""
+    root = workspace.path
+    derived = [
+        name for name in (loader.LOCKFILE_NAME, loader.TRIGGERS_DIR) if (root / name).exists()
+    ]
+    tracked_raw = workspace.show(workspace.tracked_head, loader.LOCKFILE_NAME)
+    tracked_lock = parse_lock(tracked_raw) if tracked_raw else Lock()
+    on_tracked = workspace.paths_at(workspace.tracked_head, loader.TRIGGERS_DIR)
+    records, _ = triggerstore.read_records(root)
+    review = replace(
+        plan,
+        changes=lock_changes(tracked_lock, plan.new_lock),
+        triggers=[
+            r
+            for r in records
+            if triggerstore.record_path(root, r).relative_to(root).as_posix() not in on_tracked
+        ],
+    )
+    commit = workspace.commit(
+        review.commit_message().replace("reconciler: ", "reconciler (for review): ", 1), derived
+    )
+    if commit is None:
+        # The tracked branch already has it all: the review was merged, or is moot.
+        workspace.delete_review_branch()
+        return None
+    result.commit = commit
+    if workspace.review_is_current(commit):
+        result.commit = None
+        return None
+    faults.crash_point("after-commit")
+    return workspace.push()

@@ -387,3 +387,57 @@ def test_unparseable_file_drops_no_lock_entry(
     remote.commit({"a.yaml": None})
     run(remote, tmp_path)
     assert lock_of(remote).get(TagRef(NS, "a", "latest")) is None
+
+
+def test_review_branch_mode(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    host, url = local_registry.host, local_registry.url
+    first = push_image(url, unique_repo, "latest", seed="review-1")
+    source = f"{host}/{unique_repo}:latest"
+    remote = make_remote(
+        {
+            "s.yaml": stream("s", {"latest": source}, scheduled={"latest"}),
+            "web.yaml": deployment("web", "s:latest"),
+        }
+    )
+    main_head = remote.head()
+    review = "reconciler/lock"
+    ws = Workspace(remote.url, "main", tmp_path / "work", review_branch=review)
+
+    result = run(remote, tmp_path, workspace=ws)
+    assert result.pushed
+    assert remote.head() == main_head  # the tracked branch is untouched
+    branch = f"refs/heads/{review}"
+    assert git("rev-parse", f"{branch}^", cwd=remote.bare) == main_head  # on top of main
+    assert (
+        parse_lock(remote.show("images.lock.yaml", branch)).get(TagRef(NS, "s", "latest")).digest
+        == first
+    )  # type: ignore[union-attr]
+    review_head = git("rev-parse", branch, cwd=remote.bare)
+    assert "for review" in git("log", "-1", "--format=%s", branch, cwd=remote.bare)
+
+    # Nothing new: the review branch is left as it is.
+    ws2 = Workspace(remote.url, "main", tmp_path / "work", review_branch=review)
+    assert not run(remote, tmp_path, workspace=ws2).pushed
+    assert git("rev-parse", branch, cwd=remote.bare) == review_head
+
+    # main moves (a human adds a tag) and the image moves: the branch is rebuilt on top,
+    # with the history recorded so far kept.
+    remote.commit({"s.yaml": stream("s", {"latest": source, "v2": source}, scheduled={"latest"})})
+    second = push_image(url, unique_repo, "latest", seed="review-2")
+    run(remote, tmp_path, workspace=Workspace(remote.url, "main", tmp_path / "work", review))
+    assert git("rev-parse", f"{branch}^", cwd=remote.bare) == remote.head()
+    lock = parse_lock(remote.show("images.lock.yaml", branch))
+    entry = lock.get(TagRef(NS, "s", "latest"))
+    assert entry is not None and [h.digest for h in entry.history] == [second, first]
+    assert lock.get(TagRef(NS, "s", "v2")) is not None
+    records = [p for p in remote.files(branch) if p.startswith("triggers/")]
+    assert len(records) == 2 and not [p for p in remote.files() if p.startswith("triggers/")]
+
+    # A reviewer merges it: the review branch has nothing left to say and is deleted.
+    git("fetch", "-q", "origin", cwd=remote.human)
+    git("merge", "-q", "--ff-only", f"origin/{review}", cwd=remote.human)
+    git("push", "-q", "origin", "HEAD:main", cwd=remote.human)
+    run(remote, tmp_path, workspace=Workspace(remote.url, "main", tmp_path / "work", review))
+    assert git("branch", "--list", review, cwd=remote.bare) == ""

@@ -57,7 +57,9 @@ class Daemon:
         self.clock = clock
         self.state = State(config.state_dir)
         self.metrics = Metrics()
-        self.workspace = Workspace(config.repo_url, config.branch, config.work_dir)
+        self.workspace = Workspace(
+            config.repo_url, config.branch, config.work_dir, config.pull_request_branch
+        )
         self.client = client or RegistryClient(
             max_concurrency=settings.max_concurrency,
             timeout=settings.timeout,
@@ -208,6 +210,15 @@ class Daemon:
             self.metrics.commits.inc()
             self.metrics.triggers.inc(len(plan.triggers))
         records, _ = triggerstore.read_records(self.workspace.path)
+        if self.workspace.review_branch:
+            # Under review, a record is delivered only once it is merged.
+            merged = self.workspace.paths_at(self.workspace.tracked_head, "triggers")
+            root = self.workspace.path
+            records = [
+                r
+                for r in records
+                if triggerstore.record_path(root, r).relative_to(root).as_posix() in merged
+            ]
         added = enqueue_open_records(self.state, records, self.config.delivery)
         if added:
             self._delivery_wake.set()
