@@ -288,7 +288,9 @@ def parse_manifests(text: str, file: str, default_namespace: str = "default") ->
         # Anchors are rare in manifests; only then is the node graph checked for an alias
         # inside its own anchor, which ruamel would otherwise load silently as null.
         if "&" in text and _has_recursive_alias(text):
-            return ParsedFile([], [Violation(file, 1, 1, "", "", "refused: recursive YAML alias")], 0)
+            return ParsedFile(
+                [], [Violation(file, 1, 1, "", "", "refused: recursive YAML alias")], 0
+            )
         documents = list(_yaml().load_all(text))
     except MarkedYAMLError as exc:
         return ParsedFile([], [_mark_violation(file, exc)], 0)
