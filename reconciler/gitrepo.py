@@ -47,9 +47,7 @@ def _clean_error(exc: git.GitCommandError) -> str:
 class Workspace:
     """A clone of ``url`` at ``path``, tracking ``branch``."""
 
-    def __init__(
-        self, url: str, branch: str, path: Path, review_branch: str | None = None
-    ) -> None:
+    def __init__(self, url: str, branch: str, path: Path, review_branch: str | None = None) -> None:
         self.url = url
         self.branch = branch
         self.path = path
@@ -139,7 +137,9 @@ class Workspace:
             return None
 
     def paths_at(self, rev: str, directory: str) -> set[str]:
-        return set(str(self.repo.git.ls_tree("-r", "--name-only", rev, "--", directory)).splitlines())
+        return set(
+            str(self.repo.git.ls_tree("-r", "--name-only", rev, "--", directory)).splitlines()
+        )
 
     def review_is_current(self, commit: str) -> bool:
         """The review branch already holds this content on top of the tracked head."""
