@@ -165,6 +165,7 @@ def compute_plan(
     now: dt.datetime,
     cache: ResolveCache | None = None,
     select_due: DueSelector | None = None,
+    force: Iterable[TagRef] = (),
 ) -> Plan:
     """Steps 2 to 4 on a checkout at ``root``: nothing is written. Without a client the
     registries are not asked (an offline plan). ``select_due`` picks,
@@ -196,7 +197,7 @@ def compute_plan(
         ],
     )
     due = None if select_due is None else select_due(recheckable(desired))
-    requests, failures = import_requests(desired, old_lock, scheduled_due=due)
+    requests, failures = import_requests(desired, old_lock, scheduled_due=due, force=force)
     cache = cache if cache is not None else {}
     todo = [r for r in requests if r not in cache]
     if todo and client is not None:

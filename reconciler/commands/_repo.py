@@ -13,27 +13,25 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from reconciler import loader, triggerstore
 from reconciler.core import editing
 from reconciler.core.consumers import read_consumer
-from reconciler.core.lockfile import Lock, TagLock, parse_lock, render_lock
+from reconciler.core.lockfile import Lock, parse_lock, render_lock
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
-from reconciler.core.plan import Failure, ImportRequest, Resolution, _pinned, _repository_of
-from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.plan import Failure
 from reconciler.core.repoconfig import RepoConfig
-from reconciler.core.streams import DOCKER_IMAGE, IMAGE_STREAM_TAG, TagRef, alias_target
+from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, alias_target
 from reconciler.core.triggers import IMAGE_CHANGE, TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport
 from reconciler.core.violations import Violation
 from reconciler.core.yamltext import machine_yaml
 from reconciler.reconcile import compute_plan, read_lock, rfc3339, utc_now, validate_repo
 from reconciler.registry.client import RegistryClient
-from reconciler.registry.resolver import resolve_imports
 from reconciler.settings import Settings, load_settings
 
 EXIT_OK = 0
@@ -330,46 +328,6 @@ def _followers(lock: Lock, roots: set[TagRef]) -> set[TagRef]:
     return found
 
 
-def _force_resolve(
-    lock: dict[TagRef, TagLock],
-    refs: Iterable[TagRef],
-    client: RegistryClient,
-    settings: Settings,
-    config: RepoConfig,
-    stamp: str,
-) -> dict[TagRef, Failure]:
-    """Re-import tags the plan left alone (not scheduled, spec unchanged), as
-    ``oc import-image`` does for an existing tag."""
-    requests = []
-    for ref in refs:
-        entry = lock.get(ref)
-        if entry is None or entry.source.kind != DOCKER_IMAGE or entry.source.reference:
-            continue
-        try:
-            image = parse_image_reference(entry.source.name)
-        except InvalidReference:
-            continue
-        if image.tag is None and image.digest is None:
-            image = replace(image, tag="latest")
-        requests.append(ImportRequest(ref, image, entry.source.insecure, entry.source.import_mode))
-    failures: dict[TagRef, Failure] = {}
-    for ref, outcome in resolve_imports(
-        requests, client, settings.registries, settings.platform
-    ).items():
-        entry = lock[ref]
-        if isinstance(outcome, Resolution):
-            image_text = _pinned(
-                entry.source, ref, _repository_of(outcome.source), outcome.digest, config
-            )
-            lock[ref] = replace(entry, resolved_from=outcome.source).moved_to(
-                outcome.digest, image_text, stamp
-            )
-        else:
-            failures[ref] = outcome
-            lock[ref] = entry.failed(outcome.reason, outcome.message, stamp)
-    return failures
-
-
 def pin_tags(
     root: Path,
     settings: Settings,
@@ -384,21 +342,10 @@ def pin_tags(
     derived as the pass would, so the next pass does not miss them."""
     stamp = rfc3339(now)
     with registry_client(settings) as client:
-        plan = compute_plan(root, settings, client, now)
+        # ``reimport``: existing tags the rules would leave alone, asked about anyway.
+        plan = compute_plan(root, settings, client, now, force=reimport or ())
         desired = dict(plan.new_lock.tags)
         failures = {ref: f for ref, f in plan.failures.items() if ref in touched}
-        if reimport:
-            # Tags the plan did not ask about (unchanged, not scheduled): ask now.
-            old = plan.old_lock
-            stale = {
-                ref
-                for ref in reimport
-                if ref in desired
-                and old.get(ref) is not None
-                and old.get(ref) == plan.new_lock.get(ref)
-                and not desired[ref].source.scheduled
-            }
-            failures.update(_force_resolve(desired, stale, client, settings, plan.config, stamp))
     scope = _followers(Lock(tags=desired), set(touched))
     merged = dict(plan.old_lock.tags)
     for ref in scope:

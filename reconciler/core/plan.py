@@ -133,12 +133,19 @@ def _source_of(tag: TagSpec, config: RepoConfig) -> TagSource:
 
 
 def import_requests(
-    desired: DesiredTags, lock: Lock, *, scheduled_due: Iterable[TagRef] | None = None
+    desired: DesiredTags,
+    lock: Lock,
+    *,
+    scheduled_due: Iterable[TagRef] | None = None,
+    force: Iterable[TagRef] = (),
 ) -> tuple[list[ImportRequest], dict[TagRef, Failure]]:
     """The tags to resolve this pass, and failures known without asking (a name that is
     not an image reference). ``scheduled_due`` limits which scheduled and build-output
-    tags are re-checked (all of them when None, as in a one-shot pass)."""
+    tags are re-checked (all of them when None, as in a one-shot pass). ``force``
+    names tags to ask about whatever the rules say (``import-image`` of an existing
+    tag, as ``oc import-image`` re-imports it)."""
     due = None if scheduled_due is None else set(scheduled_due)
+    forced = set(force)
     requests: list[ImportRequest] = []
     failures: dict[TagRef, Failure] = {}
     for ref in sorted(desired.sources):
@@ -147,7 +154,8 @@ def import_requests(
             continue
         old = lock.get(ref)
         needed = (
-            old is None
+            ref in forced
+            or old is None
             or old.digest is None
             or old.condition is not None
             or old.source != source
@@ -166,7 +174,7 @@ def import_requests(
     return requests, failures
 
 
-def _pinned(
+def pinned_reference(
     source: TagSource, ref: TagRef, repository: str, digest: str, config: RepoConfig
 ) -> str:
     if source.reference_policy == LOCAL:
@@ -174,7 +182,7 @@ def _pinned(
     return f"{repository}@{digest}"
 
 
-def _repository_of(source_text: str) -> str:
+def repository_of(source_text: str) -> str:
     try:
         image = parse_image_reference(source_text)
     except InvalidReference:
@@ -210,8 +218,8 @@ def build_lock(
         if source.kind in (DOCKER_IMAGE, PUSH) and not source.reference:
             outcome = outcomes.get(ref)
             if isinstance(outcome, Resolution):
-                repository = _repository_of(outcome.source)
-                image = _pinned(source, ref, repository, outcome.digest, config)
+                repository = repository_of(outcome.source)
+                image = pinned_reference(source, ref, repository, outcome.digest, config)
                 tags[ref] = replace(base, resolved_from=outcome.source).moved_to(
                     outcome.digest, image, now
                 )
@@ -261,7 +269,7 @@ def _pin_image(
         for item in other.history:
             if item.digest == digest:
                 repository = item.image.split("@")[0]
-                image = _pinned(source, ref, repository, digest, config)
+                image = pinned_reference(source, ref, repository, digest, config)
                 return replace(entry, resolved_from=item.image).moved_to(digest, image, now)
     return entry.failed(
         "NotFound",
@@ -294,7 +302,7 @@ def _follow(
     if target_entry is None or target_entry.digest is None or target_entry.image is None:
         return entry.failed("NotFound", f"tag {target} has no image yet", now)
     repository = target_entry.image.split("@")[0]
-    image = _pinned(source, ref, repository, target_entry.digest, config)
+    image = pinned_reference(source, ref, repository, target_entry.digest, config)
     return replace(entry, resolved_from=str(target)).moved_to(target_entry.digest, image, now)
 
 
