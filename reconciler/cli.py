@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from reconciler import __version__, commands, loader, schemas, triggerstore
+from reconciler import __version__, clicommon, commands, loader, policy, schemas, triggerstore
 from reconciler.core.lockfile import LockfileError
 from reconciler.core.registries import RegistriesConfError
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
@@ -56,42 +56,15 @@ def _err(message: str) -> None:
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("registries")
-    group.add_argument(
-        "--registries-conf",
-        metavar="FILE",
-        help="registries.conf (v2) to use (default: $CONTAINERS_REGISTRIES_CONF, "
-        "~/.config/containers/registries.conf, /etc/containers/registries.conf)",
-    )
-    group.add_argument(
-        "--platform", metavar="OS/ARCH", help="platform pinned by importMode Legacy (linux/amd64)"
-    )
-    group.add_argument(
-        "--concurrency", type=int, metavar="N", help="registry requests at once (16)"
-    )
-    group.add_argument("--timeout", type=float, metavar="SECONDS", help="per request (10)")
-    group.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust for TLS")
-    group.add_argument(
-        "--cache-dir", metavar="DIR", help="where clones live (~/.cache/imagestream-reconciler)"
-    )
+    clicommon.add_registry_flags(parser)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        os.environ,
-        registries_conf=args.registries_conf,
-        platform=args.platform,
-        concurrency=args.concurrency,
-        timeout=args.timeout,
-        cache_dir=args.cache_dir,
-        ca_bundle=args.ca_bundle,
-    )
+    return clicommon.settings_from_args(args)
 
 
 def _client(settings: Settings) -> RegistryClient:
-    return RegistryClient(
-        max_concurrency=settings.max_concurrency, timeout=settings.timeout, verify=settings.verify
-    )
+    return clicommon.client_from_settings(settings)
 
 
 # ---------------------------------------------------------------- validate
@@ -108,7 +81,11 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     config, problems = read_repo_config(root)
     loaded = loader.load_paths(paths, config.default_namespace)
     report = validate_objects(
-        loaded.objects, config, schemas.check_schema, [*problems, *loaded.violations]
+        loaded.objects,
+        config,
+        schemas.check_schema,
+        [*problems, *loaded.violations],
+        [policy.policy_check(_settings(args))],
     )
     if args.output == "json":
         print(
@@ -364,6 +341,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         concurrency=config.concurrency,
         timeout=config.timeout,
         ca_bundle=config.ca_bundle,
+        auth_files=[config.auth_file] if config.auth_file else None,
+        pull_secrets_dir=config.secrets_dir,
+        allowed_registries=config.allowed_registries_file,
+        max_bulk=config.policy.max_bulk_per_repository,
     )
     daemon = Daemon(config, settings)
     server = make_server(daemon, config.listen_host, config.listen_port)
@@ -428,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
     p.add_argument("-o", "--output", choices=["text", "json", "github"], default="text")
+    _add_settings_flags(p)
     p.set_defaults(func=cmd_validate)
 
     p = verbs.add_parser(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler import faults, loader, schemas, triggerstore
+from reconciler import faults, loader, policy, schemas, triggerstore
 from reconciler.core.consumers import Consumer, read_consumer
 from reconciler.core.lockdiff import TagChange, lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
@@ -133,13 +133,20 @@ def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:
     return parse_repo_config(path.read_text(encoding="utf-8"), loader.REPO_CONFIG_NAME)
 
 
-def validate_repo(root: Path) -> tuple[RepoConfig, ValidationReport, int]:
+def validate_repo(
+    root: Path, settings: Settings | None = None
+) -> tuple[RepoConfig, ValidationReport, int]:
     """Load and validate a checkout; returns the repo config, the report and the number
-    of manifest files read."""
+    of manifest files read. With ``settings``, the machine's import policy is checked
+    too (allowed registries, platform annotations)."""
     config, config_problems = read_repo_config(root)
     loaded = loader.load_repo(root, config.default_namespace)
     report = validate_objects(
-        loaded.objects, config, schemas.check_schema, [*config_problems, *loaded.violations]
+        loaded.objects,
+        config,
+        schemas.check_schema,
+        [*config_problems, *loaded.violations],
+        [policy.policy_check(settings)] if settings is not None else (),
     )
     return config, report, len(loaded.files)
 
@@ -171,7 +178,7 @@ def compute_plan(
     registries are not asked (an offline plan). ``select_due`` picks,
     from the scheduled and build-output tags, those to re-check now (None: all of them,
     as a one-shot pass does)."""
-    config, report, _ = validate_repo(root)
+    config, report, _ = validate_repo(root, settings)
     old_lock, old_bytes = read_lock(root)
     stamp = rfc3339(now)
 
@@ -201,7 +208,20 @@ def compute_plan(
     cache = cache if cache is not None else {}
     todo = [r for r in requests if r not in cache]
     if todo and client is not None:
-        with_outcomes = resolve_imports(todo, client, settings.registries, settings.platform)
+        platforms = {
+            (o.namespace, o.name): policy.stream_platform(o, settings.platform) for o in streams
+        }
+        with_outcomes = resolve_imports(
+            todo,
+            client,
+            settings.registries,
+            settings.platform,
+            allowed=settings.allowed,
+            pull_secrets=lambda r: config.pull_secrets.for_namespace(r.ref.namespace),
+            platform_for=lambda r: platforms.get(
+                (r.ref.namespace, r.ref.stream), settings.platform
+            ),
+        )
         by_ref = {r.ref: r for r in todo}
         for ref, outcome in with_outcomes.items():
             cache[by_ref[ref]] = outcome

@@ -2,23 +2,38 @@
 frozen object that is passed down. Nothing below the CLI reads ``os.environ``.
 
 Repo-level settings live in the repo (``.reconciler.yaml``, see core.repoconfig); these
-are the machine's: which registries.conf, how hard to hit registries, where to keep
-clones.
+are the machine's: which registries.conf, which credentials, which registries imports
+may come from, how hard to hit registries, where to keep clones.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.core.registries import RegistriesConf, parse_registries_conf
-from reconciler.registry.client import Platform
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from reconciler.core.registries import (
+    AllowedRegistry,
+    RegistriesConf,
+    RegistriesConfError,
+    parse_allowed_registries,
+    parse_registries_conf_files,
+)
+from reconciler.registry.client import Platform, RegistryClient
+from reconciler.registry.credentials import (
+    CredentialsError,
+    CredentialStore,
+    load_credential_store,
+)
 
 
 class SettingsError(Exception):
-    """A setting cannot be used; the message names where it came from."""
+    """A setting cannot be used; the message names where it came from (never a secret)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,10 @@ class Settings:
     cache_dir: Path = Path(".")
     max_push_attempts: int = 5
     verify: bool | str = True  # a CA bundle path, or True for the system store
+    credentials: CredentialStore | None = None  # None: anonymous only
+    # OpenShift's allowedRegistriesForImport; None allows every registry.
+    allowed: tuple[AllowedRegistry, ...] | None = None
+    max_images_bulk_imported_per_repository: int = 50
 
 
 def registries_conf_candidates(env: Mapping[str, str]) -> list[Path]:
@@ -44,6 +63,40 @@ def registries_conf_candidates(env: Mapping[str, str]) -> list[Path]:
         out.append(Path(config_home) / "containers" / "registries.conf")
     out.append(Path("/etc/containers/registries.conf"))
     return out
+
+
+def read_registries_conf(path: Path) -> RegistriesConf:
+    """The file and the ``registries.conf.d/*.conf`` drop-ins beside it, in name order."""
+    files: list[tuple[str, str]] = []
+    try:
+        files.append((str(path), path.read_text()))
+        drop_ins = path.parent / "registries.conf.d"
+        if drop_ins.is_dir():
+            for extra in sorted(drop_ins.glob("*.conf")):
+                files.append((str(extra), extra.read_text()))
+    except OSError as exc:
+        raise SettingsError(f"cannot read registries.conf {path}: {exc.strerror}") from exc
+    return parse_registries_conf_files(files)
+
+
+def read_allowed_registries(path: Path) -> tuple[AllowedRegistry, ...]:
+    """A YAML or JSON list ``[{domainName: quay.io, insecure: false}, ...]``, or a mapping
+    holding it under ``allowedRegistriesForImport`` (as in OpenShift's image config)."""
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else YAML(typ="safe").load(text)
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from exc
+    except (ValueError, YAMLError) as exc:
+        raise SettingsError(f"{path}: not YAML/JSON: {exc}") from exc
+    if isinstance(data, dict):
+        data = data.get(
+            "allowedRegistriesForImport", data.get("spec", {}).get("allowedRegistriesForImport")
+        )
+    try:
+        return parse_allowed_registries(data, str(path))
+    except RegistriesConfError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def parse_platform(text: str) -> Platform:
@@ -62,17 +115,17 @@ def load_settings(
     timeout: float | None = None,
     cache_dir: str | None = None,
     ca_bundle: str | None = None,
+    auth_files: Sequence[str] | None = None,
+    pull_secrets_dir: str | None = None,
+    allowed_registries: str | None = None,
+    max_bulk: int | None = None,
 ) -> Settings:
     conf = RegistriesConf()
     conf_path: str | None = None
     paths = [Path(registries_conf)] if registries_conf else registries_conf_candidates(env)
     for path in paths:
         if registries_conf or path.is_file():
-            try:
-                text = path.read_text()
-            except OSError as exc:
-                raise SettingsError(f"cannot read registries.conf {path}: {exc.strerror}") from exc
-            conf = parse_registries_conf(text, str(path))
+            conf = read_registries_conf(path)
             conf_path = str(path)
             break
     cache_root = cache_dir or env.get("RECONCILER_CACHE_DIR")
@@ -80,6 +133,17 @@ def load_settings(
         xdg = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME", "."), ".cache")
         cache_root = os.path.join(xdg, "imagestream-reconciler")
     bundle = ca_bundle or env.get("RECONCILER_CA_BUNDLE")
+    secrets_dir = pull_secrets_dir or env.get("RECONCILER_PULL_SECRETS_DIR")
+    try:
+        credentials = load_credential_store(
+            env,
+            auth_files=[Path(p) for p in auth_files] if auth_files else None,
+            secrets_dir=Path(secrets_dir) if secrets_dir else None,
+        )
+    except CredentialsError as exc:
+        raise SettingsError(str(exc)) from exc
+    allowed_file = allowed_registries or env.get("RECONCILER_ALLOWED_REGISTRIES")
+    bulk = max_bulk or env.get("RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY")
     return Settings(
         registries=conf,
         registries_conf_path=conf_path,
@@ -88,4 +152,17 @@ def load_settings(
         timeout=timeout or float(env.get("RECONCILER_TIMEOUT", "10")),
         cache_dir=Path(cache_root),
         verify=bundle if bundle else True,
+        credentials=credentials,
+        allowed=read_allowed_registries(Path(allowed_file)) if allowed_file else None,
+        max_images_bulk_imported_per_repository=int(bulk) if bulk else 50,
+    )
+
+
+def registry_client(settings: Settings) -> RegistryClient:
+    """The one registry client a command or the daemon uses, built from the settings."""
+    return RegistryClient(
+        max_concurrency=settings.max_concurrency,
+        timeout=settings.timeout,
+        verify=settings.verify,
+        credentials=settings.credentials,
     )

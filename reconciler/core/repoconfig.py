@@ -16,10 +16,17 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from reconciler.core.secrets import PullSecretLinks, parse_pull_secret_links
 from reconciler.core.violations import Violation
 
 DEFAULT_LOCAL_REGISTRY = "image-registry.openshift-image-registry.svc:5000"
-_KNOWN_KEYS = {"defaultNamespace", "localRegistry", "localRegistryInsecure", "external"}
+_KNOWN_KEYS = {
+    "defaultNamespace",
+    "localRegistry",
+    "localRegistryInsecure",
+    "external",
+    "pullSecrets",
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,9 @@ class RepoConfig:
     local_registry_insecure: bool = False
     # "namespace/stream:tag" patterns (fnmatch) for ImageStreamTags kept on the cluster.
     external: tuple[str, ...] = field(default_factory=tuple)
+    # The equivalent of `oc secrets link`: which pull secret *names* each namespace's
+    # imports use. The secrets' contents stay on the reconciling machine.
+    pull_secrets: PullSecretLinks = field(default_factory=PullSecretLinks)
 
     def is_external(self, namespace: str, stream: str, tag: str) -> bool:
         key = f"{namespace}/{stream}:{tag}"
@@ -93,4 +103,8 @@ def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]
         values["external"] = tuple(external)
     else:
         bad("external", 'must be a list of "namespace/stream:tag" patterns')
+    links, link_problems = parse_pull_secret_links(data.get("pullSecrets"))
+    for problem in link_problems:
+        bad("pullSecrets", problem)
+    values["pull_secrets"] = links
     return RepoConfig(**values), problems

@@ -38,11 +38,16 @@ def validate_objects(
     config: RepoConfig,
     schema_check: SchemaCheck,
     file_violations: Sequence[Violation] = (),
+    object_checks: Sequence[SchemaCheck] = (),
 ) -> ValidationReport:
+    """``object_checks`` are further per-object checks (the machine's import policy),
+    run like the schema check."""
     violations: list[Violation] = list(file_violations)
     bad: set[int] = set()
     for obj in objects:
         found = schema_check(obj)
+        for extra in object_checks:
+            found = [*found, *extra(obj)]
         violations.extend(found)
         if any(v.is_error for v in found):
             bad.add(id(obj))

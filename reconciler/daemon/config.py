@@ -53,6 +53,7 @@ class DaemonConfig:
     ca_bundle: str | None = None
     auth_file: str | None = None
     secrets_dir: str | None = None
+    allowed_registries_file: str | None = None
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     github_secret: Secret | None = None
@@ -171,6 +172,7 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
         ca_bundle=registries.get("caBundle"),
         auth_file=registries.get("authFile"),
         secrets_dir=registries.get("secretsDir"),
+        allowed_registries_file=registries.get("allowedRegistriesForImport"),
         listen_host=host.strip("[]"),
         listen_port=int(port),
         github_secret=secrets["github"],
