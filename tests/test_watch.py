@@ -1,0 +1,64 @@
+"""``reconciler watch``: the offline plan of the sample repo, and a re-plan on save."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from daemon_fixtures import wait_for
+
+from reconciler import cli
+from reconciler.reconcile import Plan
+from reconciler.settings import Settings
+from reconciler.watch import render_once, watch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def printer(plan: Plan, out: io.StringIO) -> None:  # type: ignore[override]
+    cli._print_plan(plan, out, show_diff=False)
+
+
+def test_offline_plan_of_the_sample_repo(tmp_path: Path) -> None:
+    out = io.StringIO()
+    seconds = render_once(ROOT / "sample-repo", Settings(cache_dir=tmp_path), None, out, printer)
+    text = out.getvalue()
+    assert "validated 7 objects: 0 errors" in text
+    assert (
+        "toms-project/marsview:latest: added, from registry.marsrover.space/engine/marsview:latest"
+        in text
+    )
+    assert "(offline)" in text
+    print(f"\nwatch: offline plan of sample-repo in {seconds * 1000:.0f} ms")
+
+
+class StringOut(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+def test_watch_replans_on_save(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "sample-repo", repo)
+    out = StringOut()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch,
+        args=(repo, Settings(cache_dir=tmp_path), None, out, printer),
+        kwargs={"stop_event": stop},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        wait_for(lambda: "planned in" in out.getvalue(), timeout=20)
+        time.sleep(0.3)  # let the watcher settle before the edit
+        stream = repo / "imagestreams" / "my-python.yaml"
+        stream.write_text(stream.read_text().replace("kind: DockerImage", "kind: Dockerimage"))
+        wait_for(lambda: out.getvalue().count("planned in") >= 2, timeout=20)
+        assert "'Dockerimage'" in out.getvalue().split("planned in")[-2]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
