@@ -243,7 +243,7 @@ def compute_plan(
     frozen_consumers = [o.key for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)]
     new_lock = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
     new_bytes = render_lock(new_lock)
-    if old_bytes is not None and parse_lock(old_bytes) == new_lock:
+    if old_bytes is not None and old_lock == new_lock:
         # Same model, so keep the committed bytes: a hand-reformatted lock is not a change.
         new_bytes = old_bytes
     records = derive_triggers(old_lock, new_lock, consumers, stamp)

@@ -8,31 +8,35 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import difflib
-import io
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from reconciler import loader, triggerstore
+from reconciler.clicommon import client_from_settings
 from reconciler.core import editing
 from reconciler.core.consumers import read_consumer
 from reconciler.core.lockfile import Lock, parse_lock, render_lock
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Failure
+from reconciler.core.references import ImageReference, InvalidReference, parse_image_reference
+from reconciler.core.registries import BlockedRegistry, RegistriesConf
 from reconciler.core.repoconfig import RepoConfig
-from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, alias_target
+from reconciler.core.streams import DOCKER_IMAGE, IMAGE_STREAM_TAG, TagRef, alias_target
 from reconciler.core.triggers import IMAGE_CHANGE, TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport
 from reconciler.core.violations import Violation
-from reconciler.core.yamltext import machine_yaml
+from reconciler.core.yamltext import dump_yaml_text
 from reconciler.reconcile import compute_plan, read_lock, rfc3339, utc_now, validate_repo
-from reconciler.registry.client import RegistryClient
-from reconciler.settings import Settings, load_settings
+from reconciler.registry import errors as e
+from reconciler.registry.errors import ResolveError
+from reconciler.settings import Settings
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -96,40 +100,41 @@ def add_repo_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool = Fa
     parser.add_argument("--now", help=argparse.SUPPRESS)
 
 
-def add_registry_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("registries")
-    group.add_argument(
-        "--registries-conf",
-        metavar="FILE",
-        help="registries.conf (v2) to use (default: $CONTAINERS_REGISTRIES_CONF, "
-        "~/.config/containers/registries.conf, /etc/containers/registries.conf)",
+def add_import_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """A registry tag's import policy, as ``import-image`` and ``tag`` set it."""
+    parser.add_argument(
+        "--scheduled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="re-check a registry image periodically (importPolicy.scheduled)",
     )
-    group.add_argument("--platform", metavar="OS/ARCH", help="platform (linux/amd64)")
-    group.add_argument("--timeout", type=float, metavar="SECONDS", help="per request (10)")
-    group.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust for TLS")
+    parser.add_argument(
+        "--insecure",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="allow plain HTTP / unverified TLS for this registry (importPolicy.insecure)",
+    )
+    parser.add_argument(
+        "--reference-policy",
+        choices=["source", "local", "Source", "Local"],
+        help="referencePolicy.type of the tag (default Source)",
+    )
+    parser.add_argument(
+        "--import-mode",
+        choices=["Legacy", "PreserveOriginal"],
+        help="pin the platform image (Legacy) or the whole index (PreserveOriginal)",
+    )
+
+
+def reference_policy(args: argparse.Namespace) -> str | None:
+    """``--reference-policy`` as the manifest spells it (``Source``, ``Local``)."""
+    text = getattr(args, "reference_policy", None)
+    return str(text).capitalize() if text else None
 
 
 def add_commit_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--commit", action="store_true", help="commit the files written (git, in the checkout)"
-    )
-
-
-def settings_of(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        os.environ,
-        registries_conf=getattr(args, "registries_conf", None),
-        platform=getattr(args, "platform", None),
-        timeout=getattr(args, "timeout", None),
-        ca_bundle=getattr(args, "ca_bundle", None),
-    )
-
-
-def registry_client(settings: Settings) -> RegistryClient:
-    return RegistryClient(
-        max_concurrency=min(settings.max_concurrency, 8),
-        timeout=settings.timeout,
-        verify=settings.verify,
     )
 
 
@@ -151,9 +156,7 @@ def print_data(data: Any, fmt: str, out: TextIO) -> None:
     if fmt == "json":
         print(json.dumps(data, indent=2), file=out)
         return
-    buffer = io.StringIO()
-    machine_yaml().dump(data, buffer)
-    out.write(buffer.getvalue())
+    out.write(dump_yaml_text(data))
 
 
 # ---------------------------------------------------------------- the checkout
@@ -341,7 +344,7 @@ def pin_tags(
     edits one stream. Trigger records for ImageChange consumers of the moved tags are
     derived as the pass would, so the next pass does not miss them."""
     stamp = rfc3339(now)
-    with registry_client(settings) as client:
+    with client_from_settings(settings) as client:
         # ``reimport``: existing tags the rules would leave alone, asked about anyway.
         plan = compute_plan(root, settings, client, now, force=reimport or ())
         desired = dict(plan.new_lock.tags)
@@ -386,6 +389,133 @@ def write_pins(root: Path, result: PinResult) -> list[str]:
     for record in triggerstore.write_new_records(root, result.triggers):
         written.append(triggerstore.record_path(root, record).relative_to(root).as_posix())
     return written
+
+
+def write_and_pin(
+    checkout: Checkout,
+    edits: Edits,
+    settings: Settings,
+    touched: set[TagRef],
+    now: dt.datetime,
+    *,
+    reimport: set[TagRef] | None,
+) -> tuple[list[str], PinResult, list[Violation]]:
+    """Write ``edits`` and pin the ``touched`` tags (:func:`pin_tags`), undoing the writes
+    if pinning raises. Returns the files written, the result, and the validation errors
+    in the files written (the caller decides whether to :meth:`Edits.restore`)."""
+    written = edits.write()
+    try:
+        result = pin_tags(checkout.root, settings, touched, now, reimport=reimport)
+    except BaseException:
+        edits.restore()
+        raise
+    edited = set(written)
+    return written, result, [v for v in result.report.errors if v.file in edited]
+
+
+# ---------------------------------------------------------------- tag edits
+
+
+def docker_tag_edit(tag: str, source: str, args: argparse.Namespace) -> editing.TagEdit:
+    """A tag imported from the registry image ``source``, with the policy flags given."""
+    return editing.TagEdit(
+        name=tag,
+        from_kind=DOCKER_IMAGE,
+        from_name=source,
+        scheduled=args.scheduled,
+        insecure=args.insecure,
+        import_mode=args.import_mode,
+        reference_policy=reference_policy(args),
+        reference=True if getattr(args, "reference", False) else None,
+    )
+
+
+def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: editing.TagEdit) -> None:
+    """Apply ``edit`` to the stream of ``dest``: a minimal edit of its manifest, or, for a
+    new stream, a new file (the same one for every tag of that stream)."""
+    obj = checkout.find_stream(dest.namespace, dest.stream)
+    if obj is not None:
+        stream = edits.object(obj)
+        editing.apply_tag(stream, edit, edits.files[obj.file].style.quote)
+        return
+    path = checkout.new_file_path(IMAGE_STREAM, dest.stream, "imagestreams")
+    style = checkout.style_for_new(IMAGE_STREAM)
+    text = edits.created.get(path)
+    if text is None:
+        ns_field = dest.namespace if dest.namespace != checkout.config.default_namespace else None
+        text = editing.new_file_text([editing.new_stream(dest.stream, ns_field)], style)
+    doc = editing.ManifestFile(text, style)
+    editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
+    edits.create(path, doc.render())
+
+
+def failure_line(failure: Failure) -> str:
+    return f"  ! error: Import failed ({failure.reason}): {failure.message}"
+
+
+def report_problems(problems: Sequence[Violation], message: str) -> None:
+    """The validation errors that stopped a verb, then ``message`` (what was not done)."""
+    for violation in problems:
+        err(violation.text())
+    err(message)
+
+
+# ---------------------------------------------------------------- registry places
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where one logical reference is asked: the logical name (what the lock records)
+    and the rewritten place that answers."""
+
+    logical: ImageReference
+    endpoint: ImageReference
+    insecure: bool
+
+
+def locations(
+    text: str | ImageReference, conf: RegistriesConf, insecure: bool = False
+) -> list[Located]:
+    """Every place to ask for ``text``: search registries for an unqualified name, then
+    mirrors before the primary, as the resolver does. Raises ResolveError when blocked
+    or not a reference."""
+    try:
+        ref = parse_image_reference(text) if isinstance(text, str) else text
+    except InvalidReference as exc:
+        raise ResolveError(e.BAD_REQUEST, str(exc), registry="") from None
+    out: list[Located] = []
+    blocked: list[str] = []
+    for logical in conf.expand(ref):
+        try:
+            endpoints = conf.endpoints(logical, insecure)
+        except BlockedRegistry as exc:
+            blocked.append(str(exc))
+            continue
+        out.extend(Located(logical, ep.reference, ep.insecure) for ep in endpoints)
+    if not out:
+        raise ResolveError("Blocked", "; ".join(blocked) or f"no registry for {ref}", registry="")
+    return out
+
+
+def first_answer(places: Sequence[Located], ask: Callable[[Located], T]) -> tuple[Located, T]:
+    """Ask each place in turn; the first answer wins. A definite failure other than
+    NotFound stops the search only if nothing else answers."""
+    errors: list[ResolveError] = []
+    for place in places:
+        try:
+            return place, ask(place)
+        except ResolveError as failure:
+            errors.append(failure)
+    for known in errors:
+        if known.reason != e.NOT_FOUND:
+            raise known
+    if len(errors) == 1:
+        raise errors[0]
+    raise ResolveError(
+        e.NOT_FOUND,
+        "not found in any of: " + "; ".join(err.message for err in errors),
+        registry="",
+    )
 
 
 # ---------------------------------------------------------------- git

@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.streams import TagRef
-from reconciler.core.yamltext import dump_machine_yaml, machine_yaml
+from reconciler.core.yamltext import dump_machine_yaml, load_machine_yaml
 
 API_VERSION = "reconciler.imagestreams.io/v1"
 LOCK_KIND = "ImageLock"
@@ -160,10 +159,6 @@ class Lock:
         return self.tags.get(ref)
 
 
-def _yaml() -> YAML:
-    return machine_yaml()
-
-
 def lock_to_data(lock: Lock) -> dict[str, Any]:
     """Plain data in a fixed order: namespaces, streams and tags sorted by name, each
     tag's fields in reading order (where from, what it is pinned to, history)."""
@@ -248,7 +243,7 @@ def _tag_from_data(data: Any, where: str) -> TagLock:
 def parse_lock(text: bytes | str) -> Lock:
     """Read a committed lockfile. Raises LockfileError naming the line or field."""
     try:
-        data = _yaml().load(text)
+        data = load_machine_yaml(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise LockfileError(

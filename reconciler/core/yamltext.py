@@ -1,27 +1,143 @@
-"""The one YAML dialect we write (lockfile, trigger records): block style, two-space
-indent, no line folding, keys in the order given. Same data in, same bytes out."""
+"""The one YAML dialect we write (lockfile, trigger records) and how we read it back.
+
+Writing: block style, two-space mappings, sequences indented by four with the dash at
+two, keys in the order given, no line folding; a string is plain when YAML would read it
+back as that same string, else single-quoted (double-quoted, JSON-escaped, when it holds
+control characters). Hand-written because it is on the hot path of every pass (a lock of
+thousands of tags) and because "nothing changed" is byte equality: the bytes depend on
+the data alone, not on a library's version.
+
+Reading: ruamel.yaml's safe loader (with its C parser where installed), duplicate keys
+refused.
+"""
 
 from __future__ import annotations
 
-import io
+import json
+import re
 from typing import Any
 
 from ruamel.yaml import YAML
 
+_PLAIN_OK = re.compile(r"^[A-Za-z0-9_/$(][^\x00-\x1f\x7f]*$")
+_PLAIN_BAD_INSIDE = re.compile(r": |\s#|:$|\s$|[\x00-\x1f\x7f\u0085\u2028\u2029\ufeff]")
+# What a YAML 1.1 or 1.2 reader resolves to something other than a string.
+_NOT_A_STRING = re.compile(
+    r"""^(?:
+        ~|null|Null|NULL
+      | y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+      | [-+]?(?:0|[1-9][0-9_]*)
+      | [-+]?0[0-7_]+ | 0o[0-7_]+ | [-+]?0x[0-9a-fA-F_]+ | [-+]?0b[01_]+
+      | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
+      | [-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?
+      | [-+]?\.(?:inf|Inf|INF) | \.(?:nan|NaN|NAN)
+      | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?
+            (?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?
+      | =|<<
+    )$""",
+    re.VERBOSE,
+)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return json.dumps(value)
+    text = str(value)
+    if (
+        _PLAIN_OK.match(text)
+        and not _PLAIN_BAD_INSIDE.search(text)
+        and not _NOT_A_STRING.match(text)
+    ):
+        return text
+    if any(ch < " " or ch in "\x7f\u0085\u2028\u2029\ufeff" for ch in text):
+        return json.dumps(text)  # \uXXXX escapes are valid in YAML double quotes
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _key(key: Any) -> str:
+    return _scalar(str(key))
+
+
+def _emit(data: Any, indent: int, out: list[str]) -> None:
+    """Emit a mapping's items (``data`` a dict) at ``indent``."""
+    pad = " " * indent
+    for key, value in data.items():
+        head = f"{pad}{_key(key)}:"
+        if isinstance(value, dict) and value:
+            out.append(head + "\n")
+            _emit(value, indent + 2, out)
+        elif isinstance(value, list) and value:
+            out.append(head + "\n")
+            _emit_list(value, indent + 2, out)
+        elif isinstance(value, dict):
+            out.append(head + " {}\n")
+        elif isinstance(value, list):
+            out.append(head + " []\n")
+        else:
+            out.append(f"{head} {_scalar(value)}\n")
+
+
+def _emit_list(items: list[Any], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for item in items:
+        if isinstance(item, dict) and item:
+            inner: list[str] = []
+            _emit(item, indent + 2, inner)
+            first = inner[0]
+            out.append(f"{pad}- {first[indent + 2 :]}")
+            out.extend(inner[1:])
+        elif isinstance(item, list) and item:
+            inner = []
+            _emit_list(item, indent + 2, inner)
+            out.append(f"{pad}- {inner[0][indent + 2 :]}")
+            out.extend(inner[1:])
+        elif isinstance(item, dict):
+            out.append(f"{pad}- {{}}\n")
+        elif isinstance(item, list):
+            out.append(f"{pad}- []\n")
+        else:
+            out.append(f"{pad}- {_scalar(item)}\n")
+
+
+def dump_machine_yaml(data: dict[str, Any], header: str = "") -> bytes:
+    out: list[str] = [header]
+    _emit(data, 0, out)
+    return "".join(out).encode()
+
+
+def dump_yaml_text(data: Any) -> str:
+    """Any JSON-like data in the same dialect, for showing to people (``-o yaml``)."""
+    out: list[str] = []
+    if isinstance(data, dict) and data:
+        _emit(data, 0, out)
+    elif isinstance(data, list) and data:
+        _emit_list(data, 0, out)
+    else:
+        out.append(
+            ("{}" if isinstance(data, dict) else "[]" if isinstance(data, list) else _scalar(data))
+            + "\n"
+        )
+    return "".join(out)
+
 
 def machine_yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    # Our fixed key order reads best in diffs.
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096  # never fold long image references
+    """A loader for what we wrote (and for a human's edit of it): safe, no duplicate keys.
+    Its ``dump`` writes block style, for showing data to people (``-o yaml``)."""
+    yaml = YAML(typ="safe")
     yaml.allow_duplicate_keys = False
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.width = 4096
     return yaml
 
 
-def dump_machine_yaml(data: Any, header: str = "") -> bytes:
-    out = io.StringIO()
-    out.write(header)
-    machine_yaml().dump(data, out)
-    return out.getvalue().encode()
+def load_machine_yaml(text: bytes | str) -> Any:
+    return machine_yaml().load(text)
