@@ -1,15 +1,18 @@
 """Unit tests of the pure modules behind the oc-style verbs (round-trip editing, describe
-and get views, the prune policy, new-app objects) and of registry/inspect.py against a
-real registry (plus the Bearer flow over MockTransport)."""
+and get views, the prune policy, new-app objects), of the registry places the verbs ask
+(commands/_repo.py), and of prune's existence check through the registry client against
+a real registry."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 
-import httpx
 import pytest
 
+from reconciler.commands import _repo
+from reconciler.commands.prune import missing_images
 from reconciler.core import editing
 from reconciler.core.describe import (
     find_istag,
@@ -29,11 +32,12 @@ from reconciler.core.prune import (
     parse_duration,
     prune_lock,
 )
-from reconciler.core.references import parse_image_reference
+from reconciler.core.registries import RegistriesConf, parse_registries_conf
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import TagRef
-from reconciler.devregistry import LocalRegistry, push_image, push_tags
-from reconciler.registry.inspect import Inspector
+from reconciler.devregistry import LocalRegistry, push_image
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.errors import ResolveError
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 D = {n: "sha256:" + (str(n) * 64)[:64] for n in range(1, 8)}
@@ -373,68 +377,118 @@ def test_app_name(stream: str, name: str) -> None:
     assert app_name(stream) == name
 
 
-# ---------------------------------------------------------------- registry/inspect.py
+# ---------------------------------------------------------------- registry places, prune check
+
+CONF = """
+unqualified-search-registries = ["reg.example.com", "other.example.com"]
+[[registry]]
+location = "reg.example.com"
+[[registry.mirror]]
+location = "mirror.example.com"
+[[registry]]
+location = "blocked.example.com"
+blocked = true
+"""
 
 
-def test_inspector_lists_tags_across_pages_reads_config_and_checks_existence(
-    local_registry: LocalRegistry, unique_repo: str
-) -> None:
-    tags = [f"t{i:02d}" for i in range(7)]
-    push_tags(local_registry.url, unique_repo, tags, unique_repo)
-    digest = push_image(
-        local_registry.url,
-        unique_repo,
-        "app",
-        seed=unique_repo,
-        exposed_ports=["8080/tcp"],
-        labels={"a": "b"},
+def test_locations_ask_search_registries_and_mirrors_before_the_primary() -> None:
+    places = _repo.locations("lib/x:1", parse_registries_conf(CONF), insecure=True)
+    assert [(str(p.logical), str(p.endpoint)) for p in places] == [
+        ("reg.example.com/lib/x:1", "mirror.example.com/lib/x:1"),
+        ("reg.example.com/lib/x:1", "reg.example.com/lib/x:1"),
+        ("other.example.com/lib/x:1", "other.example.com/lib/x:1"),
+    ]
+    assert all(p.insecure for p in places)
+    for bad, reason in [("blocked.example.com/x:1", "Blocked"), ("UPPER/x:1", "BadRequest")]:
+        with pytest.raises(ResolveError) as caught:
+            _repo.locations(bad, parse_registries_conf(CONF))
+        assert caught.value.reason == reason
+
+
+def test_first_answer_wins_and_a_definite_failure_beats_not_found() -> None:
+    places = _repo.locations("lib/x:1", parse_registries_conf(CONF))
+
+    def answering(host: str | None, failure: str = "NotFound") -> Callable[[_repo.Located], str]:
+        def ask(place: _repo.Located) -> str:
+            if place.endpoint.registry == host:
+                return "found"
+            if place.endpoint.registry == "mirror.example.com":
+                raise ResolveError(failure, "mirror: no", registry="")
+            raise ResolveError("NotFound", f"{place.endpoint.registry}: no", registry="")
+
+        return ask
+
+    place, answer = _repo.first_answer(places, answering("other.example.com", "Unauthorized"))
+    assert (answer, str(place.logical)) == ("found", "other.example.com/lib/x:1")
+    with pytest.raises(ResolveError) as caught:
+        _repo.first_answer(places, answering(None, "Unauthorized"))
+    assert (caught.value.reason, caught.value.message) == ("Unauthorized", "mirror: no")
+    with pytest.raises(ResolveError) as caught:
+        _repo.first_answer(places, answering(None))
+    assert caught.value.reason == "NotFound"
+    assert caught.value.message == (
+        "not found in any of: mirror: no; reg.example.com: no; other.example.com: no"
     )
-    ref = parse_image_reference(f"{local_registry.host}/{unique_repo}")
-    with Inspector(timeout=5.0) as inspector:
-        listed = inspector.list_tags(ref, insecure=True, page_size=3)
-        assert sorted(listed) == sorted([*tags, "app"])
-        assert len(inspector.list_tags(ref, insecure=True, limit=4, page_size=3)) == 4
-        config = inspector.image_config(ref.with_digest(digest), insecure=True)
-        assert config["config"]["ExposedPorts"] == {"8080/tcp": {}}
-        assert config["config"]["Labels"] == {"a": "b"}
-        assert inspector.exists(ref.with_digest(digest), insecure=True)
-        assert not inspector.exists(ref.with_digest("sha256:" + "0" * 64), insecure=True)
 
 
-def test_inspector_follows_the_anonymous_bearer_flow() -> None:
-    seen: list[str | None] = []
+def test_prune_asks_the_registry_client_whether_old_images_exist(
+    local_registry: LocalRegistry, registry_client: RegistryClient, unique_repo: str
+) -> None:
+    repo = f"{local_registry.host}/{unique_repo}"
+    current = push_image(local_registry.url, unique_repo, "now", seed=f"{unique_repo}-now")
+    kept = push_image(local_registry.url, unique_repo, "old", seed=f"{unique_repo}-old")
+    gone = "sha256:" + "0" * 64
+    unreachable = f"127.0.0.1:9/nothing@{gone}"  # nothing listens there: unchecked, kept
+    history = (
+        HistoryItem(current, f"{repo}@{current}", stamp(1), 4),
+        HistoryItem(kept, f"{repo}@{kept}", stamp(100), 3),
+        HistoryItem(gone, f"{repo}@{gone}", stamp(200), 2),
+        HistoryItem(gone, unreachable, stamp(300), 1),
+    )
+    source = TagSource("DockerImage", f"{repo}:now", insecure=True)
+    ref = TagRef("ns", "x", "t")
+    lock = Lock(tags={ref: TagLock(source, f"{repo}:now", current, f"{repo}@{current}", history)})
+    asked: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "auth.example.com":
-            assert request.url.params["scope"] == "repository:lib/x:pull"
-            return httpx.Response(200, json={"token": "T"})
-        seen.append(request.headers.get("authorization"))
-        if request.headers.get("authorization") != "Bearer T":
-            return httpx.Response(
-                401,
-                headers={
-                    "www-authenticate": 'Bearer realm="https://auth.example.com/token",service="reg"'
-                },
-            )
-        return httpx.Response(200, json={"tags": ["a", "b"]})
+    def secrets(namespace: str) -> tuple[str, ...]:
+        asked.append(namespace)
+        return ()
 
-    with Inspector(transport=httpx.MockTransport(handler)) as inspector:
-        tags = inspector.list_tags(parse_image_reference("reg.example.com/lib/x"), insecure=False)
-    assert tags == ["a", "b"]
-    assert seen == [None, "Bearer T"]
+    missing, unknown = missing_images(lock, RegistriesConf(), registry_client, None, secrets)
+    assert missing == {f"{repo}@{gone}"}
+    assert len(unknown) == 1 and unknown[0].startswith(f"{unreachable}: ")
+    assert set(asked) == {"ns"}
+    # scoped to another namespace: nothing to ask
+    assert missing_images(lock, RegistriesConf(), registry_client, "other") == (set(), [])
 
 
-def test_inspector_refuses_an_http_token_realm_for_a_secure_registry() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            401, headers={"www-authenticate": 'Bearer realm="http://auth.example.com/t"'}
-        )
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["import-image", "x", "--from=r/x"],
+        ["tag", "r/x:1", "x:1"],
+        ["new-app", "--image-stream=x"],
+        ["prune"],
+    ],
+)
+def test_verbs_take_the_shared_registry_and_credential_flags(verb: list[str]) -> None:
+    from reconciler import cli
 
-    from reconciler.registry.errors import ResolveError
-
-    with (
-        Inspector(transport=httpx.MockTransport(handler)) as inspector,
-        pytest.raises(ResolveError) as caught,
-    ):
-        inspector.list_tags(parse_image_reference("reg.example.com/lib/x"), insecure=False)
-    assert caught.value.reason == "Unauthorized"
+    flags = [
+        "--registries-conf", "r.conf", "--authfile", "a.json", "--authfile", "b.json",
+        "--pull-secrets-dir", "secrets", "--allowed-registries-for-import", "allowed.yaml",
+        "--platform", "linux/arm64", "--concurrency", "3", "--timeout", "4.5",
+        "--ca-bundle", "ca.pem", "--cache-dir", "cache",
+    ]  # fmt: skip
+    args = cli.build_parser().parse_args([*verb, *flags])
+    assert (args.registries_conf, args.authfile, args.pull_secrets_dir) == (
+        "r.conf",
+        ["a.json", "b.json"],
+        "secrets",
+    )
+    assert (args.allowed_registries_for_import, args.platform, args.concurrency) == (
+        "allowed.yaml",
+        "linux/arm64",
+        3,
+    )
+    assert (args.timeout, args.ca_bundle, args.cache_dir) == (4.5, "ca.pem", "cache")

@@ -4,19 +4,21 @@ second registry, describe, new-app, a new push, reconcile, describe again, prune
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import httpx
 import pytest
 from git_fixtures import GitRemote, git
 
 from reconciler import cli
 from reconciler.core.lockfile import parse_lock
 from reconciler.core.streams import TagRef
-from reconciler.devregistry import LocalRegistry, push_image
+from reconciler.devregistry import LocalRegistry, push_image, write_htpasswd
 
 pytestmark = pytest.mark.integration
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
@@ -151,3 +153,79 @@ def test_import_all_tags_up_to_the_bulk_limit(
     assert sorted(r.tag for r in lock.tags) == ["v0", "v1", "v2"]
     manifest = (repo / "imagestreams/many.yaml").read_text()
     assert manifest.count("insecure: true") == 3
+
+
+def test_verbs_use_the_machines_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """import-image --all, new-app and prune ask through the one registry client, with
+    the auth files and the pull secrets linked to the namespace."""
+    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(tmp_path / "registries.conf"))
+    (tmp_path / "registries.conf").write_text("")
+    user, password = "puller", "pa55-w0rd-never-shown"
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {user: password})
+    auth = {"htpasswd": {"realm": "private", "path": str(htpasswd)}}
+    with LocalRegistry(auth=auth) as registry, httpx.Client(auth=(user, password)) as http:
+        for tag in ("1", "2"):
+            push_image(
+                registry.url, "engine/app", tag, seed=tag, exposed_ports=["8080/tcp"], client=http
+            )
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        config = json.dumps({"auths": {registry.host: {"auth": token}}})
+        authfile = tmp_path / "auth.json"
+        authfile.write_text(config)
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        (secrets / "app-pull.yaml").write_text(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-pull\n"
+            "type: kubernetes.io/dockerconfigjson\n"
+            f"data:\n  .dockerconfigjson: {base64.b64encode(config.encode()).decode()}\n"
+        )
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        (repo / ".reconciler.yaml").write_text(
+            f"defaultNamespace: {NS}\npullSecrets:\n  {NS}: [app-pull]\n"
+        )
+        source = f"--from={registry.host}/engine/app"
+        where = ("--repo", str(repo))
+
+        # anonymous: the tag list is refused
+        code, _ = run("import-image", "app", source, "--all", "--insecure", "--confirm", *where)
+        assert code == 1
+        err = capsys.readouterr().err
+        assert "cannot list the tags" in err and "credentials" in err, err
+
+        # the namespace's linked pull secret
+        code, text = run(
+            "import-image", "app", source, "--all", "--insecure", "--confirm", *where,
+            "--pull-secrets-dir", str(secrets),
+        )  # fmt: skip
+        assert code == 0, text
+        lock = parse_lock((repo / "images.lock.yaml").read_bytes())
+        assert sorted(r.tag for r in lock.tags) == ["1", "2"]
+
+        # new-app reads the image config with an auth file
+        code, text = run(
+            "new-app", "--image-stream=app:1", "--dry-run", *where, "--authfile", str(authfile)
+        )
+        assert code == 0, text
+        assert "8080" in text
+
+        # prune checks the old image of app:1 (moved) with credentials, else keeps it
+        push_image(registry.url, "engine/app", "1", seed="1b", client=http)
+        code, text = run("import-image", "app:1", "--confirm", *where, "--authfile", str(authfile))
+        assert code == 0, text
+        capsys.readouterr()
+        code, text = run("prune", "--keep-tag-revisions=1", "--keep-younger-than=0s", *where)
+        assert code == 0 and "would remove 1 history entry" in text
+        assert "could not check" in capsys.readouterr().err
+        code, text = run(
+            "prune", "--keep-tag-revisions=1", "--keep-younger-than=0s", *where,
+            "--authfile", str(authfile),
+        )  # fmt: skip
+        assert code == 0 and "would remove 1 history entry" in text
+        assert "could not check" not in capsys.readouterr().err

@@ -7,22 +7,21 @@ minimal edit otherwise) and the tag's lock entry, as a reconcile pass would pin 
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import replace
 from typing import TextIO
 
+from reconciler import clicommon
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
-from reconciler.core import editing
 from reconciler.core.describe import render_describe, stream_view
 from reconciler.core.plan import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
 from reconciler.registry.errors import ResolveError
-from reconciler.registry.inspect import Inspector, first_answer, locations
 from reconciler.registry.resolver import resolve_imports
+from reconciler.settings import Settings
 
-DEFAULT_MAX_BULK = 50  # OpenShift's maxImagesBulkImportedPerRepository default
+DEFAULT_MAX_BULK = Settings().max_images_bulk_imported_per_repository  # OpenShift's: 50
 
 EXAMPLES = """\
   # the seed's first stream: preview, then write the stream and its lock entry
@@ -53,47 +52,19 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "--confirm", action="store_true", help="write the manifest and the lock (default: preview)"
     )
-    p.add_argument(
-        "--scheduled",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="re-check the tag periodically (importPolicy.scheduled)",
-    )
-    p.add_argument(
-        "--insecure",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="allow plain HTTP / unverified TLS for this registry (importPolicy.insecure)",
-    )
-    p.add_argument(
-        "--reference-policy",
-        choices=["source", "local", "Source", "Local"],
-        help="referencePolicy.type of the tag (default Source)",
-    )
-    p.add_argument(
-        "--import-mode",
-        choices=["Legacy", "PreserveOriginal"],
-        help="pin the platform image (Legacy) or the whole index (PreserveOriginal)",
-    )
+    _repo.add_import_policy_flags(p)
     p.add_argument("--all", action="store_true", help="import every tag of the --from repository")
     p.add_argument(
         "--max-images",
         type=int,
         metavar="N",
-        help="with --all: at most N tags (maxImagesBulkImportedPerRepository, default "
+        help="with --all: at most N tags (default: maxImagesBulkImportedPerRepository, "
         f"$RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY or {DEFAULT_MAX_BULK})",
     )
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    _repo.add_registry_flags(p)
+    clicommon.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
-
-
-def _max_images(args: argparse.Namespace) -> int:
-    if args.max_images is not None:
-        return int(args.max_images)
-    env = os.environ.get("RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY")
-    return int(env) if env and env.isdigit() else DEFAULT_MAX_BULK
 
 
 def _request(ref: TagRef, source: str, insecure: bool, mode: str) -> ImportRequest:
@@ -115,7 +86,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.all and ":" in args.name:
         raise VerbError("--all imports every tag: give the stream NAME without a tag")
     stream_name = target.stream
-    settings = _repo.settings_of(args)
+    settings = clicommon.settings_from_args(args)
     now = _repo.now_of(args)
     obj = checkout.find_stream(namespace, stream_name)
     specs = {t.ref.tag: t for t in stream_tags(obj)} if obj is not None else {}
@@ -128,12 +99,19 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         repo_ref = parse_image_reference(args.source)
         if repo_ref.tag or repo_ref.digest:
             raise VerbError("--all takes a repository without a tag or digest in --from")
-        limit = _max_images(args)
-        with Inspector(timeout=settings.timeout, verify=settings.verify) as inspector:
+        limit = (
+            args.max_images
+            if args.max_images is not None
+            else settings.max_images_bulk_imported_per_repository
+        )
+        secrets = checkout.config.pull_secrets.for_namespace(namespace)
+        with clicommon.client_from_settings(settings) as client:
             try:
-                place, tags = first_answer(
-                    locations(repo_ref, settings.registries, bool(args.insecure)),
-                    lambda p: inspector.list_tags(p.endpoint, p.insecure),
+                place, tags = _repo.first_answer(
+                    _repo.locations(repo_ref, settings.registries, bool(args.insecure)),
+                    lambda p: client.list_tags(
+                        p.endpoint, insecure=p.insecure, page_size=100, pull_secrets=secrets
+                    ),
                 )
             except ResolveError as exc:
                 _repo.err(f"cannot list the tags of {args.source}: {exc.message}")
@@ -161,51 +139,26 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             )
         plan = [(target.tag, existing.from_name)]
 
-    policy = None
-    if args.reference_policy:
-        policy = args.reference_policy.capitalize()
-    edits_list = [
-        editing.TagEdit(
-            name=tag,
-            from_kind=DOCKER_IMAGE,
-            from_name=source,
-            scheduled=args.scheduled,
-            insecure=args.insecure,
-            import_mode=args.import_mode,
-            reference_policy=policy,
-        )
-        for tag, source in plan
-    ]
-
+    refs = [TagRef(namespace, stream_name, tag) for tag, _ in plan]
+    edits_list = [_repo.docker_tag_edit(tag, source, args) for tag, source in plan]
     edits = _repo.Edits(checkout.root)
-    if obj is None:
-        style = checkout.style_for_new("ImageStream")
-        path = checkout.new_file_path("ImageStream", stream_name, "imagestreams")
-        ns_field = namespace if namespace != checkout.config.default_namespace else None
-        doc = editing.ManifestFile(
-            editing.new_file_text([editing.new_stream(stream_name, ns_field)], style), style
-        )
-        stream_map = doc.object_at(0, ())
-        for edit in edits_list:
-            editing.apply_tag(stream_map, edit, style.quote)
-        edits.create(path, doc.render())
-    else:
-        stream_map = edits.object(obj)
-        quote = edits.files[obj.file].style.quote
-        for edit in edits_list:
-            editing.apply_tag(stream_map, edit, quote)
+    for ref, edit in zip(refs, edits_list, strict=True):
+        _repo.apply_tag_edit(checkout, edits, ref, edit)
 
     # What each tag resolves to now (the same requests the pass will make).
-    refs = [TagRef(namespace, stream_name, tag) for tag, _ in plan]
     requests = []
     for ref, edit in zip(refs, edits_list, strict=True):
         spec = specs.get(ref.tag)
         insecure = edit.insecure if edit.insecure is not None else bool(spec and spec.insecure)
         mode = edit.import_mode or (spec.import_mode if spec else LEGACY)
         requests.append(_request(ref, edit.from_name, insecure, mode))
-    with _repo.registry_client(settings) as client:
+    with clicommon.client_from_settings(settings) as client:
         outcomes: dict[TagRef, Outcome] = resolve_imports(
-            requests, client, settings.registries, settings.platform
+            requests,
+            client,
+            settings.registries,
+            settings.platform,
+            pull_secrets=lambda r: checkout.config.pull_secrets.for_namespace(r.ref.namespace),
         )
     failed = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}
 
@@ -228,14 +181,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         _repo.err("nothing written: the image could not be imported")
         return EXIT_PROBLEMS
 
-    written = edits.write()
-    try:
-        result = _repo.pin_tags(checkout.root, settings, set(refs), now, reimport=set(refs))
-    except BaseException:
-        edits.restore()
-        raise
-    edited_files = set(written)
-    problems = [v for v in result.report.errors if v.file in edited_files]
+    written, result, problems = _repo.write_and_pin(
+        checkout, edits, settings, set(refs), now, reimport=set(refs)
+    )
     if problems or result.failures:
         edits.restore()
         for violation in problems:
@@ -276,4 +224,4 @@ def _print_outcomes(
         if isinstance(outcome, Resolution):
             print(f"  resolves now to {outcome.digest} ({outcome.source})", file=out)
         elif isinstance(outcome, Failure):
-            print(f"  ! error: Import failed ({outcome.reason}): {outcome.message}", file=out)
+            print(_repo.failure_line(outcome), file=out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from reconciler import clicommon
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core import editing
@@ -17,8 +18,9 @@ from reconciler.core.newapp import app_name, build_objects, parse_image_config, 
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import parse_istag_name
 from reconciler.reconcile import validate_repo
+from reconciler.registry.client import ImageConfig as RegistryImageConfig
+from reconciler.registry.client import ResolveRequest
 from reconciler.registry.errors import ResolveError
-from reconciler.registry.inspect import Inspector, first_answer, locations
 
 EXAMPLES = """\
   # the seed: a DeploymentConfig and a Service for my-python:latest
@@ -46,7 +48,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--dry-run", action="store_true", help="print the objects; write nothing")
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    _repo.add_registry_flags(p)
+    clicommon.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
@@ -60,6 +62,21 @@ def _image_candidates(image: str | None, resolved_from: str | None, digest: str)
         except InvalidReference:
             pass  # an alias: its resolved_from is a tag, not an image
     return list(dict.fromkeys(out))
+
+
+def _config_blob(config: RegistryImageConfig) -> dict[str, Any]:
+    """The parts of the image config blob new-app reads, in the blob's own shape.
+
+    The registry client's :class:`ImageConfig` does not carry ``config.Volumes``, so no
+    emptyDir volumes are derived from the image until it does."""
+    return {
+        "created": config.created,
+        "config": {
+            "Labels": dict(config.labels),
+            "ExposedPorts": {port: {} for port in config.exposed_ports},
+            "User": config.user,
+        },
+    }
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -84,26 +101,34 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if checkout.find(DEPLOYMENT_CONFIG, namespace, name) is not None:
         raise VerbError(f'deploymentconfig "{name}" already exists in {namespace}', EXIT_PROBLEMS)
 
-    settings = _repo.settings_of(args)
-    config_data: dict[str, Any] | None = None
+    settings = clicommon.settings_from_args(args)
+    secrets = checkout.config.pull_secrets.for_namespace(ref.namespace)
+    found: RegistryImageConfig | None = None
     errors: list[str] = []
-    with Inspector(timeout=settings.timeout, verify=settings.verify) as inspector:
+    with clicommon.client_from_settings(settings) as client:
         for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):
             try:
-                places = locations(image, settings.registries, entry.source.insecure)
-                _, config_data = first_answer(
+                places = _repo.locations(image, settings.registries, entry.source.insecure)
+                _, found = _repo.first_answer(
                     places,
-                    lambda p: inspector.image_config(p.endpoint, p.insecure, settings.platform),
+                    lambda p: client.image_config(
+                        ResolveRequest(
+                            p.endpoint,
+                            insecure=p.insecure,
+                            platform=settings.platform,
+                            pull_secrets=secrets,
+                        )
+                    ),
                 )
                 break
             except ResolveError as exc:
                 errors.append(f"{image}: {exc.reason}: {exc.message}")
-    if config_data is None:
+    if found is None:
         for line in errors:
             _repo.err(line)
         _repo.err(f"cannot read the image config of {ref}: nothing written")
         return EXIT_PROBLEMS
-    config = parse_image_config(config_data)
+    config = parse_image_config(_config_blob(found))
     ns_field = namespace if namespace != checkout.config.default_namespace else None
     objects = build_objects(name, ref, entry.image or "", config, namespace=ns_field)
     style = checkout.style_for_new(DEPLOYMENT_CONFIG)
@@ -123,9 +148,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     problems = [v for v in report.errors if v.file == path]
     if problems:
         edits.restore()
-        for violation in problems:
-            _repo.err(violation.text())
-        _repo.err("nothing written: the objects would not validate")
+        _repo.report_problems(problems, "nothing written: the objects would not validate")
         return EXIT_PROBLEMS
     message = (
         f"reconciler new-app --image-stream={args.image_stream}\n\n"

@@ -8,10 +8,11 @@ only reports.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
-from reconciler import loader
+from reconciler import clicommon, loader
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, VerbError
 from reconciler.core.lockfile import Lock, render_lock
@@ -24,8 +25,9 @@ from reconciler.core.prune import (
     prune_lock,
 )
 from reconciler.core.registries import RegistriesConf
+from reconciler.registry import errors as e
+from reconciler.registry.client import RegistryClient, ResolveRequest
 from reconciler.registry.errors import ResolveError
-from reconciler.registry.inspect import Inspector, locations
 
 EXAMPLES = """\
   reconciler prune                                   # report what the defaults would remove
@@ -67,41 +69,58 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    _repo.add_registry_flags(p)
+    clicommon.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
 def missing_images(
-    lock: Lock, conf: RegistriesConf, inspector: Inspector, namespace: str | None
+    lock: Lock,
+    conf: RegistriesConf,
+    client: RegistryClient,
+    namespace: str | None,
+    pull_secrets: Callable[[str], tuple[str, ...]] = lambda namespace: (),
+    workers: int = 8,
 ) -> tuple[set[str], list[str]]:
-    """Pull specs whose manifest every place to ask answered 404 for; and what could not
-    be checked (kept)."""
-    wanted: dict[str, bool] = {}
+    """Pull specs whose manifest every place to ask answered NotFound for (a HEAD on the
+    digest through ``client``); and what could not be checked (kept). ``pull_secrets``
+    names the pull secrets linked to a namespace."""
+    wanted: dict[str, tuple[bool, tuple[str, ...]]] = {}
     for ref, item in check_candidates(lock):
         if namespace is not None and ref.namespace != namespace:
             continue
         entry = lock.tags[ref]
-        wanted[item.image] = wanted.get(item.image, False) or entry.source.insecure
+        insecure, secrets = wanted.get(item.image, (False, ()))
+        wanted[item.image] = (
+            insecure or entry.source.insecure,
+            tuple(dict.fromkeys((*secrets, *pull_secrets(ref.namespace)))),
+        )
 
-    def check(image: str, insecure: bool) -> bool | str:
+    def check(image: str, insecure: bool, secrets: tuple[str, ...]) -> bool | str:
         try:
-            places = locations(image, conf, insecure)
+            places = _repo.locations(image, conf, insecure)
         except ResolveError as exc:
             return exc.message
-        answers: list[bool] = []
         for place in places:
+            request = ResolveRequest(
+                place.endpoint,
+                insecure=place.insecure,
+                import_mode="PreserveOriginal",  # the digest itself, never a child
+                pull_secrets=secrets,
+            )
             try:
-                answers.append(inspector.exists(place.endpoint, place.insecure))
+                client.resolve(request)
             except ResolveError as exc:
+                if exc.reason == e.NOT_FOUND:
+                    continue
                 return exc.message
-            if answers[-1]:
-                return True
+            return True
         return False
 
     missing: set[str] = set()
     unknown: list[str] = []
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = dict(zip(wanted, pool.map(lambda kv: check(*kv), wanted.items()), strict=True))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        answers = pool.map(lambda kv: check(kv[0], *kv[1]), wanted.items())
+        results = dict(zip(wanted, answers, strict=True))
     for image, answer in sorted(results.items()):
         if answer is False:
             missing.add(image)
@@ -128,9 +147,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     missing: set[str] = set()
     unknown: list[str] = []
     if args.registry_check:
-        settings = _repo.settings_of(args)
-        with Inspector(timeout=settings.timeout, verify=settings.verify) as inspector:
-            missing, unknown = missing_images(scoped, settings.registries, inspector, namespace)
+        settings = clicommon.settings_from_args(args)
+        with clicommon.client_from_settings(settings) as client:
+            missing, unknown = missing_images(
+                scoped,
+                settings.registries,
+                client,
+                namespace,
+                checkout.config.pull_secrets.for_namespace,
+                workers=min(8, settings.max_concurrency),
+            )
     pruned_scope, removals = prune_lock(scoped, policy, now, missing)
     tags = dict(lock.tags)
     tags.update(pruned_scope.tags)

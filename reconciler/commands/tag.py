@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from reconciler import clicommon
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core import editing
 from reconciler.core.manifests import IMAGE_STREAM
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import (
-    DOCKER_IMAGE,
     IMAGE_STREAM_IMAGE,
     IMAGE_STREAM_TAG,
     TagRef,
@@ -63,28 +63,11 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         choices=["docker", "istag", "isimage"],
         help="what SOURCE is (default: a stream of this repo if one is named so, else a registry image)",
     )
-    p.add_argument(
-        "--scheduled",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="re-check a registry image periodically (importPolicy.scheduled)",
-    )
-    p.add_argument(
-        "--insecure",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="allow plain HTTP / unverified TLS for this registry",
-    )
     p.add_argument("--reference", action="store_true", help="a pointer only: never imported")
-    p.add_argument(
-        "--reference-policy",
-        choices=["source", "local", "Source", "Local"],
-        help="referencePolicy.type",
-    )
-    p.add_argument("--import-mode", choices=["Legacy", "PreserveOriginal"])
+    _repo.add_import_policy_flags(p)
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    _repo.add_registry_flags(p)
+    clicommon.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
@@ -138,10 +121,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             raise VerbError("give SOURCE and at least one DEST (or -d DEST... to delete)")
         source, dests = args.refs[0], [_dest(d, namespace) for d in args.refs[1:]]
         kind = _classify(checkout, source, namespace, args.source)
-        policy = args.reference_policy.capitalize() if args.reference_policy else None
         for dest in dests:
-            edit, message = _edit_for(checkout, kind, source, dest, args, policy)
-            _apply(checkout, edits, dest, edit)
+            edit, message = _edit_for(checkout, kind, source, dest, args)
+            _repo.apply_tag_edit(checkout, edits, dest, edit)
             touched.add(dest)
             messages.append(message)
 
@@ -150,27 +132,21 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             print(message, file=out)
         print("the manifests already say this: nothing to change", file=out)
         return EXIT_OK
-    settings = _repo.settings_of(args)
-    written = edits.write()
-    try:
-        result = _repo.pin_tags(
-            checkout.root, settings, touched, now, reimport=None if args.delete else touched
-        )
-    except BaseException:
-        edits.restore()
-        raise
-    problems = [v for v in result.report.errors if v.file in set(written)]
+    settings = clicommon.settings_from_args(args)
+    written, result, problems = _repo.write_and_pin(
+        checkout, edits, settings, touched, now, reimport=None if args.delete else touched
+    )
     if problems:
         edits.restore()
-        for violation in problems:
-            _repo.err(violation.text())
-        _repo.err("nothing written: the edit would make the manifests invalid")
+        _repo.report_problems(
+            problems, "nothing written: the edit would make the manifests invalid"
+        )
         return EXIT_PROBLEMS
     written += _repo.write_pins(checkout.root, result)
     for message in messages:
         print(message, file=out)
     for _ref, failure in sorted(result.failures.items()):
-        print(f"  ! error: Import failed ({failure.reason}): {failure.message}", file=out)
+        print(_repo.failure_line(failure), file=out)
     commit_message = f"reconciler tag {' '.join(args.refs)}" + (" -d" if args.delete else "")
     body = "\n".join(messages)
     _repo.finish(args, checkout.root, written, f"{commit_message}\n\n{body}\n", out)
@@ -183,7 +159,6 @@ def _edit_for(
     source: str,
     dest: TagRef,
     args: argparse.Namespace,
-    policy: str | None,
 ) -> tuple[editing.TagEdit, str]:
     where = f"{dest.stream}:{dest.tag}"
     if kind == "docker":
@@ -191,16 +166,7 @@ def _edit_for(
             parse_image_reference(source)
         except InvalidReference as exc:
             raise VerbError(f"source {source!r}: {exc}") from exc
-        edit = editing.TagEdit(
-            name=dest.tag,
-            from_kind=DOCKER_IMAGE,
-            from_name=source,
-            scheduled=args.scheduled,
-            insecure=args.insecure,
-            import_mode=args.import_mode,
-            reference_policy=policy,
-            reference=True if args.reference else None,
-        )
+        edit = _repo.docker_tag_edit(dest.tag, source, args)
         if args.reference:
             return edit, f"Tag {where} set to reference {source}."
         if args.scheduled:
@@ -238,27 +204,7 @@ def _edit_for(
         from_kind=from_kind,
         from_name=name,
         from_namespace=from_ns,
-        reference_policy=policy,
+        reference_policy=_repo.reference_policy(args),
         reference=True if args.reference else None,
     )
     return edit, message
-
-
-def _apply(
-    checkout: _repo.Checkout, edits: _repo.Edits, dest: TagRef, edit: editing.TagEdit
-) -> None:
-    obj = checkout.find_stream(dest.namespace, dest.stream)
-    if obj is not None:
-        stream = edits.object(obj)
-        editing.apply_tag(stream, edit, edits.files[obj.file].style.quote)
-        return
-    # A new stream: a new file (or the one already being created for an earlier DEST).
-    path = checkout.new_file_path(IMAGE_STREAM, dest.stream, "imagestreams")
-    style = checkout.style_for_new(IMAGE_STREAM)
-    text = edits.created.get(path)
-    if text is None:
-        ns_field = dest.namespace if dest.namespace != checkout.config.default_namespace else None
-        text = editing.new_file_text([editing.new_stream(dest.stream, ns_field)], style)
-    doc = editing.ManifestFile(text, style)
-    editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
-    edits.create(path, doc.render())
