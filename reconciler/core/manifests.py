@@ -10,7 +10,7 @@ is ``reconciler.loader``'s job.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,7 +142,8 @@ class _Converter:
     """Turns ruamel's round-trip tree into plain JSON data plus a position table,
     counting nodes so that alias bombs and recursive aliases are refused."""
 
-    def __init__(self) -> None:
+    def __init__(self, record_positions: bool = True) -> None:
+        self.record_positions = record_positions
         self.positions: dict[Path, tuple[int, int]] = {}
         self.nodes = 0
         self.alias_nodes = 0
@@ -157,7 +158,7 @@ class _Converter:
             raise _TooLarge
         # Record positions only for what is written, not for alias copies: the copies
         # would multiply the table, and the anchor is where the text stands anyway.
-        if not aliased:
+        if not aliased and self.record_positions:
             self.positions[path] = pos
         if isinstance(node, Mapping | list):
             ident = id(node)
@@ -176,18 +177,18 @@ class _Converter:
 
     def _mapping(self, node: Mapping[Any, Any], path: Path, aliased: bool) -> dict[str, JSON]:
         out: dict[str, JSON] = {}
-        lc = getattr(node, "lc", None)
+        lc = getattr(node, "lc", None) if self.record_positions else None
         for key, value in node.items():
             skey = _scalar_key(key)
-            pos = _key_pos(lc, key)
+            pos = _key_pos(lc, key) if lc is not None else (1, 1)
             out[skey] = self.convert(value, (*path, skey), pos, aliased)
         return out
 
     def _sequence(self, node: list[Any], path: Path, aliased: bool) -> list[JSON]:
-        lc = getattr(node, "lc", None)
+        lc = getattr(node, "lc", None) if self.record_positions else None
         out: list[JSON] = []
         for index, value in enumerate(node):
-            pos = _item_pos(lc, index)
+            pos = _item_pos(lc, index) if lc is not None else (1, 1)
             out.append(self.convert(value, (*path, index), pos, aliased))
         return out
 
@@ -283,7 +284,85 @@ def _has_recursive_alias(text: str) -> bool:
 
 def parse_manifests(text: str, file: str, default_namespace: str = "default") -> ParsedFile:
     """Parse one file's text into our objects. A file-level problem (syntax, duplicate
-    key, alias bomb) is one violation and no objects: we never act on half a file."""
+    key, alias bomb) is one violation and no objects: we never act on half a file.
+
+    Valid YAML is read with the C-backed safe loader, and field positions are worked out
+    only when something asks for one (a violation to report): the round-trip loader that
+    keeps positions is several times slower, and most passes report nothing. Anything
+    the fast path refuses goes through the round-trip path, which words the error."""
+    fast = _parse_fast(text, file, default_namespace)
+    if fast is not None:
+        return fast
+    return _parse_round_trip(text, file, default_namespace)
+
+
+def _parse_fast(text: str, file: str, default_namespace: str) -> ParsedFile | None:
+    if "&" in text:
+        return None  # anchors: the round-trip path checks them for recursion
+    try:
+        documents = list(_fast_yaml().load_all(text))
+    except YAMLError:
+        return None
+    converter = _Converter(record_positions=False)
+    holder = _FilePositions(text)
+    objects: list[ManifestObject] = []
+    others = 0
+    for index, document in enumerate(documents):
+        if document is None:
+            continue
+        try:
+            data = converter.convert(document, (), (1, 1), False)
+        except (_TooLarge, _Recursive):
+            return None
+        found, ignored = _unpack(
+            data, (), file, index, _DocumentPositions(holder, index), default_namespace, False
+        )
+        objects.extend(found)
+        others += ignored
+    return ParsedFile(objects, [], others)
+
+
+def _fast_yaml() -> YAML:
+    yaml = YAML(typ="safe")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+class _FilePositions:
+    """The round-trip parse of one file, done once, on the first position asked for."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._tables: dict[int, dict[Path, tuple[int, int]]] | None = None
+
+    def table(self, document: int) -> dict[Path, tuple[int, int]]:
+        if self._tables is None:
+            self._tables = {}
+            for index, node in enumerate(_yaml().load_all(self.text)):
+                if node is None:
+                    continue
+                converter = _Converter()
+                converter.convert(node, (), _node_pos(getattr(node, "lc", None)), False)
+                self._tables[index] = converter.positions
+        return self._tables.get(document, {})
+
+
+class _DocumentPositions(Mapping[Path, tuple[int, int]]):
+    def __init__(self, holder: _FilePositions, document: int) -> None:
+        self._holder = holder
+        self._document = document
+
+    def __getitem__(self, key: Path) -> tuple[int, int]:
+        return self._holder.table(self._document)[key]
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._holder.table(self._document))
+
+    def __len__(self) -> int:
+        return len(self._holder.table(self._document))
+
+
+def _parse_round_trip(text: str, file: str, default_namespace: str) -> ParsedFile:
     try:
         # Anchors are rare in manifests; only then is the node graph checked for an alias
         # inside its own anchor, which ruamel would otherwise load silently as null.
