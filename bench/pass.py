@@ -47,8 +47,12 @@ def make_repo(tmp: Path, host: str, tags: list[str], streams: int) -> Path:
         for tag in chunk:
             lines += [
                 f'    - name: "{tag}"',
-                f"      from: {{kind: DockerImage, name: {host}/bench/app:{tag}}}",
-                "      importPolicy: {insecure: true, scheduled: true}",
+                "      from:",
+                "        kind: DockerImage",
+                f"        name: {host}/bench/app:{tag}",
+                "      importPolicy:",
+                "        insecure: true",
+                "        scheduled: true",
             ]
         (seed / f"app{s}.yaml").write_text("\n".join(lines) + "\n")
         (seed / f"dc{s}.yaml").write_text(

@@ -143,7 +143,13 @@ def load_settings(
     except CredentialsError as exc:
         raise SettingsError(str(exc)) from exc
     allowed_file = allowed_registries or env.get("RECONCILER_ALLOWED_REGISTRIES")
-    bulk = max_bulk or env.get("RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY")
+    bulk_text = env.get("RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY")
+    if max_bulk is None and bulk_text and (not bulk_text.isdigit() or int(bulk_text) < 1):
+        raise SettingsError(
+            f"RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY={bulk_text!r}: "
+            "expected a positive whole number"
+        )
+    bulk = max_bulk or (int(bulk_text) if bulk_text else None)
     return Settings(
         registries=conf,
         registries_conf_path=conf_path,
@@ -154,7 +160,7 @@ def load_settings(
         verify=bundle if bundle else True,
         credentials=credentials,
         allowed=read_allowed_registries(Path(allowed_file)) if allowed_file else None,
-        max_images_bulk_imported_per_repository=int(bulk) if bulk else 50,
+        max_images_bulk_imported_per_repository=bulk or 50,
     )
 
 

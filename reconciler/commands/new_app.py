@@ -65,16 +65,14 @@ def _image_candidates(image: str | None, resolved_from: str | None, digest: str)
 
 
 def _config_blob(config: RegistryImageConfig) -> dict[str, Any]:
-    """The parts of the image config blob new-app reads, in the blob's own shape.
-
-    The registry client's :class:`ImageConfig` does not carry ``config.Volumes``, so no
-    emptyDir volumes are derived from the image until it does."""
+    """The parts of the image config blob new-app reads, in the blob's own shape."""
     return {
         "created": config.created,
         "config": {
             "Labels": dict(config.labels),
             "ExposedPorts": {port: {} for port in config.exposed_ports},
             "User": config.user,
+            "Volumes": {volume: {} for volume in config.volumes},
         },
     }
 

@@ -203,6 +203,7 @@ class ImageConfig:
     working_dir: str | None
     entrypoint: tuple[str, ...]
     cmd: tuple[str, ...]
+    volumes: tuple[str, ...] = ()
 
 
 class CredentialsProvider(Protocol):
@@ -1038,6 +1039,7 @@ def _image_config(digest: str, config_digest: str, body: bytes, target: _Target)
     labels = {str(k): str(v) for k, v in labels_raw.items()} if isinstance(labels_raw, dict) else {}
     ports_raw = config.get("ExposedPorts")
     ports = tuple(sorted(str(p) for p in ports_raw)) if isinstance(ports_raw, dict) else ()
+    volumes_raw = config.get("Volumes")
     return ImageConfig(
         digest=digest,
         config_digest=config_digest,
@@ -1052,6 +1054,7 @@ def _image_config(digest: str, config_digest: str, body: bytes, target: _Target)
         working_dir=text(config.get("WorkingDir")),
         entrypoint=strings(config.get("Entrypoint")),
         cmd=strings(config.get("Cmd")),
+        volumes=tuple(sorted(str(v) for v in volumes_raw)) if isinstance(volumes_raw, dict) else (),
     )
 
 
