@@ -4,12 +4,14 @@ decoding. Parsing is ``reconciler.core.manifests``'s job; this module only does 
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.core.manifests import ManifestObject, parse_manifests
+from reconciler.core.manifests import ManifestObject, ParsedFile, parse_manifests
 from reconciler.core.violations import Violation
 
 LOCKFILE_NAME = "images.lock.yaml"
@@ -79,11 +81,30 @@ def load_file(path: Path, display: str, default_namespace: str) -> LoadedManifes
         line = raw[: exc.start].count(b"\n") + 1
         result.violations.append(Violation(display, line, 1, "", "", "not UTF-8 text"))
         return result
-    parsed = parse_manifests(text, display, default_namespace)
+    parsed = _parse_cached(raw, text, display, default_namespace)
     result.objects.extend(parsed.objects)
     result.violations.extend(parsed.violations)
     result.other_documents += parsed.other_documents
     return result
+
+
+# A daemon re-reads the same files every pass: an unchanged file (same name, namespace
+# default and bytes) gives back the same parsed objects. Parsed objects are never mutated.
+_PARSED: OrderedDict[tuple[str, str, str], ParsedFile] = OrderedDict()
+_PARSED_MAX = 4096
+
+
+def _parse_cached(raw: bytes, text: str, display: str, default_namespace: str) -> ParsedFile:
+    key = (display, default_namespace, hashlib.sha256(raw).hexdigest())
+    cached = _PARSED.get(key)
+    if cached is not None:
+        _PARSED.move_to_end(key)
+        return cached
+    parsed = parse_manifests(text, display, default_namespace)
+    _PARSED[key] = parsed
+    if len(_PARSED) > _PARSED_MAX:
+        _PARSED.popitem(last=False)
+    return parsed
 
 
 def load_paths(

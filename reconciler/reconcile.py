@@ -16,6 +16,7 @@ second time, and two reconcilers at once converge through git's compare-and-swap
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from reconciler import faults, loader, policy, schemas, triggerstore
 from reconciler.core.consumers import Consumer, read_consumer
 from reconciler.core.lockdiff import TagChange, lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
-from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM
+from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import (
     PUSH,
     Failure,
@@ -133,6 +134,21 @@ def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:
     return parse_repo_config(path.read_text(encoding="utf-8"), loader.REPO_CONFIG_NAME)
 
 
+# Schema results per parsed object: unchanged files give back the same objects (see
+# loader), so a daemon does not re-run the schemas on what it checked last pass.
+_SCHEMA_RESULTS: weakref.WeakKeyDictionary[ManifestObject, list[Violation]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _check_schema_cached(obj: ManifestObject) -> list[Violation]:
+    found = _SCHEMA_RESULTS.get(obj)
+    if found is None:
+        found = schemas.check_schema(obj)
+        _SCHEMA_RESULTS[obj] = found
+    return found
+
+
 def validate_repo(
     root: Path, settings: Settings | None = None
 ) -> tuple[RepoConfig, ValidationReport, int]:
@@ -144,11 +160,18 @@ def validate_repo(
     report = validate_objects(
         loaded.objects,
         config,
-        schemas.check_schema,
+        _check_schema_cached,
         [*config_problems, *loaded.violations],
         [policy.policy_check(settings)] if settings is not None else (),
     )
     return config, report, len(loaded.files)
+
+
+_LAST_LOCK: list[tuple[bytes, Lock]] = []  # the last lock read or written, by its bytes
+
+
+def remember_lock(raw: bytes, lock: Lock) -> None:
+    _LAST_LOCK[:] = [(raw, lock)]
 
 
 def read_lock(root: Path) -> tuple[Lock, bytes | None]:
@@ -156,8 +179,12 @@ def read_lock(root: Path) -> tuple[Lock, bytes | None]:
     if not path.is_file():
         return Lock(), None
     raw = path.read_bytes()
+    if _LAST_LOCK and _LAST_LOCK[0][0] == raw:
+        return _LAST_LOCK[0][1], raw  # a daemon's next pass: the lock it just wrote
     try:
-        return parse_lock(raw), raw
+        lock = parse_lock(raw)
+        remember_lock(raw, lock)
+        return lock, raw
     except LockfileError as exc:
         raise PassError(
             f"{loader.LOCKFILE_NAME}:{exc.line}:{exc.column}: cannot read the lockfile: {exc}. "
@@ -242,10 +269,12 @@ def compute_plan(
 
     frozen_consumers = [o.key for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)]
     new_lock = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
-    new_bytes = render_lock(new_lock)
     if old_bytes is not None and old_lock == new_lock:
         # Same model, so keep the committed bytes: a hand-reformatted lock is not a change.
         new_bytes = old_bytes
+    else:
+        new_bytes = render_lock(new_lock)
+        remember_lock(new_bytes, new_lock)
     records = derive_triggers(old_lock, new_lock, consumers, stamp)
     existing = {r.id for r in triggerstore.read_records(root)[0]}
     return Plan(
