@@ -195,8 +195,11 @@ class LocalRegistry:
         tls: tuple[Path, Path] | None = None,
         auth: Mapping[str, object] | None = None,
         tls_ca: Path | None = None,
+        notification_token: str | None = None,
     ) -> None:
         self._notifications = list(notifications or [])
+        # Sent as "Authorization: Bearer <token>" with every notification.
+        self._notification_token = notification_token
         self._tls = tls
         self._tls_ca = tls_ca
         self._auth = dict(auth) if auth else None
@@ -312,8 +315,15 @@ class LocalRegistry:
                         "name": f"endpoint{i}",
                         "url": url,
                         "timeout": "1s",
-                        "threshold": 3,
-                        "backoff": "1s",
+                        "threshold": 10,
+                        "backoff": "200ms",
+                        # A reconciler's own HEADs would otherwise flood the queue.
+                        "ignore": {"actions": ["pull"]},
+                        **(
+                            {"headers": {"Authorization": [f"Bearer {self._notification_token}"]}}
+                            if self._notification_token
+                            else {}
+                        ),
                     }
                     for i, url in enumerate(self._notifications)
                 ]

@@ -38,20 +38,9 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, every: float =
         time.sleep(every)
 
 
-class NotifyingRegistry(LocalRegistry):
+def NotifyingRegistry(endpoints: Sequence[str], token: str = REGISTRY_TOKEN) -> LocalRegistry:
     """A LocalRegistry whose notifications carry ``Authorization: Bearer``."""
-
-    def __init__(self, endpoints: Sequence[str], token: str = REGISTRY_TOKEN) -> None:
-        super().__init__(notifications=list(endpoints))
-        self._token = token
-
-    def _config_yaml(self) -> str:
-        config = json.loads(super()._config_yaml())
-        for endpoint in config.get("notifications", {}).get("endpoints", []):
-            endpoint["headers"] = {"Authorization": [f"Bearer {self._token}"]}
-            endpoint["threshold"] = 10
-            endpoint["backoff"] = "200ms"
-        return json.dumps(config, indent=2) + "\n"
+    return LocalRegistry(notifications=list(endpoints), notification_token=token)
 
 
 @dataclass

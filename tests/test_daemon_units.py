@@ -78,9 +78,11 @@ def test_registry_pushes_ignore_pulls_and_deduplicate() -> None:
     pull = {**event, "action": "pull"}
     blob = {"action": "push", "target": {"repository": "engine/marsview"}, "request": {}}
     body = json.dumps({"events": [event, event, pull, blob]}).encode()
+    by_digest = {**event, "target": {"repository": "engine/marsview", "digest": "sha256:y"}}
+    body = json.dumps({"events": [event, event, pull, blob, by_digest]}).encode()
+    # Only the manifest put by tag counts: blobs and by-digest puts cannot move a tag.
     assert registry_pushes(body) == [
-        PushedRepository("", "engine/marsview", None),
-        PushedRepository("127.0.0.1:5000", "engine/marsview", "latest"),
+        PushedRepository("127.0.0.1:5000", "engine/marsview", "latest")
     ]
     with pytest.raises(ValueError, match="envelope"):
         registry_pushes(b'{"nope": 1}')

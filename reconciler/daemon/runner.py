@@ -94,6 +94,7 @@ class Daemon:
     def notify_registry(self, pushes: Iterable[PushedRepository]) -> int:
         """Queue a re-check of every scheduled or build-output tag whose repository was
         pushed; returns how many tags matched."""
+        pushes = list(pushes)
         matched: set[TagRef] = set()
         with self._lock:
             for push in pushes:
@@ -102,7 +103,8 @@ class Daemon:
                         if push.tag is None or tag is None or tag == push.tag:
                             matched.add(ref)
             self._forced |= matched
-        log(logging.INFO, "registry notification", pushes=len(list(pushes)), tags=len(matched))
+        if pushes:
+            log(logging.INFO, "registry notification", pushes=len(pushes), tags=len(matched))
         if matched:
             self._wake.set()
         return len(matched)

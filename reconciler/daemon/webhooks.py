@@ -86,8 +86,8 @@ class PushedRepository:
 
 
 def registry_pushes(body: bytes) -> list[PushedRepository]:
-    """The push events of a distribution notification envelope; pulls and others are
-    ignored. Raises ValueError on a body that is not an envelope."""
+    """The tag pushes of a distribution notification envelope; pulls, blob pushes and
+    pushes by digest are ignored. Raises ValueError on a body that is not an envelope."""
     try:
         envelope = json.loads(body)
     except ValueError as exc:
@@ -103,15 +103,18 @@ def registry_pushes(body: bytes) -> list[PushedRepository]:
         target: dict[str, object] = raw_target if isinstance(raw_target, dict) else {}
         request: dict[str, object] = raw_request if isinstance(raw_request, dict) else {}
         repository = target.get("repository")
-        if not isinstance(repository, str) or not repository:
-            continue
         tag = target.get("tag")
+        # Only a manifest put by tag can move a tag; blob uploads and manifests put by
+        # digest (the children of an index) arrive as push events too, and would
+        # otherwise make every tag of the repository look pushed.
+        if not isinstance(repository, str) or not repository or not isinstance(tag, str):
+            continue
         host = request.get("host")
         pushes.add(
             PushedRepository(
                 host=host if isinstance(host, str) else "",
                 repository=repository,
-                tag=tag if isinstance(tag, str) and tag else None,
+                tag=tag or None,
             )
         )
     return sorted(pushes)

@@ -1,0 +1,142 @@
+"""Push-to-commit latency of the daemon: a registry push reaches the daemon as a
+notification, and the lock commit lands on the git remote. Measured on a small repository
+(the baseline) and on a large one (default 2000 scheduled tags), in one run, with polling
+and scheduled checks out of the way so only the notification can cause the commit.
+
+    python bench/daemon_latency.py [--tags 2000] [--pushes 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from reconciler.core.schedule import ImportPolicy
+from reconciler.core.secrets import Secret
+from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.runner import Daemon
+from reconciler.daemon.server import make_server, serve_in_background
+from reconciler.devregistry import LocalRegistry, push_image, push_tags
+from reconciler.settings import Settings
+
+TOKEN = "bench-notify-token"
+
+
+def git_out(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def make_repo(tmp: Path, host: str, repo: str, tags: list[str], streams: int) -> Path:
+    bare, seed = tmp / "remote.git", tmp / "seed"
+    git_out("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=tmp)
+    seed.mkdir()
+    per = -(-len(tags) // streams)
+    for s in range(streams):
+        chunk = tags[s * per : (s + 1) * per]
+        if not chunk:
+            continue
+        lines = ["apiVersion: image.openshift.io/v1", "kind: ImageStream", "metadata:"]
+        lines += [f"  name: app{s}", "  namespace: bench", "spec:", "  tags:"]
+        for tag in chunk:
+            lines += [f'    - name: "{tag}"', "      from:", "        kind: DockerImage"]
+            lines += [f"        name: {host}/{repo}:{tag}", "      importPolicy:"]
+            lines += ["        insecure: true", "        scheduled: true"]
+        (seed / f"app{s}.yaml").write_text("\n".join(lines) + "\n")
+    git_out("init", "-q", "--initial-branch=main", cwd=seed)
+    git_out("add", "-A", cwd=seed)
+    git_out("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench", cwd=seed)
+    git_out("push", "-q", str(bare), "main", cwd=seed)
+    return bare
+
+
+def measure(n_tags: int, pushes: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        config = DaemonConfig(
+            repo_url="",  # set below, once the remote exists
+            work_dir=tmp / "work",
+            state_dir=tmp / "state",
+            git_poll_interval=3600,
+            policy=ImportPolicy(minimum_interval=3600, per_minute=100000),
+            listen_port=0,
+            registry_token=Secret(TOKEN),
+        )
+        # The daemon listens before the registry starts (the registry needs its URL);
+        # the remote it will watch is created once the registry's host is known.
+        bare = tmp / "remote.git"
+        settings = Settings(cache_dir=tmp / "cache", max_concurrency=16)
+        daemon = Daemon(DaemonConfig(**{**config.__dict__, "repo_url": str(bare)}), settings)
+        server = make_server(daemon, "127.0.0.1", 0)
+        serve_in_background(server)
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/registry"
+        try:
+            with LocalRegistry(notifications=[url], notification_token=TOKEN) as registry:
+                tags = [f"t{i}" for i in range(n_tags)]
+                push_tags(registry.url, "bench/app", tags, "lat")
+                make_repo(tmp, registry.host, "bench/app", tags, max(1, n_tags // 100))
+                thread = threading.Thread(target=daemon.run, daemon=True)
+                thread.start()
+                deadline = time.monotonic() + 600
+                while not daemon.ready and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                # The registry queues a notification per pushed manifest: let the backlog
+                # of the set-up pushes drain, or the first measurements time the queue.
+                settled, last = 0, -1.0
+                while settled < 10:
+                    count = sum(
+                        sample.value
+                        for metric in daemon.metrics.events.collect()
+                        for sample in metric.samples
+                        if sample.name.endswith("_total")
+                    )
+                    settled = settled + 1 if count == last else 0
+                    last = count
+                    time.sleep(0.1)
+                latencies = []
+                for k in range(pushes):
+                    before = git_out("rev-parse", "main", cwd=bare)
+                    tag = tags[(k * 7919) % n_tags]
+                    started = time.monotonic()
+                    push_image(registry.url, "bench/app", tag, seed=f"move-{k}")
+                    while git_out("rev-parse", "main", cwd=bare) == before:
+                        if time.monotonic() - started > 120:
+                            raise SystemExit("no commit within 120 s")
+                        time.sleep(0.01)
+                    latencies.append(time.monotonic() - started)
+                daemon.stop()
+                thread.join(timeout=60)
+                return latencies
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tags", type=int, default=2000)
+    parser.add_argument("--baseline-tags", type=int, default=20)
+    parser.add_argument("--pushes", type=int, default=5)
+    args = parser.parse_args()
+    small = measure(args.baseline_tags, args.pushes)
+    large = measure(args.tags, args.pushes)
+    print(f"\npush -> commit latency, {args.pushes} pushes each, notification-driven")
+    for name, values in ((f"{args.baseline_tags} tags", small), (f"{args.tags} tags", large)):
+        print(
+            f"  {name:>10}: median {statistics.median(values):.3f} s, "
+            f"max {max(values):.3f} s  ({', '.join(f'{v:.3f}' for v in values)})"
+        )
+    print(
+        f"ratio (median, {args.tags} / {args.baseline_tags} tags): "
+        f"{statistics.median(large) / statistics.median(small):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
