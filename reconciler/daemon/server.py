@@ -5,6 +5,7 @@ handlers only verify and enqueue, the daemon's loop does the work."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,55 @@ if TYPE_CHECKING:
     from reconciler.daemon.runner import Daemon
 
 
-def make_server(daemon: Daemon, host: str, port: int) -> ThreadingHTTPServer:
+_BUSY_BODY = b'{"error": "too many connections"}\n'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(_BUSY_BODY)
+) + _BUSY_BODY
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A threading HTTP server with at most ``max_connections`` handler threads: a
+    connection over the limit is answered 503 and closed at once, without a thread."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int
+    ) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_server(
+    daemon: Daemon,
+    host: str,
+    port: int,
+    *,
+    timeout: float = 10.0,
+    max_connections: int = 64,
+) -> ThreadingHTTPServer:
+    """The daemon's HTTP server. ``timeout`` bounds how long one connection may sit idle or
+    take to send a request; ``max_connections`` bounds the handler threads."""
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "imagestream-reconciler"
         protocol_version = "HTTP/1.1"
@@ -28,6 +77,8 @@ def make_server(daemon: Daemon, host: str, port: int) -> ThreadingHTTPServer:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
@@ -35,12 +86,38 @@ def make_server(daemon: Daemon, host: str, port: int) -> ThreadingHTTPServer:
         def _json(self, status: int, data: Any) -> None:
             self._send(status, json.dumps(data, indent=2, sort_keys=True).encode())
 
+        def _refuse(self, status: int, error: str) -> None:
+            # The body was not (fully) read, so the stream is out of step: answer and close.
+            self.close_connection = True
+            self._json(status, {"error": error})
+
         def _body(self) -> bytes | None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > webhooks.MAX_BODY:
-                self._json(413, {"error": "body too large"})
+            """The request body, or None after answering with an error. Only a body with a
+            valid Content-Length no larger than MAX_BODY is read (chunked is not supported)."""
+            raw = self.headers.get("Content-Length")
+            if raw is None:
+                self._refuse(411, "Content-Length required")
                 return None
-            return self.rfile.read(length) if length else b""
+            raw = raw.strip()
+            if not (raw.isascii() and raw.isdigit()):
+                # int() would take "-1", "+5", " 5" or "1_0"; only plain digits are valid.
+                self._refuse(400, f"bad Content-Length: {raw[:40]!r}")
+                return None
+            length = int(raw)
+            if length > webhooks.MAX_BODY:
+                self._refuse(413, "body too large")
+                return None
+            if not length:
+                return b""
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                self._refuse(408, "timed out reading the body")
+                return None
+            if len(body) < length:
+                self._refuse(400, f"body shorter than Content-Length ({len(body)} < {length})")
+                return None
+            return body
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -98,9 +175,11 @@ def make_server(daemon: Daemon, host: str, port: int) -> ThreadingHTTPServer:
             else:
                 self._json(404, {"error": "not found"})
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    # Seconds a connection may sit idle or take to send a request before it is closed (the
+    # handler sets it on the socket): a client that keeps the socket open must not hold a
+    # handler thread forever.
+    Handler.timeout = timeout
+    return _BoundedServer((host, port), Handler, max_connections)
 
 
 def serve_in_background(server: ThreadingHTTPServer) -> threading.Thread:
