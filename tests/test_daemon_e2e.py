@@ -350,3 +350,33 @@ def make_remote_in(directory: Path) -> MakeRemote:
         return GitRemote(bare, human)
 
     return make
+
+
+def test_daemon_uses_the_configured_credentials(make_remote: MakeRemote, tmp_path: Path) -> None:
+    import base64
+
+    from reconciler.devregistry import write_htpasswd
+    from reconciler.settings import load_settings
+
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {"bot": "s3cr3t-pw"})
+    auth = {"htpasswd": {"realm": "private", "path": str(htpasswd)}}
+    with LocalRegistry(auth=auth) as registry, httpx.Client(auth=("bot", "s3cr3t-pw")) as http:
+        digest = push_image(registry.url, "team/app", "latest", seed="cred", client=http)
+        remote = make_remote({"app.yaml": stream("app", f"{registry.host}/team/app:latest")})
+        token = base64.b64encode(b"bot:s3cr3t-pw").decode()
+        authfile = tmp_path / "auth.json"
+        authfile.write_text(json.dumps({"auths": {registry.host: {"auth": token}}}))
+        settings = load_settings(
+            {"HOME": str(tmp_path)}, auth_files=[str(authfile)], cache_dir=str(tmp_path / "c")
+        )
+        from reconciler.daemon.runner import Daemon
+
+        daemon = Daemon(daemon_config(tmp_path, remote.url), settings)
+        try:
+            result = daemon.step()
+        finally:
+            daemon.stop()
+            daemon.client.close()
+            daemon.state.close()
+        assert result is not None and not result.plan.failures
+        assert digest_of(remote) == digest

@@ -100,9 +100,13 @@ def _short(digest: str | None) -> str:
     return (digest or "")[:19]
 
 
-def record_id(consumer: ObjectKey, subject: str, digest: str) -> str:
-    """``dc-marsview-<12 hex>``: readable prefix, hash of (consumer, tag, new digest)."""
+def record_id(consumer: ObjectKey, subject: str, digest: str, previous: str | None = None) -> str:
+    """``dc-marsview-<12 hex>``: a readable prefix and a hash of (consumer, tag, new
+    digest, previous digest). The previous digest is in the material so that moving
+    back to a digest the tag had before (a rollback) is a new record, not the old one."""
     material = f"{consumer.kind}/{consumer.namespace}/{consumer.name}|{subject}|{digest}"
+    if previous:
+        material += f"|from:{previous}"
     digest_hex = hashlib.sha256(material.encode()).hexdigest()[:12]
     prefix = _SHORT_KIND.get(consumer.kind, consumer.kind.lower())
     name = re.sub(r"[^a-z0-9.-]", "-", consumer.name.lower())[:40]
@@ -120,10 +124,13 @@ def derive_triggers(
             after = new.get(trigger.source)
             before = old.get(trigger.source)
             to_digest = after.digest if after else None
-            from_digest = before.digest if before else None
+            # A consumer the lock has not seen yet (new, or invalid until now) has not
+            # been fed its input: its first observation is a change, as in OpenShift.
+            seen = consumer.key in old.consumers
+            from_digest = before.digest if before and seen else None
             if to_digest is None or to_digest == from_digest:
                 continue
-            rid = record_id(consumer.key, str(trigger.source), to_digest)
+            rid = record_id(consumer.key, str(trigger.source), to_digest, from_digest)
             records[rid] = TriggerRecord(
                 id=rid,
                 type=IMAGE_CHANGE,
@@ -136,8 +143,9 @@ def derive_triggers(
                 container_names=trigger.container_names,
                 created=now,
             )
-        if consumer.config_change and old.consumers.get(consumer.key) != consumer.spec_hash:
-            rid = record_id(consumer.key, "ConfigChange", consumer.spec_hash)
+        previous_hash = old.consumers.get(consumer.key)
+        if consumer.config_change and previous_hash != consumer.spec_hash:
+            rid = record_id(consumer.key, "ConfigChange", consumer.spec_hash, previous_hash)
             records[rid] = TriggerRecord(
                 id=rid,
                 type=CONFIG_CHANGE,

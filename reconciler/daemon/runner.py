@@ -37,7 +37,7 @@ from reconciler.daemon.webhooks import PushedRepository
 from reconciler.gitrepo import Workspace
 from reconciler.reconcile import PassError, PassResult, run_pass
 from reconciler.registry.client import RegistryClient
-from reconciler.settings import Settings
+from reconciler.settings import Settings, registry_client
 
 PER_MINUTE_WINDOW = 60.0
 
@@ -60,11 +60,7 @@ class Daemon:
         self.workspace = Workspace(
             config.repo_url, config.branch, config.work_dir, config.pull_request_branch
         )
-        self.client = client or RegistryClient(
-            max_concurrency=settings.max_concurrency,
-            timeout=settings.timeout,
-            verify=settings.verify,
-        )
+        self.client = client or registry_client(settings)
         self.deliverer = Deliverer(
             self.state, self.metrics, config.delivery, clock, transport=delivery_transport
         )

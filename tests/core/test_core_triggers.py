@@ -79,7 +79,7 @@ def consumer(
             id="first-digest-after-failures",
         ),
         pytest.param(
-            lock({TAG: d("a")}),
+            lock({TAG: d("a")}, {DC: d("1")}),
             lock({TAG: d("a")}),
             [consumer(DC)],
             [],
@@ -87,6 +87,13 @@ def consumer(
         ),
         pytest.param(
             lock({TAG: d("a")}),
+            lock({TAG: d("a")}),
+            [consumer(DC)],
+            [(IMAGE_CHANGE, DC, None, d("a"))],
+            id="new-consumer-of-a-resolved-tag",
+        ),
+        pytest.param(
+            lock({TAG: d("a")}, {DC: d("1"), BC: d("1")}),
             lock({TAG: d("b")}),
             [consumer(DC), consumer(BC)],
             [(IMAGE_CHANGE, BC, d("a"), d("b")), (IMAGE_CHANGE, DC, d("a"), d("b"))],
@@ -95,7 +102,7 @@ def consumer(
         pytest.param(lock({TAG: d("a")}), lock({}), [consumer(DC)], [], id="tag-removed"),
         pytest.param(lock({}), lock({TAG: None}), [consumer(DC)], [], id="never-resolved"),
         pytest.param(
-            lock({TAG: d("a"), OTHER: d("c")}),
+            lock({TAG: d("a"), OTHER: d("c")}, {DC: d("1")}),
             lock({TAG: d("a"), OTHER: d("d")}),
             [consumer(DC, sources=(TAG, OTHER))],
             [(IMAGE_CHANGE, DC, d("c"), d("d"))],
@@ -166,7 +173,8 @@ def test_image_change_record_fields():
 
 
 def test_build_record_action():
-    (rec,) = derive_triggers(lock({TAG: d("a")}), lock({TAG: d("b")}), [consumer(BC)], NOW)
+    old = lock({TAG: d("a")}, {BC: d("1")})
+    (rec,) = derive_triggers(old, lock({TAG: d("b")}), [consumer(BC)], NOW)
     assert rec.action == "rebuild"
     assert rec.summary() == f"rebuild {BC}: ns/app:1 {d('a')[:19]} -> {d('b')[:19]}"
 
@@ -317,3 +325,14 @@ def test_minimal_record_defaults():
     assert rec.from_digest is None
     assert rec.tag == TAG
     assert rec.acknowledged is None
+
+
+def test_rollback_to_an_earlier_digest_opens_a_new_record():
+    known = {DC: d("1")}
+    (first,) = derive_triggers(lock({TAG: d("a")}, known), lock({TAG: d("b")}), [consumer(DC)], NOW)
+    (back,) = derive_triggers(lock({TAG: d("b")}, known), lock({TAG: d("a")}), [consumer(DC)], NOW)
+    (initial,) = derive_triggers(lock({}), lock({TAG: d("a")}), [consumer(DC)], NOW)
+    assert len({first.id, back.id, initial.id}) == 3
+    # ...and deriving the same change again gives the same id.
+    (again,) = derive_triggers(lock({TAG: d("b")}, known), lock({TAG: d("a")}), [consumer(DC)], NOW)
+    assert again.id == back.id
