@@ -441,3 +441,25 @@ def test_review_branch_mode(
     git("push", "-q", "origin", "HEAD:main", cwd=remote.human)
     run(remote, tmp_path, workspace=Workspace(remote.url, "main", tmp_path / "work", review))
     assert git("branch", "--list", review, cwd=remote.bare) == ""
+
+
+def test_a_registry_that_stays_down_is_one_commit(make_remote: MakeRemote, tmp_path: Path) -> None:
+    """Behind a registries.conf rewrite to a dead mirror: the failure is recorded once,
+    with the logical name, and later passes (connection refused, then the circuit breaker
+    backing off) change nothing."""
+    from reconciler.core.registries import parse_registries_conf
+
+    remote = make_remote({"s.yaml": stream("s", {"x": "quay.io/team/app:1"}, scheduled={"x"})})
+    conf = parse_registries_conf(
+        '[[registry]]\nprefix = "quay.io"\nlocation = "127.0.0.1:9/mirror"\ninsecure = true\n'
+    )
+    settings = Settings(registries=conf, cache_dir=tmp_path / "cache", timeout=2.0)
+    workspace = Workspace(remote.url, "main", tmp_path / "work")
+    with RegistryClient(max_concurrency=2, timeout=2.0) as client:
+        commits = [run_pass(workspace, settings, client, Clock()).commit for _ in range(7)]
+    assert commits[0] is not None and commits[1:] == [None] * 6
+    entry = lock_of(remote).get(TagRef(NS, "s", "x"))
+    assert entry is not None and entry.condition is not None
+    assert entry.condition.reason == "RegistryUnavailable"
+    assert "quay.io/team/app" in entry.condition.message
+    assert "127.0.0.1:9" not in entry.condition.message

@@ -224,7 +224,13 @@ def build_lock(
                     outcome.digest, image, now
                 )
             elif isinstance(outcome, Failure):
-                tags[ref] = base.failed(outcome.reason, outcome.message, now)
+                if base.condition is not None and base.condition.reason == outcome.reason:
+                    # The same failure goes on: keep the condition as first recorded. Its
+                    # wording drifts (connection refused, then "backed off"), and a lock
+                    # that changes while nothing changes is a commit on every pass.
+                    tags[ref] = base
+                else:
+                    tags[ref] = base.failed(outcome.reason, outcome.message, now)
             else:
                 tags[ref] = base
         elif source.reference:

@@ -194,16 +194,16 @@ class HostGate:
             now = self._clock()
             if self._open_until:
                 if now < self._open_until:
+                    # No counters or countdowns in the message: it ends up in the lock's
+                    # failure condition, which must not change while nothing changes.
                     raise GateClosed(
                         "RegistryUnavailable",
-                        f"{self.host} is backed off after {self._failures} consecutive "
-                        f"failures; next attempt in {self._open_until - now:.0f}s",
+                        f"{self.host} is backed off after repeated failures",
                     )
                 if self._probing:
                     raise GateClosed(
                         "RegistryUnavailable",
-                        f"{self.host} is backed off after {self._failures} consecutive "
-                        "failures; a probe request is in flight",
+                        f"{self.host} is backed off after repeated failures",
                     )
                 self._probing = True
             wait = max(0.0, self._paused_until - now)

@@ -97,7 +97,7 @@ def resolve_imports(
     platform = platform or Platform()
     outcomes: dict[TagRef, Outcome] = {}
     plans: dict[TagRef, list[_Attempt]] = {}
-    errors: dict[TagRef, list[e.ResolveError]] = {}
+    errors: dict[TagRef, list[tuple[_Attempt, e.ResolveError]]] = {}
     for req in requests:
         attempts = _attempts(
             req,
@@ -118,7 +118,7 @@ def resolve_imports(
         for ref, attempt in batch.items():
             answer = answers[attempt.request]
             if isinstance(answer, e.ResolveError):
-                errors[ref].append(answer)
+                errors[ref].append((attempt, answer))
                 continue
             outcomes[ref] = Resolution(digest=answer.digest, source=str(attempt.logical))
         round_index += 1
@@ -131,12 +131,30 @@ def resolve_imports(
     return outcomes
 
 
-def _failure(errors: Sequence[e.ResolveError]) -> Failure:
+def _logical_message(attempt: _Attempt, error: e.ResolveError) -> str:
+    """The error in the lock's terms: the logical name, not the mirror or rewritten
+    location that answered (the lock must read the same on every machine)."""
+    physical = attempt.request.reference
+    message = error.message
+    if physical.name != attempt.logical.name:
+        message = message.replace(physical.name, attempt.logical.name)
+    if (
+        physical.registry
+        and attempt.logical.registry
+        and physical.registry != attempt.logical.registry
+    ):
+        message = message.replace(physical.registry, attempt.logical.registry)
+    return message
+
+
+def _failure(errors: Sequence[tuple[_Attempt, e.ResolveError]]) -> Failure:
     # A definite answer (unauthorized, bad digest) says more than "not found" from the
     # other search registries; "not found everywhere" lists where we looked.
-    for error in errors:
+    for attempt, error in errors:
         if error.reason != e.NOT_FOUND:
-            return Failure(error.reason, error.message)
+            return Failure(error.reason, _logical_message(attempt, error))
     if len(errors) == 1:
-        return Failure(errors[0].reason, errors[0].message)
-    return Failure(e.NOT_FOUND, "not found in any of: " + "; ".join(err.message for err in errors))
+        attempt, error = errors[0]
+        return Failure(error.reason, _logical_message(attempt, error))
+    places = dict.fromkeys(_logical_message(a, err) for a, err in errors)
+    return Failure(e.NOT_FOUND, "not found in any of: " + "; ".join(places))
