@@ -9,10 +9,14 @@ no "last checked" times, so "nothing changed" is byte equality of the rendered l
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from reconciler.core.manifests import ObjectKey
@@ -177,71 +181,210 @@ def render_lock(lock: Lock) -> bytes:
     return dump_machine_yaml(lock_to_data(lock), HEADER)
 
 
-def _req(data: Mapping[str, Any], key: str, where: str, kind: type = str) -> Any:
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+# RFC 3339 date-time (section 5.6); the separator may be "T", "t" or a space.
+RFC3339_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+SOURCE_KINDS = ("DockerImage", "ImageStreamTag", "ImageStreamImage", "Push")
+IMPORT_MODES = ("Legacy", "PreserveOriginal")
+REFERENCE_POLICIES = ("Source", "Local")
+
+Path = tuple[Any, ...]  # mapping keys and sequence indexes from the document's root
+
+
+class _FieldError(Exception):
+    """A structural or value error at ``path``; parse_lock turns it into a LockfileError
+    with the line and column of that path in the text."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+def _req(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = str) -> Any:
     value = data.get(key)
-    if not isinstance(value, kind):
-        raise LockfileError(f"{where}: field {key!r} missing or not a {kind.__name__}")
+    # bool is an int in Python; a generation of "true" is not a number.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _FieldError(f"{where}: field {key!r} missing or not a {kind.__name__}", (*path, key))
     return value
 
 
-def _opt(data: Mapping[str, Any], key: str, where: str, kind: type = str) -> Any:
+def _opt(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = str) -> Any:
     value = data.get(key)
     if value is not None and not isinstance(value, kind):
-        raise LockfileError(f"{where}: field {key!r} is not a {kind.__name__}")
+        raise _FieldError(f"{where}: field {key!r} is not a {kind.__name__}", (*path, key))
     return value
 
 
-def _tag_from_data(data: Any, where: str) -> TagLock:
-    if not isinstance(data, dict):
-        raise LockfileError(f"{where}: not a mapping")
-    source = _req(data, "from", where, dict)
-    policy = _opt(data, "importPolicy", where, dict) or {}
-    history = []
-    for i, raw in enumerate(_opt(data, "history", where, list) or []):
-        w = f"{where}.history[{i}]"
-        if not isinstance(raw, dict):
-            raise LockfileError(f"{w}: not a mapping")
-        history.append(
-            HistoryItem(
-                digest=_req(raw, "digest", w),
-                image=_req(raw, "image", w),
-                created=str(_req(raw, "created", w)),
-                generation=_req(raw, "generation", w, int),
-            )
+def _flag(data: Mapping[str, Any], key: str, where: str, path: Path) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise _FieldError(
+            f"{where}: field {key!r} must be true or false (got {value!r})", (*path, key)
         )
+    return value
+
+
+def _one_of(
+    data: Mapping[str, Any],
+    key: str,
+    allowed: tuple[str, ...],
+    default: str | None,
+    where: str,
+    path: Path,
+) -> str:
+    value = data.get(key, default)
+    if value not in allowed or not isinstance(value, str):
+        raise _FieldError(
+            f"{where}: field {key!r} must be one of {', '.join(allowed)} (got {value!r})",
+            (*path, key),
+        )
+    return value
+
+
+def _check_digest(value: str | None, key: str, where: str, path: Path) -> None:
+    if value is not None and not DIGEST_RE.fullmatch(value):
+        raise _FieldError(
+            f"{where}: field {key!r} is not sha256:<64 lowercase hex> (got {value!r})",
+            (*path, key),
+        )
+
+
+def _check_time(value: str, key: str, where: str, path: Path) -> None:
+    ok = RFC3339_RE.fullmatch(value) is not None
+    if ok:
+        try:
+            dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00").replace(" ", "T"))
+        except ValueError:
+            ok = False  # e.g. month 13, or a leap second fromisoformat cannot hold
+    if not ok:
+        raise _FieldError(
+            f"{where}: field {key!r} is not an RFC 3339 time such as 2024-01-31T12:00:00Z "
+            f"(got {value!r})",
+            (*path, key),
+        )
+
+
+def _tag_from_data(data: Any, where: str, path: Path) -> TagLock:
+    if not isinstance(data, dict):
+        raise _FieldError(f"{where}: not a mapping", path)
+    source = _req(data, "from", where, path, dict)
+    from_where, from_path = f"{where}.from", (*path, "from")
+    policy = _opt(data, "importPolicy", where, path, dict) or {}
+    policy_where, policy_path = f"{where}.importPolicy", (*path, "importPolicy")
+    history = []
+    for i, raw in enumerate(_opt(data, "history", where, path, list) or []):
+        w, p = f"{where}.history[{i}]", (*path, "history", i)
+        if not isinstance(raw, dict):
+            raise _FieldError(f"{w}: not a mapping", p)
+        item = HistoryItem(
+            digest=_req(raw, "digest", w, p),
+            image=_req(raw, "image", w, p),
+            created=_req(raw, "created", w, p),
+            generation=_req(raw, "generation", w, p, int),
+        )
+        _check_digest(item.digest, "digest", w, p)
+        _check_time(item.created, "created", w, p)
+        history.append(item)
     condition = None
-    conditions = _opt(data, "conditions", where, list) or []
+    conditions = _opt(data, "conditions", where, path, list) or []
     if conditions:
         raw = conditions[0]
-        w = f"{where}.conditions[0]"
+        w, p = f"{where}.conditions[0]", (*path, "conditions", 0)
         if not isinstance(raw, dict):
-            raise LockfileError(f"{w}: not a mapping")
+            raise _FieldError(f"{w}: not a mapping", p)
         condition = Condition(
-            reason=_req(raw, "reason", w),
-            message=_req(raw, "message", w),
-            last_transition=str(_req(raw, "lastTransitionTime", w)),
+            reason=_req(raw, "reason", w, p),
+            message=_req(raw, "message", w, p),
+            last_transition=_req(raw, "lastTransitionTime", w, p),
         )
-    return TagLock(
+        _check_time(condition.last_transition, "lastTransitionTime", w, p)
+    lock = TagLock(
         source=TagSource(
-            kind=_req(source, "kind", f"{where}.from"),
-            name=_req(source, "name", f"{where}.from"),
-            namespace=_opt(source, "namespace", f"{where}.from"),
-            scheduled=policy.get("scheduled") is True,
-            insecure=policy.get("insecure") is True,
-            import_mode=str(policy.get("importMode", "Legacy")),
-            reference_policy=str(data.get("referencePolicy", "Source")),
-            reference=data.get("reference") is True,
+            kind=_req(source, "kind", from_where, from_path),
+            name=_req(source, "name", from_where, from_path),
+            namespace=_opt(source, "namespace", from_where, from_path),
+            scheduled=_flag(policy, "scheduled", policy_where, policy_path),
+            insecure=_flag(policy, "insecure", policy_where, policy_path),
+            import_mode=_one_of(
+                policy, "importMode", IMPORT_MODES, "Legacy", policy_where, policy_path
+            ),
+            reference_policy=_one_of(
+                data, "referencePolicy", REFERENCE_POLICIES, "Source", where, path
+            ),
+            reference=_flag(data, "reference", where, path),
         ),
-        resolved_from=_opt(data, "source", where),
-        digest=_opt(data, "digest", where),
-        image=_opt(data, "image", where),
+        resolved_from=_opt(data, "source", where, path),
+        digest=_opt(data, "digest", where, path),
+        image=_opt(data, "image", where, path),
         history=tuple(history),
         condition=condition,
     )
+    _one_of(source, "kind", SOURCE_KINDS, None, from_where, from_path)
+    _check_digest(lock.digest, "digest", where, path)
+    return lock
+
+
+def _lock_from_data(data: Any) -> Lock:
+    if data is None:
+        return Lock()
+    if not isinstance(data, dict) or data.get("kind") != LOCK_KIND:
+        path: Path = ("kind",) if isinstance(data, dict) else ()
+        raise _FieldError(f"not an {LOCK_KIND} (kind: {LOCK_KIND} missing)", path)
+    if data.get("apiVersion") != API_VERSION:
+        raise _FieldError(f"unsupported apiVersion {data.get('apiVersion')!r}", ("apiVersion",))
+    tags: dict[TagRef, TagLock] = {}
+    consumers: dict[ObjectKey, str] = {}
+    for namespace, body in (_opt(data, "namespaces", "lock", (), dict) or {}).items():
+        w, p = f"namespaces.{namespace}", ("namespaces", namespace)
+        if not isinstance(body, dict):
+            raise _FieldError(f"{w}: not a mapping", p)
+        for stream, stream_tags in (_opt(body, "imageStreams", w, p, dict) or {}).items():
+            sw, sp = f"{w}.imageStreams.{stream}", (*p, "imageStreams", stream)
+            if not isinstance(stream_tags, dict):
+                raise _FieldError(f"{sw}: not a mapping", sp)
+            for tag, tag_data in stream_tags.items():
+                ref = TagRef(str(namespace), str(stream), str(tag))
+                tags[ref] = _tag_from_data(tag_data, f"{sw}.{tag}", (*sp, tag))
+        for name, consumer in (_opt(body, "consumers", w, p, dict) or {}).items():
+            kind, _, obj_name = str(name).partition("/")
+            where, cp = f"{w}.consumers.{name}", (*p, "consumers", name)
+            if not obj_name or not isinstance(consumer, dict):
+                raise _FieldError(f"{where}: expected Kind/name with a specHash", cp)
+            consumers[ObjectKey(kind, str(namespace), obj_name)] = _req(
+                consumer, "specHash", where, cp
+            )
+    return Lock(tags=tags, consumers=consumers)
+
+
+def _locate(text: bytes | str, path: Path) -> tuple[int, int]:
+    """Line and column (1-based) of ``path`` in the text: the value of its last step when
+    that is a scalar, else the key; as far as the path exists (a missing field points at
+    the mapping that lacks it). A second, round-trip parse: only ever on the error path."""
+    try:
+        node = YAML(typ="rt").load(text)
+    except Exception:  # the safe parse succeeded; be defensive all the same
+        return 1, 1
+    line, column = 0, 0
+    for i, step in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, CommentedMap) and step in node:
+            value = node[step]
+            scalar = not isinstance(value, CommentedMap | CommentedSeq)
+            line, column = node.lc.value(step) if last and scalar else node.lc.key(step)
+            node = value
+        elif isinstance(node, CommentedSeq) and isinstance(step, int) and 0 <= step < len(node):
+            line, column = node.lc.item(step)
+            node = node[step]
+        else:
+            break
+    return line + 1, column + 1
 
 
 def parse_lock(text: bytes | str) -> Lock:
-    """Read a committed lockfile. Raises LockfileError naming the line or field."""
+    """Read a committed lockfile. Raises LockfileError naming the field, at its line."""
     try:
         data = load_machine_yaml(text)
     except MarkedYAMLError as exc:
@@ -253,28 +396,8 @@ def parse_lock(text: bytes | str) -> Lock:
         ) from exc
     except YAMLError as exc:
         raise LockfileError(f"YAML error: {exc}") from exc
-    if data is None:
-        return Lock()
-    if not isinstance(data, dict) or data.get("kind") != LOCK_KIND:
-        raise LockfileError(f"not an {LOCK_KIND} (kind: {LOCK_KIND} missing)")
-    if data.get("apiVersion") != API_VERSION:
-        raise LockfileError(f"unsupported apiVersion {data.get('apiVersion')!r}")
-    tags: dict[TagRef, TagLock] = {}
-    consumers: dict[ObjectKey, str] = {}
-    for namespace, body in (_opt(data, "namespaces", "lock", dict) or {}).items():
-        w = f"namespaces.{namespace}"
-        if not isinstance(body, dict):
-            raise LockfileError(f"{w}: not a mapping")
-        for stream, stream_tags in (_opt(body, "imageStreams", w, dict) or {}).items():
-            if not isinstance(stream_tags, dict):
-                raise LockfileError(f"{w}.imageStreams.{stream}: not a mapping")
-            for tag, tag_data in stream_tags.items():
-                ref = TagRef(str(namespace), str(stream), str(tag))
-                tags[ref] = _tag_from_data(tag_data, f"{w}.imageStreams.{stream}.{tag}")
-        for name, consumer in (_opt(body, "consumers", w, dict) or {}).items():
-            kind, _, obj_name = str(name).partition("/")
-            where = f"{w}.consumers.{name}"
-            if not obj_name or not isinstance(consumer, dict):
-                raise LockfileError(f"{where}: expected Kind/name with a specHash")
-            consumers[ObjectKey(kind, str(namespace), obj_name)] = _req(consumer, "specHash", where)
-    return Lock(tags=tags, consumers=consumers)
+    try:
+        return _lock_from_data(data)
+    except _FieldError as exc:
+        line, column = _locate(text, exc.path)
+        raise LockfileError(exc.message, line, column) from None

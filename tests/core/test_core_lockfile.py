@@ -386,3 +386,163 @@ def test_parse_yaml_errors_carry_position(text, line, column, fragment):
         parse_lock(text)
     assert fragment in str(info.value)
     assert (info.value.line, info.value.column) == (line, column)
+
+
+# ---------------------------------------------------------------------------
+# errors in a hand-edited lock: the real line and column, and values that are checked
+
+B64 = "b" * 64
+
+
+def _edit(old: str, new: str) -> str:
+    text = GOLDEN.read_text()
+    assert text.count(old) >= 1, old
+    return text.replace(old, new, 1)
+
+
+def _position(text: str, marker: str) -> tuple[int, int]:
+    assert text.count(marker) == 1, marker
+    index = text.index(marker)
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "fragment"),
+    [
+        pytest.param(
+            f"          digest: sha256:{B64}\n",
+            "          digest: sha256:77dc\n",
+            "sha256:77dc",
+            "nginx.stable: field 'digest' is not sha256:<64 lowercase hex> (got 'sha256:77dc')",
+            id="digest-short",
+        ),
+        pytest.param(
+            f"            - digest: sha256:{B64}\n",
+            f"            - digest: sha256:{B64.upper()}\n",
+            f"sha256:{B64.upper()}",
+            "nginx.stable.history[0]: field 'digest' is not sha256:<64 lowercase hex>",
+            id="history-digest-uppercase",
+        ),
+        pytest.param(
+            "            importMode: Legacy\n            scheduled: true\n",
+            "            importMode: Sometimes\n            scheduled: true\n",
+            "Sometimes",
+            "nginx.stable.importPolicy: field 'importMode' must be one of Legacy, "
+            "PreserveOriginal (got 'Sometimes')",
+            id="import-mode",
+        ),
+        pytest.param(
+            "          referencePolicy: Local\n",
+            "          referencePolicy: Remote\n",
+            "Remote",
+            "web.1.0: field 'referencePolicy' must be one of Source, Local (got 'Remote')",
+            id="reference-policy",
+        ),
+        pytest.param(
+            "            kind: ImageStreamImage\n",
+            "            kind: ImageStreamImages\n",
+            "ImageStreamImages",
+            "builder.pinned.from: field 'kind' must be one of DockerImage, ImageStreamTag, "
+            "ImageStreamImage, Push (got 'ImageStreamImages')",
+            id="from-kind",
+        ),
+        pytest.param(
+            "              created: '2024-02-01T00:00:00Z'\n",
+            "              created: yesterday\n",
+            "yesterday",
+            "nginx.stable.history[0]: field 'created' is not an RFC 3339 time",
+            id="created-not-a-time",
+        ),
+        pytest.param(
+            "              created: '2024-01-01T00:00:00Z'\n",
+            "              created: '2024-13-01T00:00:00Z'\n",
+            "'2024-13-01",
+            "nginx.stable.history[1]: field 'created' is not an RFC 3339 time",
+            id="created-month-13",
+        ),
+        pytest.param(
+            "lastTransitionTime: '2024-04-01T00:00:00Z'\n",
+            "lastTransitionTime: '2024-04-01 00:00'\n",
+            "'2024-04-01 00:00'",
+            "nginx.stable.conditions[0]: field 'lastTransitionTime' is not an RFC 3339 time",
+            id="transition-time",
+        ),
+        pytest.param(
+            "              generation: 2\n",
+            "              generation: two\n",
+            "two",
+            "nginx.stable.history[0]: field 'generation' missing or not a int",
+            id="generation-type",
+        ),
+        pytest.param(
+            "            name: nginx:1.25\n",
+            "",
+            None,  # a missing field: the mapping that lacks it (see the next test)
+            "nginx.stable.from: field 'name' missing or not a str",
+            id="from-name-missing",
+        ),
+        pytest.param(
+            "            scheduled: true\n",
+            "            scheduled: 'yes'\n",
+            "'yes'",
+            "nginx.stable.importPolicy: field 'scheduled' must be true or false (got 'yes')",
+            id="scheduled-not-bool",
+        ),
+    ],
+)
+def test_hand_edit_errors_carry_the_real_position(old, new, marker, fragment):
+    text = _edit(old, new)
+    with pytest.raises(LockfileError) as info:
+        parse_lock(text)
+    assert fragment in str(info.value)
+    if marker is not None:
+        assert (info.value.line, info.value.column) == _position(text, marker)
+    else:
+        assert info.value.line > 20  # deep in the file, not 1:1
+
+
+def test_missing_field_points_at_the_mapping_that_lacks_it():
+    text = _edit("            name: nginx:1.25\n", "")
+    with pytest.raises(LockfileError) as info:
+        parse_lock(text)
+    lines = text.splitlines()
+    # the "from:" key of nginx.stable
+    expected = lines.index("        stable:") + 2
+    assert lines[expected - 1] == "          from:"
+    assert (info.value.line, info.value.column) == (expected, 11)
+
+
+def test_missing_spec_hash_points_at_the_consumer():
+    text = _edit("        specHash: sha256:" + "f" * 64 + "\n", "        other: x\n")
+    with pytest.raises(LockfileError) as info:
+        parse_lock(text)
+    assert "consumers.BuildConfig/app: field 'specHash' missing" in str(info.value)
+    assert (info.value.line, info.value.column) == _position(text, "BuildConfig/app:")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        pytest.param(HEAD + "namespaces:\n  ns: 5\n", 4, 7, id="ns-body"),
+        pytest.param(HEAD + TAG + "          from: {kind: DockerImage}\n", 8, 11, id="flow-from"),
+        pytest.param(HEAD + TAG + FROM + "          digest: 5\n", 9, 19, id="digest-type"),
+        pytest.param("kind: ImageLock\napiVersion: v9\n", 2, 13, id="api-version"),
+    ],
+)
+def test_structural_errors_carry_position(text, line, column):
+    with pytest.raises(LockfileError) as info:
+        parse_lock(text)
+    assert (info.value.line, info.value.column) == (line, column)
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["2024-01-31T12:00:00Z", "2024-01-31t12:00:00z", "2024-01-31T12:00:00.123+02:00"],
+)
+def test_rfc3339_times_are_accepted(when):
+    item = HistoryItem(d("a"), "i@" + d("a"), when, 1)
+    lock = Lock(tags={TagRef("n", "s", "t"): TagLock(NGINX, digest=d("a"), history=(item,))})
+    text = render_lock(lock)
+    assert parse_lock(text) == lock
+    assert render_lock(parse_lock(text)) == text
