@@ -21,7 +21,7 @@ from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
 from reconciler.core.validation import validate_objects
 from reconciler.core.violations import format_violations
 from reconciler.daemon.config import DaemonConfigError
-from reconciler.gitrepo import GitError, Workspace, default_workdir
+from reconciler.gitrepo import GitError, Workspace, default_workdir, display_url
 from reconciler.reconcile import (
     PassError,
     PassResult,
@@ -195,7 +195,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         )
         print(json.dumps(data, indent=2), file=out)
         return _exit_for(plan)
-    print(f"{args.repo} ({args.branch}) at {result.head[:12]}", file=out)
+    print(f"{display_url(args.repo)} ({args.branch}) at {result.head[:12]}", file=out)
     _print_plan(plan, out, show_diff=args.dry_run)
     if args.dry_run:
         print("dry run: nothing written", file=out)
@@ -350,7 +350,13 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     server = make_server(daemon, config.listen_host, config.listen_port)
     serve_in_background(server)
     host, port = str(server.server_address[0]), server.server_address[1]
-    log(20, "listening", address=f"{host}:{port}", repo=config.repo_url, branch=config.branch)
+    log(
+        20,
+        "listening",
+        address=f"{host}:{port}",
+        repo=display_url(config.repo_url),
+        branch=config.branch,
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         log(20, "stopping: the current step finishes first", signal=signal.Signals(signum).name)
@@ -486,7 +492,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     stream = out or sys.stdout
     try:
-        return int(args.func(args, stream))
+        code = int(args.func(args, stream))
+        stream.flush()  # a reader that went away shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # The reader closed the pipe (`reconciler get istag -o json | head -1`). As Python's
+        # docs advise (signal module, "Note on SIGPIPE"): point stdout at devnull so the
+        # final flush at exit cannot fail again. Exit 141 (128 + SIGPIPE), what the shell
+        # reports for a tool that SIGPIPE stopped: the output was cut short, and a
+        # `set -o pipefail` script sees that as it would for any other such tool.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout has no file descriptor (a test's capture): no pipe to flush into
+        finally:
+            os.close(devnull)
+        return 141
     except (PassError, GitError, SettingsError, RegistriesConfError, LockfileError) as exc:
         _err(str(exc))
         return EXIT_CANNOT_RUN

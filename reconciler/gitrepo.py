@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,17 @@ class PushRejected(Exception):
 class PushOutcome:
     pushed: bool
     detail: str = ""
+
+
+def display_url(url: str) -> str:
+    """``url`` fit to show: a user and password or token in it become ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}://{authority}{slash}{path}"
 
 
 def default_workdir(cache_root: Path, url: str) -> Path:
@@ -63,7 +75,7 @@ class Workspace:
             raise GitError("workspace not synced yet")
         return self._repo
 
-    def sync(self) -> str:
+    def sync(self, _fresh: bool = False) -> str:
         """Clone or fetch, then put the work tree exactly at the remote branch's head.
         Returns the head commit. Anything left in the work tree is ours and is dropped."""
         try:
@@ -79,14 +91,28 @@ class Workspace:
             )
         except git.GitCommandError as exc:
             raise GitError(
-                f"cannot fetch branch {self.branch!r} from {self.url}: {_clean_error(exc)}"
+                f"cannot fetch branch {self.branch!r} from {display_url(self.url)}: "
+                f"{_clean_error(exc)}"
             ) from exc
         except git.exc.NoSuchPathError as exc:
-            raise GitError(f"repository {self.url} does not exist") from exc
+            raise GitError(f"repository {display_url(self.url)} does not exist") from exc
         remote_ref = f"origin/{self.branch}"
-        repo.git.checkout("-B", self.branch, remote_ref, "--force")
-        repo.git.reset("--hard", remote_ref)
-        repo.git.clean("-fdx")
+        try:
+            self._reset_to(repo, remote_ref)
+        except git.GitCommandError:
+            # Our own clone is in a state git refuses (a lock file left by a process
+            # killed mid-command, a corrupt index): it holds nothing of value, so make
+            # it usable again, and as a last resort clone afresh.
+            for stale in ("index.lock", "HEAD.lock", f"refs/heads/{self.branch}.lock"):
+                (self.path / ".git" / stale).unlink(missing_ok=True)
+            try:
+                self._reset_to(repo, remote_ref)
+            except git.GitCommandError as exc:
+                if _fresh:
+                    raise GitError(f"cannot check out {remote_ref}: {_clean_error(exc)}") from exc
+                shutil.rmtree(self.path)
+                self._repo = None
+                return self.sync(_fresh=True)
         with repo.config_writer() as config:
             config.set_value("user", "name", BOT_NAME)
             config.set_value("user", "email", BOT_EMAIL)
@@ -94,6 +120,13 @@ class Workspace:
         self.tracked_head = str(repo.head.commit.hexsha)
         self.review_head = self._fetch_review() if self.review_branch else None
         return self.tracked_head
+
+    @staticmethod
+    def _reset_to(repo: git.Repo, remote_ref: str) -> None:
+        branch = remote_ref.split("/", 1)[1]
+        repo.git.checkout("-B", branch, remote_ref, "--force")
+        repo.git.reset("--hard", remote_ref)
+        repo.git.clean("-fdx")
 
     def _fetch_review(self) -> str | None:
         assert self.review_branch is not None
@@ -170,6 +203,14 @@ class Workspace:
         pathspec = git_dir / "RECONCILER_PATHS"
         message_file = git_dir / "RECONCILER_MSG"
         pathspec.write_text("".join(f"{p}\n" for p in paths))
+        try:
+            return self._commit(repo, pathspec, message_file, message)
+        except git.GitCommandError as exc:
+            raise GitError(f"cannot commit in the work clone: {_clean_error(exc)}") from exc
+
+    def _commit(
+        self, repo: git.Repo, pathspec: Path, message_file: Path, message: str
+    ) -> str | None:
         repo.git.add("--all", f"--pathspec-from-file={pathspec}")
         if not repo.index.diff("HEAD"):
             return None
@@ -210,5 +251,5 @@ class Workspace:
                 text,
             ):
                 return PushOutcome(False, _clean_error(exc))
-            raise GitError(f"cannot push to {self.url}: {_clean_error(exc)}") from exc
+            raise GitError(f"cannot push to {display_url(self.url)}: {_clean_error(exc)}") from exc
         return PushOutcome(True)

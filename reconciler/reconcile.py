@@ -374,7 +374,12 @@ def _commit_for_review(workspace: Workspace, plan: Plan, result: PassResult) -> 
         name for name in (loader.LOCKFILE_NAME, loader.TRIGGERS_DIR) if (root / name).exists()
     ]
     tracked_raw = workspace.show(workspace.tracked_head, loader.LOCKFILE_NAME)
-    tracked_lock = parse_lock(tracked_raw) if tracked_raw else Lock()
+    try:
+        tracked_lock = parse_lock(tracked_raw) if tracked_raw else Lock()
+    except LockfileError as exc:
+        raise PassError(
+            f"{loader.LOCKFILE_NAME} on the tracked branch cannot be read: {exc}"
+        ) from exc
     on_tracked = workspace.paths_at(workspace.tracked_head, loader.TRIGGERS_DIR)
     records, _ = triggerstore.read_records(root)
     review = replace(

@@ -463,3 +463,62 @@ def test_a_registry_that_stays_down_is_one_commit(make_remote: MakeRemote, tmp_p
     assert entry.condition.reason == "RegistryUnavailable"
     assert "quay.io/team/app" in entry.condition.message
     assert "127.0.0.1:9" not in entry.condition.message
+
+
+def test_a_stale_git_lock_in_the_work_clone_does_not_stop_passes(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    """A process killed mid-git leaves index.lock behind in our own clone."""
+    push_image(local_registry.url, unique_repo, "v1", seed="stale-lock")
+    remote = make_remote({"s.yaml": stream("s", {"v1": f"{local_registry.host}/{unique_repo}:v1"})})
+    run(remote, tmp_path)
+    (tmp_path / "work" / ".git" / "index.lock").write_text("")
+    remote.commit(
+        {
+            "s.yaml": stream(
+                "s",
+                {
+                    "v1": f"{local_registry.host}/{unique_repo}:v1",
+                    "v2": f"{local_registry.host}/{unique_repo}:v1",
+                },
+            )
+        }
+    )
+    assert run(remote, tmp_path).pushed
+    assert lock_of(remote).get(TagRef(NS, "s", "v2")) is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:ghp_TOKEN@git.example.com/o/r.git", "https://***@git.example.com/o/r.git"),
+        ("https://ghp_TOKEN@git.example.com/o/r.git", "https://***@git.example.com/o/r.git"),
+        ("ssh://git@git.example.com/o/r.git", "ssh://***@git.example.com/o/r.git"),
+        ("git@git.example.com:o/r.git", "git@git.example.com:o/r.git"),
+        ("/srv/git/r.git", "/srv/git/r.git"),
+    ],
+)
+def test_repo_urls_are_shown_without_credentials(url: str, shown: str) -> None:
+    from reconciler.gitrepo import display_url
+
+    assert display_url(url) == shown
+
+
+def test_a_token_in_the_repo_url_never_reaches_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler import cli
+
+    code = cli.main(
+        [
+            "reconcile",
+            "--repo",
+            "http://user:ghp_SECRETTOKEN@127.0.0.1:9/o/r.git",
+            "--cache-dir",
+            str(tmp_path),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "ghp_SECRETTOKEN" not in captured.out + captured.err
+    assert "***@127.0.0.1:9" in captured.err

@@ -34,7 +34,7 @@ from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.state import State
 from reconciler.daemon.webhooks import PushedRepository
-from reconciler.gitrepo import Workspace
+from reconciler.gitrepo import Workspace, display_url
 from reconciler.reconcile import PassError, PassResult, run_pass
 from reconciler.registry.client import RegistryClient
 from reconciler.settings import Settings, registry_client
@@ -180,12 +180,19 @@ class Daemon:
             self.metrics.passes.labels("error").inc()
             log(logging.ERROR, "pass failed", error=str(exc), retryable=exc.retryable)
             self._last_result = {"error": str(exc), "time": self.clock()}
-            with self._lock:
-                self._forced |= forced  # not lost: retried on the next turn
+            self._requeue(forced, git_event)
             return None
+        except BaseException:
+            self._requeue(forced, git_event)  # whatever failed, the events are not lost
+            raise
         self.passes += 1
         self._after_pass(result, now, reason, time.monotonic() - started)
         return result
+
+    def _requeue(self, forced: set[TagRef], git_event: bool) -> None:
+        with self._lock:
+            self._forced |= forced
+            self._git_event = self._git_event or git_event
 
     def _after_pass(self, result: PassResult, now: float, reason: str, seconds: float) -> None:
         plan = result.plan
@@ -196,7 +203,10 @@ class Daemon:
         self._recheckable = plan.recheckable
         self._lock_model = plan.new_lock
         self._rebuild_index(plan.new_lock)
-        self.last_head = result.head if result.commit is None else result.commit
+        # The head the loop compares with is the tracked branch's; in pull-request mode
+        # our commit went to the review branch and the tracked head did not move.
+        pushed_here = result.commit is not None and not self.workspace.review_branch
+        self.last_head = result.commit if pushed_here and result.commit else result.head
         self.state.put("last_head", self.last_head)
         self.metrics.passes.labels("ok").inc()
         self.metrics.pass_seconds.observe(seconds)
@@ -307,7 +317,7 @@ class Daemon:
                     item["conditions"] = [entry.condition.to_data()]
                 tags[str(ref)] = item
         return {
-            "repo": self.config.repo_url,
+            "repo": display_url(self.config.repo_url),
             "branch": self.config.branch,
             "ready": self.ready,
             "passes": self.passes,
