@@ -501,13 +501,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         # final flush at exit cannot fail again. Exit 141 (128 + SIGPIPE), what the shell
         # reports for a tool that SIGPIPE stopped: the output was cut short, and a
         # `set -o pipefail` script sees that as it would for any other such tool.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass  # stdout has no file descriptor (a test's capture): no pipe to flush into
-        finally:
-            os.close(devnull)
+        if stream is sys.stdout:  # not a caller's stream (tests): its fd is not ours
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass  # a stdout without a file descriptor: no pipe left to flush into
+            finally:
+                os.close(devnull)
         return 141
     except (PassError, GitError, SettingsError, RegistriesConfError, LockfileError) as exc:
         _err(str(exc))

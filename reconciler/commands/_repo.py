@@ -9,9 +9,10 @@ import argparse
 import datetime as dt
 import difflib
 import json
+import re
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -57,6 +58,46 @@ def err(message: str) -> None:
 
 def warn(message: str) -> None:
     print(f"reconciler: warning: {message}", file=sys.stderr)
+
+
+def exit_codes_help(one: str) -> str:
+    """The "exit codes:" section of a verb's --help epilog; ``one`` says what 1 means."""
+    return (
+        "\nexit codes:\n"
+        "  0  done\n"
+        f"  1  {one}\n"
+        "  2  could not run: not a checkout, an unreadable lockfile or manifest, git failed,\n"
+        "     bad flags\n"
+    )
+
+
+# ---------------------------------------------------------------- short digests
+
+DIGEST_PREFIX_MIN = 7  # hex characters after "sha256:", like git's and oc's short ids
+_DIGEST_PREFIX = re.compile(r"sha256:[0-9a-f]{0,63}")
+
+
+def expand_digest(text: str, known: Iterable[str], what: str) -> str:
+    """``sha256:`` and at least DIGEST_PREFIX_MIN hex characters of a digest: the one digest
+    of ``known`` that starts so. A full digest, anything that is not a sha256 digest or a
+    prefix of no known digest comes back unchanged, for the caller to report as not found.
+    A prefix that is too short or matches several digests is a VerbError (exit 1) naming
+    ``what`` (and the candidates)."""
+    if not _DIGEST_PREFIX.fullmatch(text):
+        return text
+    if len(text) - len("sha256:") < DIGEST_PREFIX_MIN:
+        raise VerbError(
+            f"{what}: a short digest needs at least {DIGEST_PREFIX_MIN} hex characters after "
+            "sha256:",
+            EXIT_PROBLEMS,
+        )
+    matches = sorted({digest for digest in known if digest.startswith(text)})
+    if len(matches) > 1:
+        raise VerbError(
+            f"{what}: {text} is ambiguous, it starts {len(matches)} digests: " + ", ".join(matches),
+            EXIT_PROBLEMS,
+        )
+    return matches[0] if matches else text
 
 
 # ---------------------------------------------------------------- flags

@@ -10,7 +10,7 @@ import argparse
 from typing import TextIO
 
 from reconciler.commands import _repo
-from reconciler.commands._repo import EXIT_OK, VerbError
+from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core.describe import render_describe, stream_views
 
 STREAM_TYPES = {"is", "imagestream", "imagestreams", "imagestream.image.openshift.io"}
@@ -20,7 +20,9 @@ EXAMPLES = """\
   reconciler describe imagestream marsview -n toms-project
   reconciler describe is                     # every stream of the namespace
   reconciler describe is/marsview -o json    # the same data, for scripts
-"""
+""" + _repo.exit_codes_help(
+    "the stream is not found, or the argument is not an image stream (is/NAME)"
+)
 
 
 def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,8 +30,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         verbs,
         "describe",
         help="show an image stream: its tags, their sources, history and failures",
-        description="Like oc describe is, from the manifests and images.lock.yaml of a "
-        "checkout. Exit 0, or 1 when the stream is not found.",
+        description="Like oc describe is, from the manifests and images.lock.yaml of a checkout.",
         examples=EXAMPLES,
     )
     p.add_argument("what", metavar="is/NAME | is [NAME]", help="the image stream(s)")
@@ -43,9 +44,12 @@ def parse_target(what: str, name: str | None) -> str | None:
     """``is/NAME``, ``is NAME``, ``imagestream NAME`` or ``is``: the NAME or None (all)."""
     kind, slash, rest = what.partition("/")
     if kind.lower() not in STREAM_TYPES:
-        raise VerbError(f"{what!r}: describe knows image streams only (is/NAME, imagestream NAME)")
+        raise VerbError(
+            f"{what!r}: describe knows image streams only (is/NAME, imagestream NAME)",
+            EXIT_PROBLEMS,
+        )
     if slash and name:
-        raise VerbError("give is/NAME or is NAME, not both")
+        raise VerbError("give is/NAME or is NAME, not both", EXIT_PROBLEMS)
     return (rest or None) if slash else name
 
 
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if not views:
             raise VerbError(
                 f'imagestreams.image.openshift.io "{wanted}" not found in namespace {namespace}',
-                _repo.EXIT_PROBLEMS,
+                EXIT_PROBLEMS,
             )
     if args.output != "text":
         data = [v.to_data(now) for v in views]

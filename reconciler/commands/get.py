@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core.describe import (
+    StreamView,
     find_istag,
     image_rows,
     image_views,
@@ -45,9 +46,13 @@ EXAMPLES = """\
   reconciler get is -A -o wide               # every namespace, with the file of each stream
   reconciler get istag marsview:latest -o yaml
   reconciler get istag marsview@sha256:38c7...   # an image stream image
+  reconciler get istag marsview@sha256:38c7e1f   # a unique prefix (7+ hex) is enough
   reconciler get images                      # sha256:...  registry/repo@sha256:...
   reconciler get is approved-apache -o json
-"""
+""" + _repo.exit_codes_help(
+    "a NAME is not found, its short digest is ambiguous, or TYPE is unknown (the names\n"
+    "     that were found are still shown)"
+)
 
 
 def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,12 +61,16 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "get",
         help="list image streams, image stream tags or images",
         description="Like oc get, from the manifests and images.lock.yaml of a checkout. "
-        "Exit 0, or 1 when a NAME is not found.",
+        "A digest may be shortened to sha256: and 7 or more hex characters when that is "
+        "unique.",
         examples=EXAMPLES,
     )
     p.add_argument("type", metavar="TYPE", help="is | istag | images")
     p.add_argument(
-        "names", nargs="*", metavar="NAME", help="stream, stream:tag or stream@sha256:..."
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="stream, stream:tag, stream@sha256:... (istag) or sha256:... (images)",
     )
     p.add_argument(
         "-o", "--output", choices=["table", "wide", "json", "yaml", "name"], default="table"
@@ -76,16 +85,33 @@ def _listing(items: list[dict[str, Any]], single: bool) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
+def _expand_isimage(views: list[StreamView], text: str) -> str:
+    """``stream@sha256:<prefix>`` with the prefix expanded to the one digest of the
+    stream's history it starts; other names unchanged."""
+    stream, at, digest = text.partition("@")
+    if not at:
+        return text
+    known = (
+        item.digest
+        for view in views
+        if view.name == stream
+        for tag in view.tags
+        for item in tag.history
+    )
+    return f"{stream}@{_repo.expand_digest(digest, known, text)}"
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     kind = TYPES.get(args.type.lower())
     if kind is None:
-        raise VerbError(f"unknown type {args.type!r}: expected is, istag or images")
+        raise VerbError(f"unknown type {args.type!r}: expected is, istag or images", EXIT_PROBLEMS)
     checkout = _repo.Checkout.open(args.repo)
     namespace = None if args.all_namespaces else checkout.namespace(args)
     now = _repo.now_of(args)
     wide = args.output == "wide"
     views = stream_views(checkout.streams(), checkout.lock, checkout.config, namespace)
     missing: list[str] = []
+    invalid = False  # a short digest that is ambiguous or too short (reported already)
     objects: list[dict[str, Any]] = []
     names: list[str] = []
     table = ""
@@ -101,7 +127,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if args.names:
             found = []
             for text in args.names:
-                view = find_istag(views, text)
+                try:
+                    view = find_istag(views, _expand_isimage(views, text))
+                except VerbError as exc:
+                    _repo.err(str(exc))
+                    invalid = True
+                    continue
                 if view is None:
                     missing.append(text)
                 else:
@@ -115,8 +146,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     else:
         images = image_views(checkout.lock, namespace)
         if args.names:
-            missing = [n for n in args.names if not any(i.digest == n for i in images)]
-            images = [i for i in images if i.digest in args.names]
+            wanted = []
+            for text in args.names:
+                try:
+                    wanted.append(_repo.expand_digest(text, (i.digest for i in images), text))
+                except VerbError as exc:
+                    _repo.err(str(exc))
+                    invalid = True
+            missing = [n for n in wanted if not any(i.digest == n for i in images)]
+            images = [i for i in images if i.digest in wanted]
         objects = [i.to_object() for i in images]
         names = [i.digest for i in images]
         table = render_table(*image_rows(images, wide=wide))
@@ -135,7 +173,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{RESOURCE[kind]}/{name}", file=out)
     elif objects:
         out.write(table)
-    elif not missing:
+    elif not missing and not invalid:
         where = "any namespace" if namespace is None else f"{namespace} namespace"
         print(f"No resources found in {where}.", file=out)
-    return EXIT_PROBLEMS if missing else EXIT_OK
+    return EXIT_PROBLEMS if missing or invalid else EXIT_OK

@@ -31,11 +31,16 @@ EXAMPLES = """\
   reconciler tag marsview:latest marsview:prod
   # follow marsview:latest wherever it moves
   reconciler tag marsview:latest marsview:stable --alias
-  # pin one image of a stream's history, into two tags at once
-  reconciler tag marsview@sha256:38c7... marsview:rollback other:v1
+  # pin one image of a stream's history, into two tags at once (a unique 7+ hex prefix
+  # of the digest is enough)
+  reconciler tag marsview@sha256:38c7e1f marsview:rollback other:v1
   # delete tags, and commit the change
   reconciler tag -d marsview:old marsview:older --commit
-"""
+""" + _repo.exit_codes_help(
+    "a tag did not resolve (the manifest edit is kept and the failure recorded), the edit\n"
+    "     would make the manifests invalid, a tag to delete or a source is not found, or a\n"
+    "     SOURCE or DEST is malformed or its short digest ambiguous"
+)
 
 
 def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,9 +49,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "tag",
         help="point image stream tags at an image, another tag, or an image of a stream",
         description="Like oc tag, on a checkout: edits the ImageStream manifests (creating a "
-        "stream file when the destination stream is new) and pins the tags in the lock. "
-        "Exit 0 when every tag resolved, 1 when one did not (the manifest edit is kept and "
-        "the failure recorded), 2 when the command could not run.",
+        "stream file when the destination stream is new) and pins the tags in the lock.",
         examples=EXAMPLES,
     )
     p.add_argument(
@@ -75,7 +78,7 @@ def _dest(text: str, namespace: str) -> TagRef:
     ns, slash, rest = text.rpartition("/")
     ref = parse_istag_name(rest, ns if slash else namespace)
     if ref is None or ":" not in rest:
-        raise VerbError(f"destination {text!r}: expected [NAMESPACE/]STREAM:TAG")
+        raise VerbError(f"destination {text!r}: expected [NAMESPACE/]STREAM:TAG", EXIT_PROBLEMS)
     return ref
 
 
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             ref = _dest(text, namespace)
             obj = checkout.find_stream(ref.namespace, ref.stream)
             if obj is None or not editing.remove_tag(edits.object(obj), ref.tag):
-                raise VerbError(f"image stream tag {ref} is not in the manifests")
+                raise VerbError(f"image stream tag {ref} is not in the manifests", EXIT_PROBLEMS)
             touched.add(ref)
             messages.append(f"Deleted tag {ref.namespace}/{ref.stream}:{ref.tag}.")
     else:
@@ -165,7 +168,7 @@ def _edit_for(
         try:
             parse_image_reference(source)
         except InvalidReference as exc:
-            raise VerbError(f"source {source!r}: {exc}") from exc
+            raise VerbError(f"source {source!r}: {exc}", EXIT_PROBLEMS) from exc
         edit = _repo.docker_tag_edit(dest.tag, source, args)
         if args.reference:
             return edit, f"Tag {where} set to reference {source}."
@@ -177,16 +180,25 @@ def _edit_for(
     src_ns, local = _split_stream_source(source, dest.namespace)
     from_ns = src_ns if src_ns != dest.namespace else None
     if kind == "isimage":
+        stream, _, digest = local.partition("@")
+        known = (
+            item.digest
+            for ref, entry in checkout.lock.tags.items()
+            if ref.namespace == src_ns and ref.stream == stream
+            for item in entry.history
+        )
+        local = f"{stream}@{_repo.expand_digest(digest, known, f'source {source!r}')}"
         if parse_isimage_name(local) is None:
-            raise VerbError(f"source {source!r}: expected STREAM@sha256:<64 hex>")
+            raise VerbError(f"source {source!r}: expected STREAM@sha256:<64 hex>", EXIT_PROBLEMS)
         name, from_kind = local, IMAGE_STREAM_IMAGE
-        message = f"Tag {where} set to {source}."
+        named_ns = source.rpartition("/")[0]  # the source as given, its digest expanded
+        message = f"Tag {where} set to {f'{named_ns}/{local}' if named_ns else local}."
     else:
         src = parse_istag_name(local, src_ns)
         if src is None:
-            raise VerbError(f"source {source!r}: expected STREAM:TAG")
+            raise VerbError(f"source {source!r}: expected STREAM:TAG", EXIT_PROBLEMS)
         if src == dest:
-            raise VerbError(f"{where} cannot be tagged from itself")
+            raise VerbError(f"{where} cannot be tagged from itself", EXIT_PROBLEMS)
         if args.alias:
             name, from_kind = f"{src.stream}:{src.tag}", IMAGE_STREAM_TAG
             message = f"Tag {where} set up to track {source}."
@@ -195,7 +207,8 @@ def _edit_for(
             if entry is None or entry.digest is None:
                 raise VerbError(
                     f"{src} has no image in the lock yet (reconcile first, or use --alias to "
-                    "follow it)"
+                    "follow it)",
+                    EXIT_PROBLEMS,
                 )
             name, from_kind = f"{src.stream}@{entry.digest}", IMAGE_STREAM_IMAGE
             message = f"Tag {where} set to {src.stream}@{entry.digest}."
