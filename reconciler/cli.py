@@ -70,16 +70,55 @@ def _client(settings: Settings) -> RegistryClient:
 # ---------------------------------------------------------------- validate
 
 
+def _repo_root(path: Path) -> Path | None:
+    """The nearest directory at or above ``path`` holding a .reconciler.yaml."""
+    start = path.resolve() if path.is_dir() else path.resolve().parent
+    for candidate in (start, *start.parents):
+        if (candidate / loader.REPO_CONFIG_NAME).is_file():
+            return candidate
+    return None
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root)
+
+
+def _relative(path: Path, root: Path) -> str:
+    resolved = path.resolve()
+    return "" if resolved == root else resolved.relative_to(root).as_posix()
+
+
+def _named(file: str, wanted: list[str]) -> bool:
+    """``file`` (repo-relative) is one of, or under one of, the ``wanted`` paths."""
+    return any(not w or file == w or file.startswith(w.rstrip("/") + "/") for w in wanted)
+
+
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     paths = [Path(p) for p in args.paths] or [Path(".")]
     for path in paths:
         if not path.exists():
             _err(f"{path}: no such file or directory")
             return EXIT_CANNOT_RUN
-    # The repo config of the first directory given (or the current one) applies.
-    root = next((p for p in paths if p.is_dir()), Path("."))
-    config, problems = read_repo_config(root)
-    loaded = loader.load_paths(paths, config.default_namespace)
+    root = _repo_root(paths[0])
+    if root is not None:
+        # Inside a repo (a .reconciler.yaml above): its settings apply, every manifest
+        # of it is context for the cross-object checks, paths are shown from its root,
+        # and only problems in what was named are reported.
+        config, problems = read_repo_config(root)
+        loaded = loader.load_repo(root, config.default_namespace)
+        outside = [p for p in paths if not _within(p, root) or p.suffix == ".json"]
+        if outside:
+            extra = loader.load_paths(outside, config.default_namespace, relative_to=root)
+            loaded.objects += extra.objects
+            loaded.violations += extra.violations
+            loaded.files += extra.files
+        wanted = [_relative(p, root) for p in paths]
+        loaded.files = [f for f in loaded.files if _named(f, wanted)]
+    else:
+        base = next((p for p in paths if p.is_dir()), Path("."))
+        config, problems = read_repo_config(base)
+        loaded = loader.load_paths(paths, config.default_namespace)
+        wanted = [""]
     report = validate_objects(
         loaded.objects,
         config,
@@ -87,6 +126,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         [*problems, *loaded.violations],
         [policy.policy_check(_settings(args))],
     )
+    report.violations = [v for v in report.violations if _named(v.file, wanted)]
+    loaded.objects = [o for o in loaded.objects if _named(o.file, wanted)]
     if args.output == "json":
         print(
             json.dumps(
@@ -346,8 +387,17 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         allowed_registries=config.allowed_registries_file,
         max_bulk=config.policy.max_bulk_per_repository,
     )
-    daemon = Daemon(config, settings)
-    server = make_server(daemon, config.listen_host, config.listen_port)
+    try:
+        daemon = Daemon(config, settings)
+    except OSError as exc:
+        _err(f"cannot use stateDir {config.state_dir}: {exc.strerror}")
+        return EXIT_CANNOT_RUN
+    try:
+        server = make_server(daemon, config.listen_host, config.listen_port)
+    except OSError as exc:
+        daemon.close()
+        _err(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror}")
+        return EXIT_CANNOT_RUN
     serve_in_background(server)
     host, port = str(server.server_address[0]), server.server_address[1]
     log(

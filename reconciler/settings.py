@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -106,6 +107,26 @@ def parse_platform(text: str) -> Platform:
     return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
 
+def _positive(
+    flag: float | None, env_text: str | None, default: float, name: str, kind: type
+) -> Any:
+    """A flag, else the environment's value, else the default; each must be > 0."""
+    if flag is not None:
+        value: Any = flag
+        where = f"--{name}"
+    elif env_text:
+        where = f"RECONCILER_{name.upper()}"
+        try:
+            value = kind(env_text)
+        except ValueError:
+            raise SettingsError(f"{where}={env_text!r}: expected a number") from None
+    else:
+        return kind(default)
+    if value <= 0:
+        raise SettingsError(f"{where}={value}: must be greater than 0")
+    return kind(value)
+
+
 def load_settings(
     env: Mapping[str, str],
     *,
@@ -133,6 +154,8 @@ def load_settings(
         xdg = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME", "."), ".cache")
         cache_root = os.path.join(xdg, "imagestream-reconciler")
     bundle = ca_bundle or env.get("RECONCILER_CA_BUNDLE")
+    if bundle and not Path(bundle).is_file():
+        raise SettingsError(f"CA bundle {bundle} does not exist")
     secrets_dir = pull_secrets_dir or env.get("RECONCILER_PULL_SECRETS_DIR")
     try:
         credentials = load_credential_store(
@@ -154,8 +177,10 @@ def load_settings(
         registries=conf,
         registries_conf_path=conf_path,
         platform=parse_platform(platform or env.get("RECONCILER_PLATFORM", "linux/amd64")),
-        max_concurrency=concurrency or int(env.get("RECONCILER_CONCURRENCY", "16")),
-        timeout=timeout or float(env.get("RECONCILER_TIMEOUT", "10")),
+        max_concurrency=_positive(
+            concurrency, env.get("RECONCILER_CONCURRENCY"), 16, "concurrency", int
+        ),
+        timeout=_positive(timeout, env.get("RECONCILER_TIMEOUT"), 10.0, "timeout", float),
         cache_dir=Path(cache_root),
         verify=bundle if bundle else True,
         credentials=credentials,

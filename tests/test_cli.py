@@ -201,3 +201,83 @@ def test_sample_script_runs_end_to_end(tmp_path: Path) -> None:
     assert "toms-project/marsview:latest: sha256:" in pass3
     assert pass3.count("redeploy DeploymentConfig/toms-project/marsview") == 1
     assert "my-python" not in pass3
+
+
+def test_validate_part_of_a_repo_uses_the_whole_repo_as_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reconciler validate streams/ build.yaml` inside a repo: the repo's settings and
+    the other manifests apply, paths are shown from the repo root, and only problems in
+    what was named are reported."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "sample-repo", repo)
+    broken = repo / "deployments" / "marsview.yaml"
+    broken.write_text(broken.read_text().replace("- name: marsview\n", "- name: main\n"))
+    monkeypatch.chdir(repo / "builds")
+    assert run("validate", ".", "../imagestreams") == (
+        0,
+        "valid: 6 objects in 6 files, 0 errors, 0 warnings\n",
+    )
+    code, out = run("validate", "../deployments")
+    assert code == 1
+    assert out.startswith(
+        "deployments/marsview.yaml:31:13: DeploymentConfig/toms-project/marsview:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "message"),
+    [
+        ({"RECONCILER_CONCURRENCY": "abc"}, [], "RECONCILER_CONCURRENCY='abc': expected a number"),
+        ({"RECONCILER_TIMEOUT": "-1"}, [], "RECONCILER_TIMEOUT=-1.0: must be greater than 0"),
+        ({}, ["--concurrency", "0"], "--concurrency=0: must be greater than 0"),
+        (
+            {},
+            ["--ca-bundle", "/nonexistent/ca.pem"],
+            "CA bundle /nonexistent/ca.pem does not exist",
+        ),
+    ],
+)
+def test_bad_settings_are_clear_errors(
+    env: dict[str, str],
+    flags: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code = cli.main(["plan", "--repo", str(ROOT / "sample-repo"), *flags])
+    assert code == 2
+    assert capsys.readouterr().err == f"reconciler: error: {message}\n"
+
+
+def test_daemon_listen_errors_are_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+    import socket
+
+    # `run` configures the process's logging; keep that from leaking into other tests.
+    logger = logging.getLogger("reconciler")
+    monkeypatch.setattr(logger, "handlers", list(logger.handlers))
+    monkeypatch.setattr(logger, "propagate", logger.propagate)
+    monkeypatch.setattr(logger, "level", logger.level)
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        config = tmp_path / "d.yaml"
+        config.write_text(
+            f"repo: {{url: /nowhere.git}}\nstateDir: state\nlisten: 127.0.0.1:{port}\n"
+        )
+        assert cli.main(["run", "--config", str(config)]) == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+        config.write_text("repo: {url: /nowhere.git}\nlisten: 127.0.0.1:99999\n")
+        assert cli.main(["run", "--config", str(config)]) == 2
+        assert "d.yaml:2:1: listen: port must be 0-65535" in capsys.readouterr().err
+    finally:
+        busy.close()

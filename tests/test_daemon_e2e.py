@@ -375,8 +375,6 @@ def test_daemon_uses_the_configured_credentials(make_remote: MakeRemote, tmp_pat
         try:
             result = daemon.step()
         finally:
-            daemon.stop()
-            daemon.client.close()
-            daemon.state.close()
+            daemon.close()
         assert result is not None and not result.plan.failures
         assert digest_of(remote) == digest

@@ -18,6 +18,7 @@ from reconciler.core.manifests import (
     ManifestObject,
     ObjectKey,
 )
+from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import (
     DOCKER_IMAGE,
@@ -185,6 +186,11 @@ def _tag_reference(
                     ),
                 )
             ]
+    if tag.from_kind == DOCKER_IMAGE:
+        try:
+            parse_image_reference(tag.from_name)
+        except InvalidReference as exc:
+            return [(stream, stream.violation((*tag.from_path, "name"), str(exc)))]
     if tag.from_kind == IMAGE_STREAM_IMAGE:
         parsed = parse_isimage_name(tag.from_name)
         if parsed is None:

@@ -128,6 +128,9 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
         for path, message in _problems(error):
             problems.append(f"{at(path)}: {render_path(path) or '(top)'}: {message}")
     problems.sort(key=lambda p: [int(n) if n.isdigit() else 0 for n in p.split(":")[1:3]])
+    port = str(data.get("listen", "127.0.0.1:8080")).rpartition(":")[2]
+    if port.isdigit() and int(port) > 65535:
+        problems.append(f"{at(('listen',))}: listen: port must be 0-65535, got {port}")
     if problems:
         raise DaemonConfigError(problems)
 

@@ -358,6 +358,9 @@ class Daemon:
         finally:
             self._delivery_wake.set()
             worker.join(timeout=10)
-            self.deliverer.close()
-            self.client.close()
-            self.state.close()
+            self.close()
+
+    def close(self) -> None:
+        self.deliverer.close()
+        self.client.close()
+        self.state.close()
