@@ -276,6 +276,12 @@ def _work_tree(repo: str) -> Path | None:
     return None
 
 
+def _target_host(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/..."
+
+
 def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
     local = _work_tree(args.repo)
     if local is not None:
@@ -299,7 +305,14 @@ def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
         state = State(Path(args.state_dir))
         for d in state.deliveries():
             deliveries.setdefault(d.id, []).append(
-                {"url": d.url, "state": d.state, "attempts": d.attempts, "lastError": d.last_error}
+                {
+                    # Only scheme and host: webhook URLs often carry their secret in the
+                    # path (an OpenShift generic webhook does).
+                    "target": _target_host(d.url),
+                    "state": d.state,
+                    "attempts": d.attempts,
+                    "lastError": d.last_error,
+                }
             )
         state.close()
     if args.output == "json":
@@ -317,7 +330,9 @@ def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
     for record in records:
         line = f"{record.id}  {record.status:<12}  {record.created}  {record.summary()}"
         for item in deliveries.get(record.id, []):
-            line += f"\n    delivery {item['state']} ({item['attempts']} attempts) to {item['url']}"
+            line += (
+                f"\n    delivery {item['state']} ({item['attempts']} attempts) to {item['target']}"
+            )
             if item["lastError"] and item["state"] != "delivered":
                 line += f": {item['lastError']}"
         print(line, file=out)

@@ -9,7 +9,7 @@ would), makes a bare git remote from sample-repo/, and then:
 2. reconciles again: nothing changes, no commit;
 3. pushes a new marsview:latest and reconciles: the tag moves (old digest in history),
    one redeploy trigger opens; the unscheduled my-python tag does not move;
-4. lists the triggers and acknowledges one.
+4. lists the trigger records, the remote's history and the lockfile.
 
 Everything lives under .work/sample/ (the remote stays there to look at); the registry
 stops when the script ends.

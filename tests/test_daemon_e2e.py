@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -178,6 +180,23 @@ def test_registry_push_and_git_webhook_drive_passes_without_polling(
                 p.split("/")[1][:-5] for p in placeholder.files() if p.startswith("triggers/")
             }
             wait_for(lambda: records <= receiver.keys())
+            from reconciler import cli
+
+            def listed() -> list[dict[str, object]] | None:
+                out = io.StringIO()
+                argv = ["triggers", "list", "--repo", str(config.work_dir)]
+                argv += ["--state-dir", str(config.state_dir), "-o", "json"]
+                assert cli.main(argv, out=out) == 0
+                data: list[dict[str, Any]] = json.loads(out.getvalue())
+                done = all(d["state"] == "delivered" for r in data for d in r["deliveries"])
+                return data if done else None
+
+            shown = wait_for(listed)
+            assert {r["id"] for r in shown} == records
+            for record in shown:
+                (delivery,) = record["deliveries"]
+                host = receiver.url.split("/")[2]
+                assert delivery["target"] == f"http://{host}/..."  # never the full URL
 
             # Operations endpoints.
             assert httpx.get(f"{running.url}/healthz").status_code == 200
