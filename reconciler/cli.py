@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from reconciler import __version__, clicommon, commands, loader, policy, schemas, triggerstore
+from reconciler import (
+    __version__,
+    clicommon,
+    commands,
+    loader,
+    policy,
+    progress,
+    schemas,
+    triggerstore,
+)
 from reconciler.core.lockfile import LockfileError
 from reconciler.core.registries import RegistriesConfError
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
@@ -222,7 +231,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         else default_workdir(settings.cache_dir / "work", args.repo)
     )
     workspace = Workspace(args.repo, args.branch, workdir, args.review_branch)
-    with _client(settings) as client:
+    with _client(settings) as client, progress.activity(f"reconciling {display_url(args.repo)}"):
         result: PassResult = run_pass(workspace, settings, client, dry_run=args.dry_run)
     plan = result.plan
     if args.output == "json":
@@ -254,7 +263,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     root = Path(args.repo)
-    with _client(settings) as client:
+    with _client(settings) as client, progress.activity("asking the registries"):
         plan = compute_plan(root, settings, client, utc_now())
     if args.output == "json":
         print(json.dumps(_plan_json(plan), indent=2), file=out)
