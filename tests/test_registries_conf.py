@@ -90,26 +90,27 @@ def test_top_level_settings_recorded() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "fragment"),
+    ("text", "fragment", "line"),
     [
-        ('[registries.search]\nregistries = ["docker.io"]\n', "v1 format"),
-        ('short-name-mode = "sometimes"\n', "short-name-mode must be one of"),
-        ('[[registry]]\nlocation = "https://quay.io"\n', "must not have a scheme"),
-        ('[[registry]]\nprefix = "*.x.io"\nlocation = "y.io"\n', "cannot have a location"),
+        ('[registries.search]\nregistries = ["docker.io"]\n', "v1 format", 1),
+        ('short-name-mode = "sometimes"\n', "short-name-mode must be one of", 1),
+        ('[[registry]]\nlocation = "https://quay.io"\n', "must not have a scheme", 2),
+        ('[[registry]]\nprefix = "*.x.io"\nlocation = "y.io"\n', "cannot have a location", 3),
         (
             '[[registry]]\nprefix = "a.io"\n[[registry.mirror]]\nlocation = "m.io"\n'
             'pull-from-mirror = "never"\n',
             "pull-from-mirror must be one of",
+            5,
         ),
-        ('[aliases]\nweb = "web:latest"\n', "must be a fully qualified name"),
-        ('unqualified-search-registries = ["quay.io/org"]\n', "is not a registry host"),
-        ('credential-helpers = "x"\n', "credential-helpers must be a list"),
+        ('[aliases]\nweb = "web:latest"\n', "must be a fully qualified name", 2),
+        ('unqualified-search-registries = ["quay.io/org"]\n', "is not a registry host", 1),
+        ('credential-helpers = "x"\n', "credential-helpers must be a list", 1),
     ],
 )
-def test_errors(text: str, fragment: str) -> None:
+def test_errors(text: str, fragment: str, line: int) -> None:
     with pytest.raises(RegistriesConfError) as info:
         parse_registries_conf(text, "r.conf")
-    assert str(info.value).startswith("r.conf: ")
+    assert str(info.value).startswith(f"r.conf:{line}: ")
     assert fragment in str(info.value)
 
 
@@ -133,7 +134,7 @@ def test_drop_ins_merge_in_order() -> None:
     assert conf.aliases == {"web": "quay.io/org/web", "api": "quay.io/org/api"}
     with pytest.raises(RegistriesConfError) as info:
         parse_registries_conf_files([("main", ""), ("20-bad.conf", "x = [")])
-    assert str(info.value).startswith("20-bad.conf: ")
+    assert str(info.value).startswith("20-bad.conf:1: ")
 
 
 def test_docker_hub_routing() -> None:
@@ -231,3 +232,131 @@ def test_resolve_imports_never_asks_a_registry_outside_the_allow_list() -> None:
     assert [str(r.reference) for r in client.asked] == ["quay.io/org/b:1"]
     assert client.asked[0].pull_secrets == ("pull-ns",)
     assert client.asked[0].platform == Platform("linux", "arm64")
+
+
+# Semantic errors name the line of the key (a scan of the text: tomllib keeps no positions).
+REAL_CONF = """\
+# /etc/containers/registries.conf
+unqualified-search-registries = ["registry.access.redhat.com", "docker.io"]
+short-name-mode = "enforcing"
+
+[[registry]]
+prefix = "quay.io"
+location = "quay-cache.local"
+insecure = true
+
+[[registry]]
+# the corp registry, through two mirrors
+prefix = "registry.corp.example"
+
+[[registry.mirror]]
+location = "mirror-a.corp.example"
+
+[[registry.mirror]]
+location = "mirror-b.corp.example"
+pull-from-mirror = "digest-only"
+
+[aliases]
+"web" = "quay.io/org/web"
+api = "quay.io/org/api:1"
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "fragment"),
+    [
+        pytest.param(
+            '"registry.access.redhat.com", "docker.io"]',
+            '"registry.access.redhat.com", 5]',
+            2,
+            "unqualified-search-registries must be a list of strings",
+            id="search-not-strings",
+        ),
+        pytest.param(
+            'short-name-mode = "enforcing"',
+            'short-name-mode = "strict"',
+            3,
+            "short-name-mode must be one of",
+            id="short-name-mode",
+        ),
+        pytest.param(
+            'location = "quay-cache.local"',
+            'location = "https://quay-cache.local"',
+            7,
+            "[[registry]] #1: location 'https://quay-cache.local' must not have a scheme",
+            id="entry-1-location",
+        ),
+        pytest.param(
+            'prefix = "registry.corp.example"',
+            'prefix = "Registry Corp"',
+            12,
+            "[[registry]] #2: prefix 'Registry Corp'",
+            id="entry-2-prefix",
+        ),
+        pytest.param(
+            'prefix = "registry.corp.example"',
+            "insecure = true",
+            10,  # no prefix or location key: the entry's [[registry]] header
+            "[[registry]] #2: needs a prefix or a location",
+            id="entry-2-no-prefix",
+        ),
+        pytest.param(
+            'pull-from-mirror = "digest-only"',
+            'pull-from-mirror = "sometimes"',
+            19,
+            "[[registry]] #2: mirror #2 pull-from-mirror must be one of",
+            id="mirror-2-pull",
+        ),
+        pytest.param(
+            'location = "mirror-b.corp.example"',
+            "insecure = false",
+            17,  # no location key: the mirror's [[registry.mirror]] header
+            "[[registry]] #2: mirror #2 needs a location",
+            id="mirror-2-no-location",
+        ),
+        pytest.param(
+            'api = "quay.io/org/api:1"',
+            'api = "api:1"',
+            23,
+            "[aliases] 'api': 'api:1' must be a fully qualified name",
+            id="alias",
+        ),
+        pytest.param(
+            '"web" = "quay.io/org/web"',
+            '"web" = 5',
+            22,
+            "[aliases] 'web' must be a string",
+            id="alias-quoted-key",
+        ),
+    ],
+)
+def test_semantic_errors_name_the_line(old: str, new: str, line: int, fragment: str) -> None:
+    assert old in REAL_CONF
+    text = REAL_CONF.replace(old, new, 1)
+    with pytest.raises(RegistriesConfError) as info:
+        parse_registries_conf(text, "/etc/containers/registries.conf")
+    message = str(info.value)
+    assert message.startswith(f"/etc/containers/registries.conf:{line}: "), message
+    assert fragment in message
+    shown = text.splitlines()[line - 1].strip()
+    assert new in shown or shown in ("[[registry]]", "[[registry.mirror]]")
+
+
+def test_inline_tables_fall_back_to_the_key_that_holds_them() -> None:
+    text = 'unqualified-search-registries = ["docker.io"]\nregistry = [{insecure = true}]\n'
+    with pytest.raises(RegistriesConfError) as info:
+        parse_registries_conf(text, "r.conf")
+    assert str(info.value).startswith("r.conf:2: [[registry]] #1: needs a prefix or a location")
+
+
+def test_drop_in_errors_name_the_drop_in_and_its_line() -> None:
+    drop_in = '# cache\n\n[[registry]]\nprefix = "quay.io"\nlocation = "http://cache"\n'
+    with pytest.raises(RegistriesConfError) as info:
+        parse_registries_conf_files([("registries.conf", REAL_CONF), ("10-cache.conf", drop_in)])
+    assert str(info.value).startswith("10-cache.conf:5: [[registry]] #1: location")
+
+
+def test_toml_syntax_errors_name_line_and_column() -> None:
+    with pytest.raises(RegistriesConfError) as info:
+        parse_registries_conf('a = 1\n[[registry]]\nprefix = "x.io\n', "r.conf")
+    assert str(info.value).startswith("r.conf:3:")

@@ -14,8 +14,9 @@ each request. Reading the files (``/etc/containers/registries.conf``,
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -136,8 +137,9 @@ def _rewrite(reference: ImageReference, prefix: str, location: str) -> ImageRefe
 
 
 def parse_registries_conf(text: str, file: str = "registries.conf") -> RegistriesConf:
-    """Parse one registries.conf (v2); raise :class:`RegistriesConfError` naming ``file``."""
-    return _from_data(_load(text, file), file, RegistriesConf())
+    """Parse one registries.conf (v2); raise :class:`RegistriesConfError` naming ``file``
+    and the line (``file:LINE: message``)."""
+    return _from_data(_load(text, file), _Where(file, text), RegistriesConf())
 
 
 def parse_registries_conf_files(files: Sequence[tuple[str, str]]) -> RegistriesConf:
@@ -147,71 +149,175 @@ def parse_registries_conf_files(files: Sequence[tuple[str, str]]) -> RegistriesC
     ``[aliases]`` are added (an alias set again is replaced)."""
     conf = RegistriesConf()
     for name, text in files:
-        conf = _from_data(_load(text, name), name, conf)
+        conf = _from_data(_load(text, name), _Where(name, text), conf)
     return conf
+
+
+# -- where in the text --------------------------------------------------------------------
+
+# tomllib keeps no positions. For error messages, a line scan finds table headers and
+# ``key =`` lines: good enough for the way registries.conf files are written (one key a
+# line, [[registry]] / [[registry.mirror]] / [aliases] headers). What it cannot find (an
+# inline table, a dotted key) falls back to the enclosing entry, then to no line at all.
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]#]*?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
+_DECODE_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_AT_END = " (at end of document)"
+
+Table = tuple[Any, ...]  # () top level; ("registry", i); ("registry", i, "mirror", j); (name,)
+
+
+def _unquote(key: str) -> str:
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in "\"'":
+        return key[1:-1]
+    return key
+
+
+def _scan(text: str) -> tuple[dict[Table, int], dict[tuple[Table, str], int]]:
+    """(line of each table header, line of each key in its table), 1-based, first wins."""
+    tables: dict[Table, int] = {}
+    keys: dict[tuple[Table, str], int] = {}
+    table: Table = ()
+    registry = mirror = -1
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            name = ".".join(_unquote(part.strip()) for part in header.group(2).split("."))
+            if header.group(1) == "[[" and name == "registry":
+                registry, mirror = registry + 1, -1
+                table = ("registry", registry)
+            elif header.group(1) == "[[" and name == "registry.mirror":
+                mirror += 1
+                table = ("registry", registry, "mirror", mirror)
+            else:
+                table = (name,)
+            tables.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            keys.setdefault((table, _unquote(key.group(1))), number)
+    return tables, keys
+
+
+class _Where:
+    """A file's name and text: formats ``file:LINE: message`` for the first of the given
+    places that the text shows, where a place is a table (``("registry", 0)``) or a key in
+    one (``(("registry", 0), "prefix")``)."""
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.text = text
+        self._scanned: tuple[dict[Table, int], dict[tuple[Table, str], int]] | None = None
+
+    def line(self, *places: Any) -> int | None:
+        if self._scanned is None:
+            self._scanned = _scan(self.text)
+        tables, keys = self._scanned
+        for place in places:
+            found = keys.get(place) if len(place) == 2 and isinstance(place[0], tuple) else None
+            if found is None:
+                found = tables.get(place)
+            if found is not None:
+                return found
+        return None
+
+    def error(self, message: str, *places: Any) -> RegistriesConfError:
+        line = self.line(*places)
+        return RegistriesConfError(
+            f"{self.file}:{line}: {message}" if line else f"{self.file}: {message}"
+        )
+
+
+def _top(key: str) -> tuple[Table, str]:
+    return ((), key)
+
+
+# -- parsing -------------------------------------------------------------------------------
 
 
 def _load(text: str, file: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RegistriesConfError(f"{file}: {exc}") from exc
+        message = str(exc)
+        position = _DECODE_POSITION.search(message)
+        if position:
+            line, column = position.groups()
+            message = message[: position.start()]
+            raise RegistriesConfError(f"{file}:{line}:{column}: {message}") from exc
+        if message.endswith(_AT_END):
+            last = max(1, len(text.splitlines()))  # the document's last line
+            raise RegistriesConfError(f"{file}:{last}: {message[: -len(_AT_END)]}") from exc
+        raise RegistriesConfError(f"{file}: {message}") from exc
     if isinstance(data.get("registries"), dict):
-        raise RegistriesConfError(
-            f"{file}: this is the v1 format ([registries.search]); "
-            "convert it to v2 (unqualified-search-registries, [[registry]])"
+        where = _Where(file, text)
+        raise where.error(
+            "this is the v1 format ([registries.search]); "
+            "convert it to v2 (unqualified-search-registries, [[registry]])",
+            ("registries.search",),
+            ("registries.insecure",),
+            ("registries.block",),
+            ("registries",),
+            _top("registries"),
         )
     return data
 
 
-def _from_data(data: dict[str, Any], file: str, base: RegistriesConf) -> RegistriesConf:
+def _from_data(data: dict[str, Any], where: _Where, base: RegistriesConf) -> RegistriesConf:
     search_raw = data.get("unqualified-search-registries")
     search = base.search
+    search_key = _top("unqualified-search-registries")
     if search_raw is not None:
         if not isinstance(search_raw, list) or not all(isinstance(x, str) for x in search_raw):
-            raise RegistriesConfError(
-                f"{file}: unqualified-search-registries must be a list of strings"
-            )
+            raise where.error("unqualified-search-registries must be a list of strings", search_key)
         for registry in search_raw:
             if "/" in registry or "://" in registry or not registry:
-                raise RegistriesConfError(
-                    f"{file}: unqualified-search-registries: {registry!r} is not a registry host"
+                raise where.error(
+                    f"unqualified-search-registries: {registry!r} is not a registry host",
+                    search_key,
                 )
         search = tuple(search_raw)
     mode = data.get("short-name-mode", base.short_name_mode)
     if mode is not None and mode not in SHORT_NAME_MODES:
-        raise RegistriesConfError(
-            f"{file}: short-name-mode must be one of {sorted(SHORT_NAME_MODES)}, not {mode!r}"
+        raise where.error(
+            f"short-name-mode must be one of {sorted(SHORT_NAME_MODES)}, not {mode!r}",
+            _top("short-name-mode"),
         )
     helpers = data.get("credential-helpers")
     credential_helpers = base.credential_helpers
     if helpers is not None:
         if not isinstance(helpers, list) or not all(isinstance(h, str) for h in helpers):
-            raise RegistriesConfError(f"{file}: credential-helpers must be a list of strings")
+            raise where.error(
+                "credential-helpers must be a list of strings", _top("credential-helpers")
+            )
         credential_helpers = tuple(helpers)
     registry_raw = data.get("registry", [])
     if not isinstance(registry_raw, list):
-        raise RegistriesConfError(f"{file}: [[registry]] must be an array of tables")
+        raise where.error(
+            "[[registry]] must be an array of tables", ("registry",), _top("registry")
+        )
     entries = {entry.prefix: entry for entry in base.registries}
     for index, raw in enumerate(registry_raw):
-        entry = _entry(raw, f"{file}: [[registry]] #{index + 1}")
+        entry = _entry(raw, where, index)
         entries.pop(entry.prefix, None)
         entries[entry.prefix] = entry
     aliases_raw = data.get("aliases", {})
     if not isinstance(aliases_raw, dict):
-        raise RegistriesConfError(f"{file}: [aliases] must be a table")
+        raise where.error("[aliases] must be a table", _top("aliases"), ("aliases",))
     aliases = dict(base.aliases)
     for name, value in aliases_raw.items():
+        places = ((("aliases",), str(name)), ("aliases",), _top("aliases"))
         if not isinstance(value, str):
-            raise RegistriesConfError(f"{file}: [aliases] {name!r} must be a string")
+            raise where.error(f"[aliases] {name!r} must be a string", *places)
         try:
             target = parse_image_reference(value)
         except InvalidReference as exc:
-            raise RegistriesConfError(f"{file}: [aliases] {name!r}: {exc}") from exc
+            raise where.error(f"[aliases] {name!r}: {exc}", *places) from exc
         if target.registry is None or target.digest is not None:
-            raise RegistriesConfError(
-                f"{file}: [aliases] {name!r}: {value!r} must be a fully qualified name "
-                "(registry/repository[:tag]) without a digest"
+            raise where.error(
+                f"[aliases] {name!r}: {value!r} must be a fully qualified name "
+                "(registry/repository[:tag]) without a digest",
+                *places,
             )
         aliases[str(name)] = value
     return RegistriesConf(
@@ -223,49 +329,71 @@ def _from_data(data: dict[str, Any], file: str, base: RegistriesConf) -> Registr
     )
 
 
-def _entry(raw: object, where: str) -> RegistryEntry:
+def _mirror_error(where: _Where, index: int, m_index: int) -> Callable[..., RegistriesConfError]:
+    """``fail(message, *keys)`` for mirror #m_index of [[registry]] #index."""
+    table: Table = ("registry", index)
+    m_table: Table = ("registry", index, "mirror", m_index)
+
+    def fail(message: str, *keys: str) -> RegistriesConfError:
+        return where.error(
+            f"[[registry]] #{index + 1}: mirror #{m_index + 1} {message}",
+            *((m_table, k) for k in keys),
+            m_table,
+            (table, "mirror"),
+            table,
+            _top("registry"),
+        )
+
+    return fail
+
+
+def _entry(raw: object, where: _Where, index: int) -> RegistryEntry:
+    table: Table = ("registry", index)
+    entry_places = (table, _top("registry"))
+
+    def fail(message: str, *keys: str) -> RegistriesConfError:
+        return where.error(
+            f"[[registry]] #{index + 1}: {message}", *((table, k) for k in keys), *entry_places
+        )
+
     if not isinstance(raw, dict):
-        raise RegistriesConfError(f"{where}: not a table")
+        raise fail("not a table")
     prefix = raw.get("prefix") or raw.get("location")
     location = raw.get("location") or prefix
     if not isinstance(prefix, str) or not isinstance(location, str) or not prefix:
-        raise RegistriesConfError(f"{where}: needs a prefix or a location")
+        raise fail("needs a prefix or a location", "prefix", "location")
     for name, value in (("prefix", prefix), ("location", location)):
         if "://" in value:
-            raise RegistriesConfError(
-                f"{where}: {name} {value!r} must not have a scheme (use insecure = true for http)"
+            raise fail(
+                f"{name} {value!r} must not have a scheme (use insecure = true for http)",
+                name if name in raw else "prefix" if "prefix" in raw else "location",
             )
     if prefix.startswith("*."):
         if raw.get("location") and raw.get("location") != prefix:
-            raise RegistriesConfError(
-                f"{where}: a wildcard prefix {prefix!r} cannot have a location"
-            )
+            raise fail(f"a wildcard prefix {prefix!r} cannot have a location", "location")
         if "/" in prefix or "*" in prefix[2:]:
-            raise RegistriesConfError(
-                f"{where}: wildcard prefix {prefix!r} must look like *.example.com"
-            )
+            raise fail(f"wildcard prefix {prefix!r} must look like *.example.com", "prefix")
     else:
         try:
             parse_image_reference(prefix if "/" in prefix else prefix + "/x")
         except InvalidReference as exc:
-            raise RegistriesConfError(f"{where}: prefix {prefix!r}: {exc}") from exc
+            raise fail(f"prefix {prefix!r}: {exc}", "prefix", "location") from exc
     mirrors: list[tuple[str, bool]] = []
     pulls: list[str] = []
     mirror_raw = raw.get("mirror", [])
     if not isinstance(mirror_raw, list):
-        raise RegistriesConfError(f"{where}: [[registry.mirror]] must be an array of tables")
+        raise fail("[[registry.mirror]] must be an array of tables", "mirror")
     for m_index, mirror in enumerate(mirror_raw):
+        mirror_fail = _mirror_error(where, index, m_index)
         if not isinstance(mirror, dict) or not isinstance(mirror.get("location"), str):
-            raise RegistriesConfError(f"{where}: mirror #{m_index + 1} needs a location")
+            raise mirror_fail("needs a location", "location")
         if "://" in mirror["location"]:
-            raise RegistriesConfError(
-                f"{where}: mirror #{m_index + 1} location must not have a scheme"
-            )
+            raise mirror_fail("location must not have a scheme", "location")
         pull = mirror.get("pull-from-mirror", "all")
         if pull not in PULL_FROM_MIRROR:
-            raise RegistriesConfError(
-                f"{where}: mirror #{m_index + 1} pull-from-mirror must be one of "
-                f"{sorted(PULL_FROM_MIRROR)}, not {pull!r}"
+            raise mirror_fail(
+                f"pull-from-mirror must be one of {sorted(PULL_FROM_MIRROR)}, not {pull!r}",
+                "pull-from-mirror",
             )
         mirrors.append((mirror["location"], mirror.get("insecure") is True))
         pulls.append(pull)

@@ -215,44 +215,49 @@ def test_wildcard_prefix_mirrors_rewrite_the_host():
 
 
 @pytest.mark.parametrize(
-    ("text", "fragments"),
+    ("text", "line", "fragments"),
     [
-        pytest.param("unqualified-search-registries = [", ["etc/r.conf: "], id="toml-syntax"),
-        pytest.param("a = 1\na = 2\n", ["etc/r.conf: "], id="toml-duplicate"),
+        pytest.param("unqualified-search-registries = [", 1, [], id="toml-syntax"),
+        pytest.param("a = 1\na = 2\n", 2, [], id="toml-duplicate"),
         pytest.param(
             'unqualified-search-registries = "docker.io"',
+            1,
             ["unqualified-search-registries must be a list of strings"],
             id="search-not-list",
         ),
         pytest.param(
             "unqualified-search-registries = [1]",
+            1,
             ["unqualified-search-registries must be a list of strings"],
             id="search-not-strings",
         ),
         pytest.param(
             "[[registry]]\ninsecure = true\n",
+            1,
             ["[[registry]] #1: needs a prefix or a location"],
             id="no-prefix-no-location",
         ),
         pytest.param(
             '[[registry]]\nlocation = "a.io"\n[[registry]]\nprefix = "b.io"\n'
             "[[registry.mirror]]\ninsecure = true\n",
+            5,
             ["[[registry]] #2: mirror #1 needs a location"],
             id="mirror-without-location",
         ),
         pytest.param(
             '[[registry]]\nprefix = "Bad Host/x"\n',
+            2,
             ["[[registry]] #1: prefix 'Bad Host/x'"],
             id="bad-prefix",
         ),
-        pytest.param('aliases = "x"\n', ["[aliases] must be a table"], id="aliases-not-table"),
+        pytest.param('aliases = "x"\n', 1, ["[aliases] must be a table"], id="aliases-not-table"),
     ],
 )
-def test_parse_errors(text, fragments):
+def test_parse_errors(text, line, fragments):
     with pytest.raises(RegistriesConfError) as info:
         parse_registries_conf(text, "etc/r.conf")
     message = str(info.value)
-    assert message.startswith("etc/r.conf: ")
+    assert message.startswith(f"etc/r.conf:{line}:")
     for fragment in fragments:
         assert fragment in message
 
