@@ -16,6 +16,7 @@ second time, and two reconcilers at once converge through git's compare-and-swap
 from __future__ import annotations
 
 import datetime as dt
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -81,6 +82,7 @@ class Plan:
     triggers: list[TriggerRecord]  # new records only (ids without a file yet)
     failures: dict[TagRef, Failure] = field(default_factory=dict)
     requested: list[TagRef] = field(default_factory=list)  # asked the registries about
+    resolve_seconds: float = 0.0  # time spent waiting on registries this pass
     recheckable: list[TagRef] = field(default_factory=list)  # scheduled and build outputs
 
     @property
@@ -234,6 +236,7 @@ def compute_plan(
     requests, failures = import_requests(desired, old_lock, scheduled_due=due, force=force)
     cache = cache if cache is not None else {}
     todo = [r for r in requests if r not in cache]
+    started = time.perf_counter()
     if todo and client is not None:
         platforms = {
             (o.namespace, o.name): policy.stream_platform(o, settings.platform) for o in streams
@@ -288,6 +291,7 @@ def compute_plan(
         triggers=[r for r in records if r.id not in existing],
         failures={ref: o for ref, o in outcomes.items() if isinstance(o, Failure)},
         requested=[r.ref for r in requests],
+        resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
         recheckable=recheckable(desired),
     )
 

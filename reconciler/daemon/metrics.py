@@ -30,6 +30,24 @@ class Metrics:
             "Time to resolve one batch of tags against the registries",
             registry=r,
         )
+        self.registry_requests = Gauge(
+            "reconciler_registry_requests",
+            "Requests sent to each registry since the daemon started",
+            ["registry"],
+            registry=r,
+        )
+        self.registry_errors = Gauge(
+            "reconciler_registry_request_failures",
+            "Failed requests to each registry since the daemon started",
+            ["registry"],
+            registry=r,
+        )
+        self.registry_backed_off = Gauge(
+            "reconciler_registry_backed_off",
+            "1 while a registry is backed off as a whole after repeated failures",
+            ["registry"],
+            registry=r,
+        )
         self.commits = Counter("reconciler_commits", "Commits pushed", registry=r)
         self.triggers = Counter("reconciler_triggers_opened", "Trigger records opened", registry=r)
         self.deliveries = Counter(

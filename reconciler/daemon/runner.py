@@ -211,6 +211,14 @@ class Daemon:
         self.metrics.passes.labels("ok").inc()
         self.metrics.pass_seconds.observe(seconds)
         self.metrics.tags_resolved.inc(len(plan.requested))
+        if plan.requested:
+            self.metrics.registry_seconds.observe(plan.resolve_seconds)
+        for host, snapshot in self.client.registry_status().items():
+            self.metrics.registry_requests.labels(host).set(float(str(snapshot["requests"])))
+            self.metrics.registry_errors.labels(host).set(float(str(snapshot["failures"])))
+            self.metrics.registry_backed_off.labels(host).set(
+                1.0 if snapshot["circuit_open"] else 0.0
+            )
         self.metrics.last_pass.set(self.clock())
         for ref, failure in plan.failures.items():
             self.metrics.failures.labels(self._registry_of(ref), failure.reason).inc()
