@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -296,15 +296,23 @@ def compute_plan(
     )
 
 
-def write_plan(root: Path, plan: Plan) -> list[str]:
-    """Step 5a: write what differs; returns the repo-relative paths written."""
+def write_derived(
+    root: Path, lock_bytes: bytes | None, records: Sequence[TriggerRecord]
+) -> list[str]:
+    """Write the lock (when ``lock_bytes`` is given) and the records whose id has no file
+    yet; returns the repo-relative paths written."""
     written: list[str] = []
-    if plan.lock_changed:
-        (root / loader.LOCKFILE_NAME).write_bytes(plan.new_bytes)
+    if lock_bytes is not None:
+        (root / loader.LOCKFILE_NAME).write_bytes(lock_bytes)
         written.append(loader.LOCKFILE_NAME)
-    for record in triggerstore.write_new_records(root, plan.triggers):
+    for record in triggerstore.write_new_records(root, list(records)):
         written.append(triggerstore.record_path(root, record).relative_to(root).as_posix())
     return written
+
+
+def write_plan(root: Path, plan: Plan) -> list[str]:
+    """Step 5a: write what differs; returns the repo-relative paths written."""
+    return write_derived(root, plan.new_bytes if plan.lock_changed else None, plan.triggers)
 
 
 @dataclass

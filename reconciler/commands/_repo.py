@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from reconciler import loader, triggerstore
+from reconciler import triggerstore
 from reconciler.clicommon import client_from_settings
 from reconciler.core import editing
 from reconciler.core.consumers import read_consumer
@@ -32,7 +32,14 @@ from reconciler.core.triggers import IMAGE_CHANGE, TriggerRecord, derive_trigger
 from reconciler.core.validation import ValidationReport
 from reconciler.core.violations import Violation
 from reconciler.core.yamltext import dump_yaml_text
-from reconciler.reconcile import compute_plan, read_lock, rfc3339, utc_now, validate_repo
+from reconciler.reconcile import (
+    compute_plan,
+    read_lock,
+    rfc3339,
+    utc_now,
+    validate_repo,
+    write_derived,
+)
 from reconciler.registry import errors as e
 from reconciler.registry.errors import ResolveError
 from reconciler.settings import Settings
@@ -423,13 +430,7 @@ def pin_tags(
 
 
 def write_pins(root: Path, result: PinResult) -> list[str]:
-    written: list[str] = []
-    if result.lock_changed:
-        (root / loader.LOCKFILE_NAME).write_bytes(result.lock_bytes)
-        written.append(loader.LOCKFILE_NAME)
-    for record in triggerstore.write_new_records(root, result.triggers):
-        written.append(triggerstore.record_path(root, record).relative_to(root).as_posix())
-    return written
+    return write_derived(root, result.lock_bytes if result.lock_changed else None, result.triggers)
 
 
 def write_and_pin(
