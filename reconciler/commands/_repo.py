@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from reconciler import triggerstore
+from reconciler import progress, triggerstore
 from reconciler.clicommon import client_from_settings
 from reconciler.core import editing
 from reconciler.core.consumers import read_consumer
@@ -392,7 +392,7 @@ def pin_tags(
     edits one stream. Trigger records for ImageChange consumers of the moved tags are
     derived as the pass would, so the next pass does not miss them."""
     stamp = rfc3339(now)
-    with client_from_settings(settings) as client:
+    with client_from_settings(settings) as client, progress.activity("asking the registries"):
         # ``reimport``: existing tags the rules would leave alone, asked about anyway.
         plan = compute_plan(root, settings, client, now, force=reimport or ())
         desired = dict(plan.new_lock.tags)

@@ -10,7 +10,7 @@ import argparse
 from dataclasses import replace
 from typing import TextIO
 
-from reconciler import clicommon
+from reconciler import clicommon, progress
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core.describe import render_describe, stream_view
@@ -105,7 +105,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             else settings.max_images_bulk_imported_per_repository
         )
         secrets = checkout.config.pull_secrets.for_namespace(namespace)
-        with clicommon.client_from_settings(settings) as client:
+        with (
+            clicommon.client_from_settings(settings) as client,
+            progress.activity(f"listing the tags of {repo_ref}"),
+        ):
             try:
                 place, tags = _repo.first_answer(
                     _repo.locations(repo_ref, settings.registries, bool(args.insecure)),
@@ -152,7 +155,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         insecure = edit.insecure if edit.insecure is not None else bool(spec and spec.insecure)
         mode = edit.import_mode or (spec.import_mode if spec else LEGACY)
         requests.append(_request(ref, edit.from_name, insecure, mode))
-    with clicommon.client_from_settings(settings) as client:
+    with (
+        clicommon.client_from_settings(settings) as client,
+        progress.activity("asking the registries"),
+    ):
         outcomes: dict[TagRef, Outcome] = resolve_imports(
             requests,
             client,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from reconciler import clicommon
+from reconciler import clicommon, progress
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core import editing
@@ -103,7 +103,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     secrets = checkout.config.pull_secrets.for_namespace(ref.namespace)
     found: RegistryImageConfig | None = None
     errors: list[str] = []
-    with clicommon.client_from_settings(settings) as client:
+    with (
+        clicommon.client_from_settings(settings) as client,
+        progress.activity("reading the image's config"),
+    ):
         for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):
             try:
                 places = _repo.locations(image, settings.registries, entry.source.insecure)

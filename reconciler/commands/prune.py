@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
-from reconciler import clicommon, loader
+from reconciler import clicommon, loader, progress
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, VerbError
 from reconciler.core.lockfile import Lock, render_lock
@@ -118,9 +118,17 @@ def missing_images(
 
     missing: set[str] = set()
     unknown: list[str] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        answers = pool.map(lambda kv: check(kv[0], *kv[1]), wanted.items())
-        results = dict(zip(wanted, answers, strict=True))
+
+    def checked(item: tuple[str, tuple[bool, tuple[str, ...]]]) -> bool | str:
+        answer = check(item[0], *item[1])
+        bar.advance()
+        return answer
+
+    with (
+        progress.Bar("checking images in their registries", len(wanted)) as bar,
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+    ):
+        results = dict(zip(wanted, pool.map(checked, wanted.items()), strict=True))
     for image, answer in sorted(results.items()):
         if answer is False:
             missing.add(image)
