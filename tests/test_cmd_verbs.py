@@ -201,3 +201,20 @@ def test_broken_pipe_has_no_traceback(checkout: Path) -> None:
         os.close(write_end)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == ""
+
+
+def test_verbs_never_ask_a_registry_outside_the_allow_list(
+    checkout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """allowedRegistriesForImport keeps every verb's requests away, not just reconcile's:
+    the preview of import-image and --all refuse before asking (a refused name would
+    otherwise reach 127.0.0.1:9, which answers nothing)."""
+    allowed = tmp_path / "allowed.yaml"
+    allowed.write_text("- domainName: quay.io\n")
+    flags = ["--allowed-registries-for-import", str(allowed), "--timeout", "1"]
+    code, out = run(checkout, "import-image", "x:1", "--from=127.0.0.1:9/team/x:1", *flags)
+    assert code == 1
+    assert "importing from 127.0.0.1:9 is not allowed" in out + capsys.readouterr().err
+    code, out = run(checkout, "import-image", "x", "--from=127.0.0.1:9/team/x", "--all", *flags)
+    assert code == 1
+    assert "importing from 127.0.0.1:9 is not allowed" in out + capsys.readouterr().err

@@ -25,7 +25,12 @@ from reconciler.core.lockfile import Lock, parse_lock, render_lock
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Failure
 from reconciler.core.references import ImageReference, InvalidReference, parse_image_reference
-from reconciler.core.registries import BlockedRegistry, RegistriesConf
+from reconciler.core.registries import (
+    AllowedRegistry,
+    BlockedRegistry,
+    RegistriesConf,
+    check_import_allowed,
+)
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import DOCKER_IMAGE, IMAGE_STREAM_TAG, TagRef, alias_target
 from reconciler.core.triggers import IMAGE_CHANGE, TriggerRecord, derive_triggers
@@ -516,11 +521,15 @@ class Located:
 
 
 def locations(
-    text: str | ImageReference, conf: RegistriesConf, insecure: bool = False
+    text: str | ImageReference,
+    conf: RegistriesConf,
+    insecure: bool = False,
+    allowed: Sequence[AllowedRegistry] | None = None,
 ) -> list[Located]:
     """Every place to ask for ``text``: search registries for an unqualified name, then
-    mirrors before the primary, as the resolver does. Raises ResolveError when blocked
-    or not a reference."""
+    mirrors before the primary, as the resolver does; registries outside ``allowed``
+    (allowedRegistriesForImport) are never asked. Raises ResolveError when blocked, not
+    allowed, or not a reference."""
     try:
         ref = parse_image_reference(text) if isinstance(text, str) else text
     except InvalidReference as exc:
@@ -528,6 +537,10 @@ def locations(
     out: list[Located] = []
     blocked: list[str] = []
     for logical in conf.expand(ref):
+        refusal = check_import_allowed(logical, insecure, allowed)
+        if refusal is not None:
+            blocked.append(refusal)
+            continue
         try:
             endpoints = conf.endpoints(logical, insecure)
         except BlockedRegistry as exc:

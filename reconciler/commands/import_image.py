@@ -111,7 +111,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         ):
             try:
                 place, tags = _repo.first_answer(
-                    _repo.locations(repo_ref, settings.registries, bool(args.insecure)),
+                    _repo.locations(
+                        repo_ref, settings.registries, bool(args.insecure), settings.allowed
+                    ),
                     lambda p: client.list_tags(
                         p.endpoint, insecure=p.insecure, page_size=100, pull_secrets=secrets
                     ),
@@ -164,6 +166,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             client,
             settings.registries,
             settings.platform,
+            allowed=settings.allowed,
             pull_secrets=lambda r: checkout.config.pull_secrets.for_namespace(r.ref.namespace),
         )
     failed = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}

@@ -109,7 +109,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     ):
         for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):
             try:
-                places = _repo.locations(image, settings.registries, entry.source.insecure)
+                places = _repo.locations(
+                    image, settings.registries, entry.source.insecure, settings.allowed
+                )
                 _, found = _repo.first_answer(
                     places,
                     lambda p: client.image_config(

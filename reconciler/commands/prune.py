@@ -8,7 +8,7 @@ only reports.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
@@ -24,7 +24,7 @@ from reconciler.core.prune import (
     parse_duration,
     prune_lock,
 )
-from reconciler.core.registries import RegistriesConf
+from reconciler.core.registries import AllowedRegistry, RegistriesConf
 from reconciler.registry import errors as e
 from reconciler.registry.client import RegistryClient, ResolveRequest
 from reconciler.registry.errors import ResolveError
@@ -80,6 +80,7 @@ def missing_images(
     namespace: str | None,
     pull_secrets: Callable[[str], tuple[str, ...]] = lambda namespace: (),
     workers: int = 8,
+    allowed: Sequence[AllowedRegistry] | None = None,
 ) -> tuple[set[str], list[str]]:
     """Pull specs whose manifest every place to ask answered NotFound for (a HEAD on the
     digest through ``client``); and what could not be checked (kept). ``pull_secrets``
@@ -97,7 +98,7 @@ def missing_images(
 
     def check(image: str, insecure: bool, secrets: tuple[str, ...]) -> bool | str:
         try:
-            places = _repo.locations(image, conf, insecure)
+            places = _repo.locations(image, conf, insecure, allowed)
         except ResolveError as exc:
             return exc.message
         for place in places:
@@ -164,6 +165,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 namespace,
                 checkout.config.pull_secrets.for_namespace,
                 workers=min(8, settings.max_concurrency),
+                allowed=settings.allowed,
             )
     pruned_scope, removals = prune_lock(scoped, policy, now, missing)
     tags = dict(lock.tags)
