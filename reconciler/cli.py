@@ -285,12 +285,6 @@ def _work_tree(repo: str) -> Path | None:
     return None
 
 
-def _target_host(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-    return f"{scheme}://{host}/..."
-
-
 def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
     local = _work_tree(args.repo)
     if local is not None:
@@ -309,6 +303,7 @@ def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
         records = [r for r in records if r.status == args.status]
     deliveries: dict[str, list[dict[str, Any]]] = {}
     if args.state_dir:
+        from reconciler.daemon.delivery import target_host
         from reconciler.daemon.state import State
 
         state = State(Path(args.state_dir))
@@ -317,7 +312,7 @@ def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
                 {
                     # Only scheme and host: webhook URLs often carry their secret in the
                     # path (an OpenShift generic webhook does).
-                    "target": _target_host(d.url),
+                    "target": target_host(d.url),
                     "state": d.state,
                     "attempts": d.attempts,
                     "lastError": d.last_error,

@@ -35,6 +35,15 @@ class PushOutcome:
     detail: str = ""
 
 
+def _absolute_if_local(url: str) -> str:
+    """A relative local path as an absolute one: git resolves a clone's remote from
+    inside the clone, where the relative path no longer points anywhere."""
+    if "://" in url or re.match(r"^[^/]+:", url):  # a URL, or scp-like host:path
+        return url
+    path = Path(url)
+    return str(path.resolve()) if not path.is_absolute() and path.exists() else url
+
+
 def display_url(url: str) -> str:
     """``url`` fit to show: a user and password or token in it become ``***``."""
     scheme, sep, rest = url.partition("://")
@@ -47,6 +56,7 @@ def display_url(url: str) -> str:
 
 
 def default_workdir(cache_root: Path, url: str) -> Path:
+    url = _absolute_if_local(url)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", url.rstrip("/").rsplit("/", 1)[-1])[:40] or "repo"
     return cache_root / f"{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
 
@@ -60,7 +70,7 @@ class Workspace:
     """A clone of ``url`` at ``path``, tracking ``branch``."""
 
     def __init__(self, url: str, branch: str, path: Path, review_branch: str | None = None) -> None:
-        self.url = url
+        self.url = _absolute_if_local(url)
         self.branch = branch
         self.path = path
         # Pull-request mode: commits go to this branch, rebuilt on top of ``branch``.

@@ -232,7 +232,7 @@ def compute_plan(
             read_consumer(o) for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
         ],
     )
-    due = None if select_due is None else select_due(recheckable(desired))
+    due = None if select_due is None else select_due(recheckable(desired, old_lock))
     requests, failures = import_requests(desired, old_lock, scheduled_due=due, force=force)
     cache = cache if cache is not None else {}
     todo = [r for r in requests if r not in cache]
@@ -292,7 +292,7 @@ def compute_plan(
         failures={ref: o for ref, o in outcomes.items() if isinstance(o, Failure)},
         requested=[r.ref for r in requests],
         resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
-        recheckable=recheckable(desired),
+        recheckable=recheckable(desired, new_lock),
     )
 
 

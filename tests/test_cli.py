@@ -281,3 +281,26 @@ def test_daemon_listen_errors_are_clear(
         assert "d.yaml:2:1: listen: port must be 0-65535" in capsys.readouterr().err
     finally:
         busy.close()
+
+
+@pytest.mark.integration
+def test_a_relative_repo_path_works_on_every_run(
+    make_remote: MakeRemote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = make_remote(
+        {"app.yaml": GOOD.format(image="nginx:1").replace("scheduled: true", "scheduled: false")}
+    )
+    monkeypatch.chdir(remote.bare.parent)
+    for _ in range(2):
+        code, out = run(
+            "reconcile",
+            "--repo",
+            remote.bare.name,
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--dry-run",
+            "--timeout",
+            "1",
+        )
+        assert "cannot fetch" not in out
+        assert code in (0, 1)  # nginx:1 cannot be resolved here; the git side works

@@ -172,3 +172,50 @@ def test_example_config_in_deploy_is_valid(tmp_path: Path) -> None:
     text = text.replace("/etc/imagestream-reconciler/github-webhook-secret", str(secret))
     config = parse_daemon_config(text, "daemon.yaml", {"RECONCILER_REGISTRY_NOTIFY_TOKEN": "t"})
     assert config.policy.minimum_interval == 900 and config.delivery
+
+
+def test_deliverer_skips_gives_up_and_delivers(tmp_path: Path) -> None:
+    import httpx
+
+    from reconciler.daemon.delivery import Deliverer
+    from reconciler.daemon.metrics import Metrics
+    from reconciler.daemon.state import DELIVERED, FAILED, SKIPPED, State
+
+    posted: list[str] = []
+
+    def target(request: httpx.Request) -> httpx.Response:
+        key = request.headers["Idempotency-Key"]
+        posted.append(key)
+        return httpx.Response(204 if key == "good" else 500)
+
+    state = State(tmp_path / "state")
+    metrics = Metrics()
+    now = [1000.0]
+    deliverer = Deliverer(
+        state,
+        metrics,
+        [],
+        lambda: now[0],
+        transport=httpx.MockTransport(target),
+        skip_reason=lambda item: "superseded" if item.id == "old" else None,
+    )
+    try:
+        state.enqueue("good", "http://127.0.0.1:9/hook", "{}", 3)
+        state.enqueue("old", "http://127.0.0.1:9/hook", "{}", 3)
+        state.enqueue("bad", "http://127.0.0.1:9/hook", "{}", 2)
+        assert deliverer.deliver_due() == 1
+        now[0] += 1000  # past any backoff
+        deliverer.deliver_due()
+        states = {d.id: (d.state, d.attempts) for d in state.deliveries()}
+        assert states == {"good": (DELIVERED, 1), "old": (SKIPPED, 0), "bad": (FAILED, 2)}
+        assert sorted(posted) == ["bad", "bad", "good"]  # nothing sent for the superseded one
+        samples = {
+            s.labels["result"]: s.value
+            for metric in metrics.deliveries.collect()
+            for s in metric.samples
+            if s.name.endswith("_total")
+        }
+        assert samples == {"delivered": 1, "skipped": 1, "failed": 1, "gave_up": 1}
+    finally:
+        deliverer.close()
+        state.close()

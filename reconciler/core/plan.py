@@ -153,13 +153,17 @@ def import_requests(
         if source.kind not in (DOCKER_IMAGE, PUSH) or source.reference:
             continue
         old = lock.get(ref)
+        failing = old is not None and (old.digest is None or old.condition is not None)
         needed = (
             ref in forced
             or old is None
-            or old.digest is None
-            or old.condition is not None
             or old.source != source
-            or ((source.scheduled or source.kind == PUSH) and (due is None or ref in due))
+            # Scheduled tags, build outputs and failing tags are re-asked when due (a
+            # scheduler's choice; every pass in a one-shot run): a failing tag is not
+            # hammered on every pass a daemon makes for other reasons.
+            or (
+                (source.scheduled or source.kind == PUSH or failing) and (due is None or ref in due)
+            )
         )
         if not needed:
             continue
@@ -312,10 +316,18 @@ def _follow(
     return replace(entry, resolved_from=str(target)).moved_to(target_entry.digest, image, now)
 
 
-def recheckable(desired: DesiredTags) -> list[TagRef]:
-    """The tags a scheduler re-checks over time: scheduled imports and build outputs."""
+def recheckable(desired: DesiredTags, lock: Lock | None = None) -> list[TagRef]:
+    """The tags a scheduler re-checks over time: scheduled imports, build outputs, and
+    imported tags whose last resolve failed (retried at the same pace)."""
+
+    def failing(ref: TagRef) -> bool:
+        entry = lock.get(ref) if lock is not None else None
+        return entry is not None and (entry.digest is None or entry.condition is not None)
+
     return sorted(
         ref
         for ref, source in desired.sources.items()
-        if (source.scheduled and source.kind == DOCKER_IMAGE) or source.kind == PUSH
+        if (source.scheduled and source.kind == DOCKER_IMAGE)
+        or source.kind == PUSH
+        or (source.kind == DOCKER_IMAGE and not source.reference and failing(ref))
     )

@@ -61,13 +61,22 @@ def due_tags(
     if policy.disabled:
         return DueTags([], 0, None)
     due: list[tuple[float, TagRef]] = []
+    eligible: list[tuple[float, TagRef]] = []
     upcoming: float | None = None
     for ref in candidates:
-        when = next_due(ref, last_checked.get(ref), policy)
+        checked = last_checked.get(ref)
+        when = next_due(ref, checked, policy)
         if when <= now:
             due.append((when, ref))
-        elif upcoming is None or when < upcoming:
-            upcoming = when
+        else:
+            if checked is not None and checked + policy.minimum_interval <= now:
+                eligible.append((when, ref))
+            if upcoming is None or when < upcoming:
+                upcoming = when
+    if due:
+        # A pass is going to run anyway: take along the tags whose minimum interval has
+        # passed but whose jitter has not, rather than one pass (and fetch) per tag.
+        due.extend(eligible)
     due.sort()
     budget = max(0, policy.per_minute - recent_checks)
     chosen = [ref for _, ref in due[:budget]]

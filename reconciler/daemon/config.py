@@ -6,6 +6,7 @@ or environment variables it names, and frozen into one ``DaemonConfig``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -156,7 +157,7 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
     state = Path(data.get("stateDir", "/var/lib/imagestream-reconciler/state"))
     work = Path(data.get("workDir", "/var/lib/imagestream-reconciler/work"))
     return DaemonConfig(
-        repo_url=repo["url"],
+        repo_url=_local_relative_to(repo["url"], base),
         branch=repo.get("branch", "main"),
         pull_request_branch=repo.get("pullRequestBranch"),
         work_dir=work if work.is_absolute() else base / work,
@@ -193,6 +194,14 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
         ),
         log_format=data.get("logFormat", "auto"),
     )
+
+
+def _local_relative_to(url: str, base: Path) -> str:
+    """A relative local repository path is relative to the config file, like the other
+    paths in it."""
+    if "://" in url or re.match(r"^[^/]+:", url) or Path(url).is_absolute():
+        return url
+    return str(base / url)
 
 
 def load_daemon_config(path: Path, env: Mapping[str, str]) -> DaemonConfig:

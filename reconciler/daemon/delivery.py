@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import random
 from collections.abc import Callable, Sequence
 
@@ -16,8 +17,9 @@ import httpx
 from reconciler import faults
 from reconciler.core.triggers import OPEN, TriggerRecord
 from reconciler.daemon.config import DeliveryTarget
+from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
-from reconciler.daemon.state import State
+from reconciler.daemon.state import Delivery, State
 
 MAX_BACKOFF = 300.0
 
@@ -26,6 +28,14 @@ def backoff(attempts: int, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait after ``attempts`` failed attempts: 1, 2, 4 ... capped, +-50 %."""
     base: float = min(MAX_BACKOFF, 2.0 ** max(0, attempts - 1))
     return base * (0.5 + rand())
+
+
+def target_host(url: str) -> str:
+    """Where a delivery goes, fit to show: scheme and host only (webhook URLs often carry
+    their secret in the path)."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/..."
 
 
 def enqueue_open_records(
@@ -51,10 +61,14 @@ class Deliverer:
         targets: Sequence[DeliveryTarget],
         clock: Callable[[], float],
         transport: httpx.BaseTransport | None = None,
+        skip_reason: Callable[[Delivery], str | None] = lambda item: None,
     ) -> None:
         self.state = state
         self.metrics = metrics
         self.clock = clock
+        # Asked right before each POST: a reason not to send (the record was acknowledged,
+        # or a newer record for the same consumer and tag supersedes it), or None.
+        self.skip_reason = skip_reason
         self.timeouts = {t.url: t.timeout for t in targets}
         self.client = httpx.Client(transport=transport, follow_redirects=False)
 
@@ -65,6 +79,12 @@ class Deliverer:
         """One sweep over the due deliveries; returns how many succeeded."""
         delivered = 0
         for item in self.state.due_deliveries(self.clock()):
+            reason = self.skip_reason(item)
+            if reason is not None:
+                self.state.mark_skipped(item.id, item.url, reason)
+                self.metrics.deliveries.labels("skipped").inc()
+                log(logging.INFO, "trigger delivery skipped", record=item.id, reason=reason)
+                continue
             try:
                 response = self.client.post(
                     item.url,
@@ -81,13 +101,35 @@ class Deliverer:
                 error = "" if ok else f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 ok, error = False, f"{type(exc).__name__}: {exc}"
+            target = target_host(item.url)
             if ok:
                 self.state.mark_delivered(item.id, item.url, self.clock())
                 self.metrics.deliveries.labels("delivered").inc()
+                log(logging.INFO, "trigger delivered", record=item.id, target=target)
                 delivered += 1
+            elif item.attempts + 1 >= item.max_attempts:
+                self.state.mark_failed_attempt(item.id, item.url, error, self.clock())
+                self.metrics.deliveries.labels("gave_up").inc()
+                log(
+                    logging.ERROR,
+                    "trigger delivery abandoned",
+                    record=item.id,
+                    target=target,
+                    attempts=item.attempts + 1,
+                    error=error,
+                )
             else:
-                retry_at = self.clock() + backoff(item.attempts + 1)
-                self.state.mark_failed_attempt(item.id, item.url, error, retry_at)
+                delay = backoff(item.attempts + 1)
+                self.state.mark_failed_attempt(item.id, item.url, error, self.clock() + delay)
                 self.metrics.deliveries.labels("failed").inc()
+                log(
+                    logging.WARNING,
+                    "trigger delivery failed, will retry",
+                    record=item.id,
+                    target=target,
+                    attempt=item.attempts + 1,
+                    retry_in=round(delay, 1),
+                    error=error,
+                )
         self.metrics.queue_depth.set(self.state.pending_count())
         return delivered

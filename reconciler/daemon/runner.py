@@ -28,11 +28,12 @@ from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.registries import BlockedRegistry
 from reconciler.core.schedule import due_tags, next_due
 from reconciler.core.streams import TagRef
+from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerRecord
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.delivery import Deliverer, enqueue_open_records
 from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
-from reconciler.daemon.state import State
+from reconciler.daemon.state import Delivery, State
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.gitrepo import Workspace, display_url
 from reconciler.reconcile import PassError, PassResult, run_pass
@@ -40,6 +41,7 @@ from reconciler.registry.client import RegistryClient
 from reconciler.settings import Settings, registry_client
 
 PER_MINUTE_WINDOW = 60.0
+MIN_WAIT = 0.05  # the loop never spins, whatever the arithmetic says
 
 
 class Daemon:
@@ -62,14 +64,21 @@ class Daemon:
         )
         self.client = client or registry_client(settings)
         self.deliverer = Deliverer(
-            self.state, self.metrics, config.delivery, clock, transport=delivery_transport
+            self.state,
+            self.metrics,
+            config.delivery,
+            clock,
+            transport=delivery_transport,
+            skip_reason=self._skip_reason,
         )
+        self._records: dict[str, TriggerRecord] = {}
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._delivery_wake = threading.Event()
         self._lock = threading.Lock()
         self._git_event = False
         self._forced: set[TagRef] = set()
+        self._early_pushes: list[PushedRepository] = []
         self._recent_checks: list[float] = []
         self._recheckable: list[TagRef] = []
         self._index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
@@ -93,6 +102,10 @@ class Daemon:
         pushes = list(pushes)
         matched: set[TagRef] = set()
         with self._lock:
+            if self.passes == 0:
+                # Before the first pass there is no index to match against, and these are
+                # exactly the events the registry queued while we were down: keep them.
+                self._early_pushes.extend(pushes)
             for push in pushes:
                 for host in {push.host.lower(), ""}:
                     for ref, tag in self._index.get((host, push.repository), set()):
@@ -135,7 +148,9 @@ class Daemon:
         return select
 
     def next_wakeup(self) -> float:
-        """Seconds until the loop must look again: the git poll or the next due tag."""
+        """Seconds until the loop must look again: the git poll, the next due tag, or,
+        when tags are overdue but this minute's import budget is spent, the moment the
+        oldest import of the minute leaves the window (never a busy loop)."""
         now = self.clock()
         wait = self.config.git_poll_interval
         if not self.config.policy.disabled and self._recheckable:
@@ -143,8 +158,10 @@ class Daemon:
             soonest = min(
                 next_due(r, checked.get(r), self.config.policy) for r in self._recheckable
             )
+            if soonest <= now and self._recent(now) >= self.config.policy.per_minute:
+                soonest = self._recent_checks[0] + PER_MINUTE_WINDOW
             wait = min(wait, max(0.0, soonest - now))
-        return wait
+        return max(wait, MIN_WAIT)
 
     def step(self) -> PassResult | None:
         """One turn of the loop; returns the pass result when a pass ran."""
@@ -166,7 +183,17 @@ class Daemon:
         moved = head is not None and head != self.last_head
         if not (first or moved or git_event or forced or due_now):
             return None
-        reason = "start" if first else "head moved" if moved else "webhook" if git_event else "due"
+        reason = (
+            "start"
+            if first
+            else "head moved"
+            if moved
+            else "webhook"
+            if git_event
+            else "notification"
+            if forced
+            else "due"
+        )
         started = time.monotonic()
         try:
             result = run_pass(
@@ -203,6 +230,10 @@ class Daemon:
         self._recheckable = plan.recheckable
         self._lock_model = plan.new_lock
         self._rebuild_index(plan.new_lock)
+        with self._lock:
+            early, self._early_pushes = self._early_pushes, []
+        if early:
+            self.notify_registry(early)
         # The head the loop compares with is the tracked branch's; in pull-request mode
         # our commit went to the review branch and the tracked head did not move.
         pushed_here = result.commit is not None and not self.workspace.review_branch
@@ -226,6 +257,7 @@ class Daemon:
             self.metrics.commits.inc()
             self.metrics.triggers.inc(len(plan.triggers))
         records, _ = triggerstore.read_records(self.workspace.path)
+        self._records = {r.id: r for r in records}
         if self.workspace.review_branch:
             # Under review, a record is delivered only once it is merged.
             merged = self.workspace.paths_at(self.workspace.tracked_head, "triggers")
@@ -260,9 +292,21 @@ class Daemon:
             requested=len(plan.requested),
             changes=len(plan.changes),
             triggers=len(plan.triggers),
+            failures=len(plan.failures),
+            skipped=len(plan.skipped),
             commit=result.commit or "",
             seconds=round(seconds, 3),
         )
+        for ref, failure in sorted(plan.failures.items()):
+            log(
+                logging.WARNING,
+                "import failed",
+                tag=str(ref),
+                reason=failure.reason,
+                detail=failure.message,
+            )
+        for name in plan.skipped:
+            log(logging.WARNING, "object skipped: invalid", object=name)
 
     def _registry_of(self, ref: TagRef) -> str:
         entry = self._lock_model.get(ref) if self._lock_model else None
@@ -303,6 +347,29 @@ class Daemon:
         with self._lock:
             self._index = index
 
+    def _skip_reason(self, item: Delivery) -> str | None:
+        """Why a queued delivery is no longer worth sending, from the latest pass: the
+        record was acknowledged (or deleted), or a newer record supersedes it (its tag
+        moved on, or its consumer's spec changed again). Only the newest record of a
+        consumer's input is delivered, so a receiver never ends on an older image."""
+        record = self._records.get(item.id)
+        lock = self._lock_model
+        if record is None:
+            return "the record is no longer in the repository"
+        if record.status != OPEN:
+            return f"the record is {record.status}"
+        if lock is None:
+            return None
+        if record.type == IMAGE_CHANGE and record.tag is not None:
+            entry = lock.get(record.tag)
+            if entry is not None and entry.digest != record.to_digest:
+                return f"superseded: {record.tag} has moved on to {(entry.digest or '')[:19]}"
+        if record.type == CONFIG_CHANGE:
+            current = lock.consumers.get(record.consumer)
+            if current is not None and current != record.spec_hash:
+                return f"superseded: the spec of {record.consumer} changed again"
+        return None
+
     # -- status ---------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -340,7 +407,8 @@ class Daemon:
     def delivery_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                self.deliverer.deliver_due()
+                if self.ready:  # deliveries are judged against the latest pass
+                    self.deliverer.deliver_due()
             except Exception as exc:  # a bad target must not kill the worker
                 log(logging.ERROR, "delivery sweep failed", error=str(exc))
             upcoming = self.state.next_delivery_time()

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from reconciler.daemon import webhooks
+from reconciler.daemon.logs import log
 
 if TYPE_CHECKING:
     from reconciler.daemon.runner import Daemon
@@ -47,6 +50,14 @@ class _BoundedServer(ThreadingHTTPServer):
         except BaseException:
             self._slots.release()
             raise
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The standard library prints a multi-line traceback to stderr here, which breaks
+        # one-JSON-object-per-line logs; a peer resetting its connection is routine.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return
+        log(logging.WARNING, "HTTP request failed", peer=str(client_address[0]), error=repr(exc))
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -154,6 +165,12 @@ def make_server(
                 )
                 if not verdict.accepted:
                     daemon.metrics.events.labels("git-refused").inc()
+                    log(
+                        logging.WARNING,
+                        "git webhook refused",
+                        peer=self.client_address[0],
+                        reason=verdict.reason,
+                    )
                     self._json(401, {"error": verdict.reason})
                     return
                 daemon.metrics.events.labels(verdict.source).inc()
@@ -162,6 +179,11 @@ def make_server(
             elif path == "/hooks/registry":
                 if not webhooks.verify_bearer(headers, daemon.config.registry_token):
                     daemon.metrics.events.labels("registry-refused").inc()
+                    log(
+                        logging.WARNING,
+                        "registry notification refused: bad or missing bearer token",
+                        peer=self.client_address[0],
+                    )
                     self._json(401, {"error": "bad or missing bearer token"})
                     return
                 try:
@@ -169,7 +191,8 @@ def make_server(
                 except ValueError as exc:
                     self._json(400, {"error": str(exc)})
                     return
-                daemon.metrics.events.labels("registry").inc()
+                if pushes:  # blob uploads and pulls are not events we act on
+                    daemon.metrics.events.labels("registry").inc(len(pushes))
                 matched = daemon.notify_registry(pushes)
                 self._json(202, {"accepted": True, "pushes": len(pushes), "tags": matched})
             else:

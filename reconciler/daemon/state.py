@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS meta (
 
 PENDING = "pending"
 DELIVERED = "delivered"
-FAILED = "failed"
+FAILED = "failed"  # gave up after max_attempts
+SKIPPED = "skipped"  # no longer worth sending: acknowledged, or superseded by a newer record
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,13 @@ class State:
                 "state = CASE WHEN attempts + 1 >= max_attempts THEN ? ELSE state END "
                 "WHERE id = ? AND url = ?",
                 (error[:500], next_attempt, FAILED, record_id, url),
+            )
+
+    def mark_skipped(self, record_id: str, url: str, reason: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = ?, last_error = ? WHERE id = ? AND url = ?",
+                (SKIPPED, reason[:500], record_id, url),
             )
 
     def deliveries(self) -> list[Delivery]:
