@@ -522,3 +522,41 @@ def test_a_token_in_the_repo_url_never_reaches_the_output(
     assert code == 2
     assert "ghp_SECRETTOKEN" not in captured.out + captured.err
     assert "***@127.0.0.1:9" in captured.err
+
+
+def test_a_search_registry_that_is_down_does_not_hand_the_tag_to_the_next(
+    make_remote: MakeRemote, tmp_path: Path
+) -> None:
+    """Unqualified `team/app:1` with search registries [a, b], both holding an image of
+    that name: while a is down the tag keeps a's digest and records the failure; only a
+    NotFound from a moves on to b."""
+    from reconciler.core.registries import parse_registries_conf
+
+    with LocalRegistry() as reg_a, LocalRegistry() as reg_b:
+        from_a = push_image(reg_a.url, "team/app", "1", seed="search-a")
+        push_image(reg_b.url, "team/app", "1", seed="search-b")
+        only_b = push_image(reg_b.url, "team/other", "1", seed="search-b-other")
+        conf = parse_registries_conf(
+            'unqualified-search-registries = ["a.example", "b.example"]\n'
+            f'[[registry]]\nprefix = "a.example"\nlocation = "{reg_a.host}"\ninsecure = true\n'
+            f'[[registry]]\nprefix = "b.example"\nlocation = "{reg_b.host}"\ninsecure = true\n'
+        )
+        settings = Settings(registries=conf, cache_dir=tmp_path / "cache", timeout=2.0)
+        remote = make_remote(
+            {
+                "s.yaml": stream(
+                    "s", {"app": "team/app:1", "other": "team/other:1"}, scheduled={"app"}
+                )
+            }
+        )
+        workspace = Workspace(remote.url, "main", tmp_path / "work")
+        with RegistryClient(max_concurrency=2, timeout=2.0) as client:
+            run_pass(workspace, settings, client, Clock())
+            lock = lock_of(remote)
+            assert lock.get(TagRef(NS, "s", "app")).digest == from_a  # type: ignore[union-attr]
+            assert lock.get(TagRef(NS, "s", "other")).digest == only_b  # type: ignore[union-attr]
+            reg_a.stop()
+            run_pass(workspace, settings, client, Clock())
+        entry = lock_of(remote).get(TagRef(NS, "s", "app"))
+        assert entry is not None and entry.digest == from_a
+        assert entry.condition is not None and entry.condition.reason == "RegistryUnavailable"

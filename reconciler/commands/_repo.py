@@ -553,14 +553,23 @@ def locations(
 
 
 def first_answer(places: Sequence[Located], ask: Callable[[Located], T]) -> tuple[Located, T]:
-    """Ask each place in turn; the first answer wins. A definite failure other than
-    NotFound stops the search only if nothing else answers."""
+    """Ask each place in turn; the first answer wins. A mirror that fails gives way to the
+    next place for the same name; a search registry gives way to the next one only when
+    it answers NotFound."""
     errors: list[ResolveError] = []
-    for place in places:
+    for index, place in enumerate(places):
         try:
             return place, ask(place)
         except ResolveError as failure:
             errors.append(failure)
+            following = places[index + 1 : index + 2]
+            if (
+                following
+                and following[0].logical != place.logical
+                and failure.reason != e.NOT_FOUND
+            ):
+                # As the resolver does: only "not here" moves on to the next search registry.
+                raise failure from None
     for known in errors:
         if known.reason != e.NOT_FOUND:
             raise known

@@ -115,17 +115,25 @@ def resolve_imports(
     while plans:
         batch = {ref: attempts[round_index] for ref, attempts in plans.items()}
         answers = client.resolve_many(list({a.request for a in batch.values()}))
+        stopped: set[TagRef] = set()
         for ref, attempt in batch.items():
             answer = answers[attempt.request]
             if isinstance(answer, e.ResolveError):
                 errors[ref].append((attempt, answer))
+                following = plans[ref][round_index + 1 : round_index + 2]
+                moves_on = bool(following) and following[0].logical != attempt.logical
+                if moves_on and answer.reason != e.NOT_FOUND:
+                    # Only "not here" moves on to the next search registry: a registry that
+                    # is down or refuses us may well hold the image, and taking another
+                    # registry's image of the same name would move the tag.
+                    stopped.add(ref)
                 continue
             outcomes[ref] = Resolution(digest=answer.digest, source=str(attempt.logical))
         round_index += 1
         for ref in list(plans):
             if ref in outcomes:
                 del plans[ref]
-            elif round_index >= len(plans[ref]):
+            elif ref in stopped or round_index >= len(plans[ref]):
                 outcomes[ref] = _failure(errors[ref])
                 del plans[ref]
     return outcomes
