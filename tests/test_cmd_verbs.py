@@ -218,3 +218,36 @@ def test_verbs_never_ask_a_registry_outside_the_allow_list(
     code, out = run(checkout, "import-image", "x", "--from=127.0.0.1:9/team/x", "--all", *flags)
     assert code == 1
     assert "importing from 127.0.0.1:9 is not allowed" in out + capsys.readouterr().err
+
+
+def test_tag_reads_an_unqualified_source_from_the_current_namespace(checkout: Path) -> None:
+    """`tag approved-apache:2.4 other/approved-apache:copy` pins the image of
+    toms-project/approved-apache:2.4 (the current namespace), not other's."""
+    from dataclasses import replace
+
+    from reconciler.core.lockfile import parse_lock, render_lock
+    from reconciler.core.streams import TagRef
+
+    text = (checkout / "imagestreams" / "approved-apache.yaml").read_text()
+    other = text.replace(
+        "  name: approved-apache\n", "  name: approved-apache\n  namespace: other\n", 1
+    )
+    (checkout / "imagestreams" / "other.yaml").write_text(other)
+    lock_path = checkout / "images.lock.yaml"
+    lock = parse_lock(lock_path.read_bytes())
+    mine = lock.tags[TagRef("toms-project", "approved-apache", "2.4")]
+    theirs_digest = "sha256:" + "e" * 64
+    theirs = replace(mine, history=()).moved_to(
+        theirs_digest, f"docker.io/bitnami/apache@{theirs_digest}", "2026-01-01T00:00:00Z"
+    )
+    tags = dict(lock.tags)
+    for ref, entry in lock.tags.items():
+        tags[TagRef("other", ref.stream, ref.tag)] = theirs if ref.tag == "2.4" else entry
+    lock_path.write_bytes(render_lock(replace(lock, tags=tags)))
+
+    code, out = run(checkout, "tag", "approved-apache:2.4", "other/approved-apache:copy")
+    assert code == 0, out
+    written = (checkout / "imagestreams" / "other.yaml").read_text()
+    assert f"approved-apache@{mine.digest}" in written
+    assert "namespace: toms-project" in written
+    assert theirs_digest not in written

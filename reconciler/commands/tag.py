@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         source, dests = args.refs[0], [_dest(d, namespace) for d in args.refs[1:]]
         kind = _classify(checkout, source, namespace, args.source)
         for dest in dests:
-            edit, message = _edit_for(checkout, kind, source, dest, args)
+            edit, message = _edit_for(checkout, kind, source, dest, namespace, args)
             _repo.apply_tag_edit(checkout, edits, dest, edit)
             touched.add(dest)
             messages.append(message)
@@ -161,6 +161,7 @@ def _edit_for(
     kind: str,
     source: str,
     dest: TagRef,
+    namespace: str,
     args: argparse.Namespace,
 ) -> tuple[editing.TagEdit, str]:
     where = f"{dest.stream}:{dest.tag}"
@@ -177,7 +178,9 @@ def _edit_for(
         return edit, f"Tag {where} set to {source}."
     if args.scheduled:
         _repo.warn("--scheduled applies to registry images only; ignored")
-    src_ns, local = _split_stream_source(source, dest.namespace)
+    # A source without a namespace is in the current one (-n or the repo default), as with
+    # `oc tag`, whatever namespace the destination names.
+    src_ns, local = _split_stream_source(source, namespace)
     from_ns = src_ns if src_ns != dest.namespace else None
     if kind == "isimage":
         stream, _, digest = local.partition("@")
