@@ -16,15 +16,18 @@ from reconciler import clicommon, loader, progress
 from reconciler.commands import _repo
 from reconciler.commands._repo import EXIT_OK, VerbError
 from reconciler.core.lockfile import Lock, render_lock
+from reconciler.core.plan import repository_of
 from reconciler.core.prune import (
     DEFAULT_KEEP_REVISIONS,
     DurationError,
     PrunePolicy,
     check_candidates,
     parse_duration,
+    pinned_images,
     prune_lock,
 )
 from reconciler.core.registries import AllowedRegistry, RegistriesConf
+from reconciler.core.streams import LOCAL
 from reconciler.registry import errors as e
 from reconciler.registry.client import RegistryClient, ResolveRequest
 from reconciler.registry.errors import ResolveError
@@ -81,17 +84,24 @@ def missing_images(
     pull_secrets: Callable[[str], tuple[str, ...]] = lambda namespace: (),
     workers: int = 8,
     allowed: Sequence[AllowedRegistry] | None = None,
+    pinned: set[tuple[str, str, str]] | None = None,
 ) -> tuple[set[str], list[str]]:
     """Pull specs whose manifest every place to ask answered NotFound for (a HEAD on the
     digest through ``client``); and what could not be checked (kept). ``pull_secrets``
     names the pull secrets linked to a namespace."""
-    wanted: dict[str, tuple[bool, tuple[str, ...]]] = {}
-    for ref, item in check_candidates(lock):
+    wanted: dict[str, tuple[str, bool, tuple[str, ...]]] = {}
+    for ref, item in check_candidates(lock, pinned):
         if namespace is not None and ref.namespace != namespace:
             continue
         entry = lock.tags[ref]
-        insecure, secrets = wanted.get(item.image, (False, ()))
+        # A Local-policy pull spec names the cluster's registry; whether the image still
+        # exists is a question for the registry it was imported from.
+        spec = item.image
+        if entry.source.reference_policy == LOCAL and entry.resolved_from:
+            spec = f"{repository_of(entry.resolved_from)}@{item.digest}"
+        _, insecure, secrets = wanted.get(item.image, (spec, False, ()))
         wanted[item.image] = (
+            spec,
             insecure or entry.source.insecure,
             tuple(dict.fromkeys((*secrets, *pull_secrets(ref.namespace)))),
         )
@@ -120,8 +130,8 @@ def missing_images(
     missing: set[str] = set()
     unknown: list[str] = []
 
-    def checked(item: tuple[str, tuple[bool, tuple[str, ...]]]) -> bool | str:
-        answer = check(item[0], *item[1])
+    def checked(item: tuple[str, tuple[str, bool, tuple[str, ...]]]) -> bool | str:
+        answer = check(*item[1])
         bar.advance()
         return answer
 
@@ -153,6 +163,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         tags={r: t for r, t in lock.tags.items() if namespace is None or r.namespace == namespace},
         consumers=lock.consumers,
     )
+    # Pins anywhere in the repo protect an image, whichever namespace is being pruned.
+    pinned = pinned_images(lock)
     missing: set[str] = set()
     unknown: list[str] = []
     if args.registry_check:
@@ -166,8 +178,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 checkout.config.pull_secrets.for_namespace,
                 workers=min(8, settings.max_concurrency),
                 allowed=settings.allowed,
+                pinned=pinned,
             )
-    pruned_scope, removals = prune_lock(scoped, policy, now, missing)
+    pruned_scope, removals = prune_lock(scoped, policy, now, missing, pinned)
     tags = dict(lock.tags)
     tags.update(pruned_scope.tags)
     pruned = Lock(tags=tags, consumers=lock.consumers)

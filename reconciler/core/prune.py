@@ -89,10 +89,13 @@ def _is_current(entry: TagLock, index: int, item: HistoryItem) -> bool:
     return index == 0 or item.digest == entry.digest
 
 
-def check_candidates(lock: Lock) -> list[tuple[TagRef, HistoryItem]]:
+def check_candidates(
+    lock: Lock, pinned: set[tuple[str, str, str]] | None = None
+) -> list[tuple[TagRef, HistoryItem]]:
     """History entries that could go if their image is missing (not current, not pinned):
-    the ones worth asking the registry about."""
-    pinned = pinned_images(lock)
+    the ones worth asking the registry about. ``pinned`` defaults to the pins in ``lock``;
+    pass the whole lock's when ``lock`` is one namespace of it."""
+    pinned = pinned_images(lock) if pinned is None else pinned
     out = []
     for ref in sorted(lock.tags):
         entry = lock.tags[ref]
@@ -110,9 +113,12 @@ def prune_lock(
     policy: PrunePolicy,
     now: dt.datetime,
     missing: Collection[str] = (),
+    pinned: set[tuple[str, str, str]] | None = None,
 ) -> tuple[Lock, list[Removal]]:
-    """``missing``: pinned pull specs (``HistoryItem.image``) the registry says are gone."""
-    pinned = pinned_images(lock)
+    """``missing``: pinned pull specs (``HistoryItem.image``) the registry says are gone.
+    ``pinned``: images ImageStreamImage tags pin anywhere in the repo (default: in
+    ``lock``), which are never pruned."""
+    pinned = pinned_images(lock) if pinned is None else pinned
     removals: list[Removal] = []
     tags: dict[TagRef, TagLock] = {}
     for ref in sorted(lock.tags):
