@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_loc
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import (
     PUSH,
+    DesiredTags,
     Failure,
     ImportRequest,
     Outcome,
@@ -38,7 +39,7 @@ from reconciler.core.plan import (
     recheckable,
 )
 from reconciler.core.repoconfig import RepoConfig, parse_repo_config
-from reconciler.core.streams import TagRef
+from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
 from reconciler.core.triggers import TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport, validate_objects
 from reconciler.core.violations import Violation
@@ -289,11 +290,29 @@ def compute_plan(
         new_bytes=new_bytes,
         changes=lock_changes(old_lock, new_lock),
         triggers=[r for r in records if r.id not in existing],
-        failures={ref: o for ref, o in outcomes.items() if isinstance(o, Failure)},
+        failures=_failures(outcomes, desired, new_lock),
         requested=[r.ref for r in requests],
         resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
         recheckable=recheckable(desired, new_lock),
     )
+
+
+def _failures(
+    outcomes: Mapping[TagRef, Outcome], desired: DesiredTags, new_lock: Lock
+) -> dict[TagRef, Failure]:
+    """What failed this pass: registry answers, and the tags that follow other tags
+    (aliases, image pins) whose target could not be followed."""
+    failures = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}
+    for ref, source in desired.sources.items():
+        entry = new_lock.get(ref)
+        if (
+            ref not in failures
+            and source.kind in (IMAGE_STREAM_TAG, IMAGE_STREAM_IMAGE)
+            and entry is not None
+            and entry.condition is not None
+        ):
+            failures[ref] = Failure(entry.condition.reason, entry.condition.message)
+    return failures
 
 
 def write_derived(

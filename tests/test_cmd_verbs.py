@@ -251,3 +251,18 @@ def test_tag_reads_an_unqualified_source_from_the_current_namespace(checkout: Pa
     assert f"approved-apache@{mine.digest}" in written
     assert "namespace: toms-project" in written
     assert theirs_digest not in written
+
+
+def test_edits_keep_crlf_line_endings_and_a_bom(checkout: Path) -> None:
+    path = checkout / "imagestreams" / "approved-apache.yaml"
+    lines = path.read_text().splitlines()
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    before = path.read_bytes()
+    code, out = run(checkout, "tag", "bitnami/apache:2.6", "approved-apache:next", "--reference")
+    assert code == 0, out
+    after = path.read_bytes()
+    assert after.startswith(b"\xef\xbb\xbf")
+    assert after.count(b"\n") == after.count(b"\r\n")  # every line still CRLF
+    old_lines, new_lines = before.split(b"\r\n"), after.split(b"\r\n")
+    assert [line for line in old_lines if line not in new_lines] == []  # only additions
+    assert any(b"bitnami/apache:2.6" in line for line in new_lines)

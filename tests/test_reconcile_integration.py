@@ -560,3 +560,23 @@ def test_a_search_registry_that_is_down_does_not_hand_the_tag_to_the_next(
         entry = lock_of(remote).get(TagRef(NS, "s", "app"))
         assert entry is not None and entry.digest == from_a
         assert entry.condition is not None and entry.condition.reason == "RegistryUnavailable"
+
+
+def test_an_image_pin_that_cannot_be_followed_is_a_failure(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    """A tag pinning an image its stream never had: recorded as a condition and reported
+    as a failure (exit code 1), like a registry failure."""
+    push_image(local_registry.url, unique_repo, "v1", seed="pin-missing")
+    missing = "sha256:" + "9" * 64
+    manifests = stream("s", {"v1": f"{local_registry.host}/{unique_repo}:v1"}) + (
+        "    - name: pinned\n"
+        "      from:\n"
+        "        kind: ImageStreamImage\n"
+        f"        name: s@{missing}\n"
+    )
+    remote = make_remote({"s.yaml": manifests})
+    result = run(remote, tmp_path)
+    failure = result.plan.failures.get(TagRef(NS, "s", "pinned"))
+    assert failure is not None and failure.reason == "NotFound"
+    assert missing in failure.message

@@ -291,12 +291,17 @@ class Edits:
     root: Path
     files: dict[str, editing.ManifestFile] = field(default_factory=dict)
     created: dict[str, str] = field(default_factory=dict)
-    _written: dict[str, str | None] = field(default_factory=dict)
+    _written: dict[str, bytes | None] = field(default_factory=dict)
+    # The file as it was on disk: edits work on LF text, and are written back with the
+    # file's own line endings and byte-order mark.
+    _raw: dict[str, bytes] = field(default_factory=dict)
 
     def object(self, obj: ManifestObject) -> Any:
         edited = self.files.get(obj.file)
         if edited is None:
-            text = (self.root / obj.file).read_text(encoding="utf-8")
+            raw = (self.root / obj.file).read_bytes()
+            self._raw[obj.file] = raw
+            text = raw.decode("utf-8-sig").replace("\r\n", "\n")
             try:
                 edited = editing.ManifestFile(text)
             except editing.EditError as exc:
@@ -333,24 +338,31 @@ class Edits:
             )
         return "".join(chunks)
 
+    def _encode(self, path: str, text: str) -> bytes:
+        raw = self._raw.get(path, b"")
+        if b"\r\n" in raw:
+            text = text.replace("\n", "\r\n")
+        data = text.encode("utf-8")
+        return b"\xef\xbb\xbf" + data if raw.startswith(b"\xef\xbb\xbf") else data
+
     def write(self) -> list[str]:
         paths: list[str] = []
         for path, old, new in self.changes():
             target = self.root / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._written[path] = old
-            target.write_text(new, encoding="utf-8")
+            self._written[path] = None if old is None else self._raw.get(path)
+            target.write_bytes(self._encode(path, new))
             paths.append(path)
         return paths
 
     def restore(self) -> None:
-        """Undo :meth:`write` (the verb failed after writing)."""
+        """Undo :meth:`write` (the verb failed after writing): the original bytes."""
         for path, old in self._written.items():
             target = self.root / path
             if old is None:
                 target.unlink(missing_ok=True)
             else:
-                target.write_text(old, encoding="utf-8")
+                target.write_bytes(old)
         self._written.clear()
 
 
