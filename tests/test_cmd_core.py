@@ -492,3 +492,49 @@ def test_verbs_take_the_shared_registry_and_credential_flags(verb: list[str]) ->
         3,
     )
     assert (args.timeout, args.ca_bundle, args.cache_dir) == (4.5, "ca.pem", "cache")
+
+
+FIRST_TAG = """\
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata:
+  name: web
+spec:
+  tags:
+    # first tag
+    - name: "1"
+      from:
+        kind: DockerImage
+        name: a
+    # second tag: keep
+    # and this line too
+    - name: "2"
+      from:
+        kind: DockerImage
+        name: b
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_head"),
+    [
+        (FIRST_TAG, '    # second tag: keep\n    # and this line too\n    - name: "2"\n'),
+        (
+            FIRST_TAG.replace("    # first tag\n", ""),
+            '    # second tag: keep\n    # and this line too\n    - name: "2"\n',
+        ),
+        (
+            FIRST_TAG.replace("    # second tag: keep\n    # and this line too\n", ""),
+            '    - name: "2"\n',
+        ),
+    ],
+    ids=["both-comments", "only-the-second", "only-the-first"],
+)
+def test_removing_the_first_tag_keeps_the_second_tags_comment(
+    text: str, expected_head: str
+) -> None:
+    doc = editing.ManifestFile(text)
+    assert editing.remove_tag(doc.object_at(0, ()), "1")
+    rendered = doc.render()
+    assert rendered.split("  tags:\n", 1)[1].startswith(expected_head)
+    assert "# first tag" not in rendered

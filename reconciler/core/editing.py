@@ -13,6 +13,7 @@ Pure: text in, text out.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import io
 import itertools
@@ -420,9 +421,36 @@ def remove_tag(stream: CommentedMap, name: str) -> bool:
                     prev_token.value = "\n"
             elif own is not None and previous is not None:
                 previous[0].ca.items[previous[1]] = [None, None, own, None]
+            elif index == 0:
+                _move_to_sequence_start(stream, tags, own)
             del tags[index]
             return True
     return False
+
+
+def _move_to_sequence_start(stream: CommentedMap, tags: Any, own: Any) -> None:
+    """Deleting the first tag: its own comment lines (held before the sequence) go with
+    it, and the lines that stood between it and the second tag (held after its last
+    value) move before the sequence, above what is now the first tag."""
+    replacement = None
+    if own is not None:
+        token = copy.copy(own)
+        # The token held the end of the last value's line, then the comment lines; the
+        # sequence-start slot prints its first line at the token's column.
+        token.value = own.value.lstrip("\n").lstrip(" ")
+        replacement = [token] if token.value.strip() else None
+    comment = getattr(tags, "ca", None)
+    if comment is not None:
+        if comment.comment is None or len(comment.comment) < 2:
+            comment.comment = [None, None]
+        comment.comment[1] = replacement
+    spec = stream.get("spec")
+    items = getattr(getattr(spec, "ca", None), "items", None)
+    if items is not None:
+        slot = items.setdefault("tags", [None, None, None, None])
+        while len(slot) < 4:
+            slot.append(None)
+        slot[3] = replacement
 
 
 # ---------------------------------------------------------------- new files
