@@ -338,12 +338,20 @@ class _FilePositions:
     def table(self, document: int) -> dict[Path, tuple[int, int]]:
         if self._tables is None:
             self._tables = {}
-            for index, node in enumerate(_yaml().load_all(self.text)):
-                if node is None:
-                    continue
-                converter = _Converter()
-                converter.convert(node, (), _node_pos(getattr(node, "lc", None)), False)
-                self._tables[index] = converter.positions
+            # The C loader accepts some text the round-trip one refuses (a tab before a
+            # comment). Only positions are wanted here, and a tab and a space are one
+            # column each, so a second try with spaces gives the same lines and columns.
+            for text in (self.text, self.text.replace("\t", " ")):
+                try:
+                    for index, node in enumerate(_yaml().load_all(text)):
+                        if node is None:
+                            continue
+                        converter = _Converter()
+                        converter.convert(node, (), _node_pos(getattr(node, "lc", None)), False)
+                        self._tables[index] = converter.positions
+                    break
+                except YAMLError:
+                    self._tables = {}
         return self._tables.get(document, {})
 
 

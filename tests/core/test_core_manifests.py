@@ -320,3 +320,19 @@ def test_merge_keys_values_and_positions(path, where):
         "from": {"kind": "DockerImage", "name": "x"},
     }
     assert obj.locate(path) == where
+
+
+def test_positions_survive_a_tab_before_a_comment():
+    """The fast loader accepts a tab before a comment, the round-trip one does not: the
+    positions of a violation in such a file are still exact."""
+    text = (
+        "kind: ImageStream\n"
+        "metadata:\n"
+        "  name: web\t# the web stream\n"
+        "spec:\n"
+        "  tags:\n"
+        "  - name: a\n"
+        "    from: {kind: Dockerimage, name: x}\n"
+    )
+    (obj,) = parse_manifests(text, "s.yaml").objects
+    assert obj.locate(("spec", "tags", 0, "from", "kind")) == (7, 12)
