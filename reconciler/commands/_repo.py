@@ -305,7 +305,13 @@ class Edits:
             try:
                 edited = editing.ManifestFile(text)
             except editing.EditError as exc:
-                raise VerbError(f"{obj.file}: {exc}") from exc
+                hint = ""
+                if "'\\t'" in str(exc):
+                    hint = (
+                        " (a tab character outside a string, e.g. before a comment: valid"
+                        " for readers, but the editor cannot keep it; use spaces there)"
+                    )
+                raise VerbError(f"{obj.file}: {exc}{hint}") from exc
             self.files[obj.file] = edited
         try:
             return edited.object_at(obj.document, obj.base)
