@@ -405,6 +405,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         pull_secrets_dir=config.secrets_dir,
         allowed_registries=config.allowed_registries_file,
         max_bulk=config.policy.max_bulk_per_repository,
+        registry_concurrency=config.registry_concurrency,
+        registry_rate=config.registry_rate,
     )
     try:
         daemon = Daemon(config, settings)

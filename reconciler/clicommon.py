@@ -48,6 +48,18 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
         "--concurrency", type=int, metavar="N", help="registry requests at once (16)"
     )
     group.add_argument("--timeout", type=float, metavar="SECONDS", help="per request (10)")
+    group.add_argument(
+        "--registry-concurrency",
+        type=int,
+        metavar="N",
+        help="requests in flight to any one registry (default: --concurrency)",
+    )
+    group.add_argument(
+        "--registry-rate",
+        type=float,
+        metavar="PER_SECOND",
+        help="request starts per second to any one registry (default: no cap)",
+    )
     group.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust for TLS")
     group.add_argument(
         "--cache-dir", metavar="DIR", help="where clones live (~/.cache/imagestream-reconciler)"
@@ -66,6 +78,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         auth_files=getattr(args, "authfile", None),
         pull_secrets_dir=getattr(args, "pull_secrets_dir", None),
         allowed_registries=getattr(args, "allowed_registries_for_import", None),
+        registry_concurrency=getattr(args, "registry_concurrency", None),
+        registry_rate=getattr(args, "registry_rate", None),
     )
 
 

@@ -25,7 +25,7 @@ from reconciler.core.registries import (
     parse_allowed_registries,
     parse_registries_conf_files,
 )
-from reconciler.registry.client import Platform, RegistryClient
+from reconciler.registry.client import Platform, RegistryClient, RegistryLimits
 from reconciler.registry.credentials import (
     CredentialsError,
     CredentialStore,
@@ -51,6 +51,10 @@ class Settings:
     # OpenShift's allowedRegistriesForImport; None allows every registry.
     allowed: tuple[AllowedRegistry, ...] | None = None
     max_images_bulk_imported_per_repository: int = 50
+    # Per registry host: requests in flight and request starts per second (None: only
+    # the overall --concurrency applies, and no rate cap).
+    registry_concurrency: int | None = None
+    registry_rate: float | None = None
 
 
 def registries_conf_candidates(env: Mapping[str, str]) -> list[Path]:
@@ -115,7 +119,7 @@ def _positive(
         value: Any = flag
         where = f"--{name}"
     elif env_text:
-        where = f"RECONCILER_{name.upper()}"
+        where = f"RECONCILER_{name.upper().replace('-', '_')}"
         try:
             value = kind(env_text)
         except ValueError:
@@ -125,6 +129,12 @@ def _positive(
     if value <= 0:
         raise SettingsError(f"{where}={value}: must be greater than 0")
     return kind(value)
+
+
+def _optional_positive(flag: float | None, env_text: str | None, name: str, kind: type) -> Any:
+    if flag is None and not env_text:
+        return None
+    return _positive(flag, env_text, 1, name, kind)
 
 
 def load_settings(
@@ -140,6 +150,8 @@ def load_settings(
     pull_secrets_dir: str | None = None,
     allowed_registries: str | None = None,
     max_bulk: int | None = None,
+    registry_concurrency: int | None = None,
+    registry_rate: float | None = None,
 ) -> Settings:
     conf = RegistriesConf()
     conf_path: str | None = None
@@ -186,6 +198,15 @@ def load_settings(
         credentials=credentials,
         allowed=read_allowed_registries(Path(allowed_file)) if allowed_file else None,
         max_images_bulk_imported_per_repository=bulk or 50,
+        registry_concurrency=_optional_positive(
+            registry_concurrency,
+            env.get("RECONCILER_REGISTRY_CONCURRENCY"),
+            "registry-concurrency",
+            int,
+        ),
+        registry_rate=_optional_positive(
+            registry_rate, env.get("RECONCILER_REGISTRY_RATE"), "registry-rate", float
+        ),
     )
 
 
@@ -196,4 +217,8 @@ def registry_client(settings: Settings) -> RegistryClient:
         timeout=settings.timeout,
         verify=settings.verify,
         credentials=settings.credentials,
+        default_limits=RegistryLimits(
+            max_concurrency=settings.registry_concurrency,
+            requests_per_second=settings.registry_rate,
+        ),
     )

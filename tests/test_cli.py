@@ -304,3 +304,19 @@ def test_a_relative_repo_path_works_on_every_run(
         )
         assert "cannot fetch" not in out
         assert code in (0, 1)  # nginx:1 cannot be resolved here; the git side works
+
+
+def test_per_registry_caps_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler import clicommon
+    from reconciler.settings import registry_client
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["plan", "--registry-concurrency", "3", "--registry-rate", "2.5"])
+    settings = clicommon.settings_from_args(args)
+    with registry_client(settings) as client:
+        limits = client._default_limits
+    assert (limits.max_concurrency, limits.requests_per_second) == (3, 2.5)
+    monkeypatch.setenv("RECONCILER_REGISTRY_RATE", "0")
+    args = parser.parse_args(["plan"])
+    with pytest.raises(Exception, match="RECONCILER_REGISTRY_RATE=0.0: must be greater than 0"):
+        clicommon.settings_from_args(args)

@@ -165,7 +165,7 @@ def add_import_policy_flags(parser: argparse.ArgumentParser) -> None:
         "--insecure",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="allow plain HTTP / unverified TLS for this registry (importPolicy.insecure)",
+        help="use plain HTTP for this registry (importPolicy.insecure; TLS is always verified)",
     )
     parser.add_argument(
         "--reference-policy",

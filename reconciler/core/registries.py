@@ -47,7 +47,7 @@ class BlockedRegistry(Exception):
 @dataclass(frozen=True)
 class Endpoint:
     """A place to ask: the reference rewritten to a real location, and whether plain
-    HTTP / unverified TLS is allowed there."""
+    HTTP is used there (the reconciler never skips TLS verification)."""
 
     reference: ImageReference
     insecure: bool

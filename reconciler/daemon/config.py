@@ -55,6 +55,8 @@ class DaemonConfig:
     auth_file: str | None = None
     secrets_dir: str | None = None
     allowed_registries_file: str | None = None
+    registry_concurrency: int | None = None
+    registry_rate: float | None = None
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     github_secret: Secret | None = None
@@ -177,6 +179,8 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
         auth_file=registries.get("authFile"),
         secrets_dir=registries.get("secretsDir"),
         allowed_registries_file=registries.get("allowedRegistriesForImport"),
+        registry_concurrency=registries.get("perRegistryConcurrency"),
+        registry_rate=registries.get("perRegistryRequestsPerSecond"),
         listen_host=host.strip("[]"),
         listen_port=int(port),
         github_secret=secrets["github"],

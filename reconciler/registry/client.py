@@ -1090,7 +1090,8 @@ def _transport_failure(target: _Target, what: str, exc: httpx.TransportError) ->
             return ResolveError(
                 e.TLS_VERIFICATION_FAILED,
                 f"{target.registry}/{target.repository}: {what}: TLS certificate not trusted "
-                f"({cause.verify_message}); set importPolicy.insecure or configure a CA bundle",
+                f"({cause.verify_message}); trust its CA with --ca-bundle (importPolicy.insecure "
+                "means plain HTTP here, not unverified TLS)",
                 registry=target.registry,
             )
         cause = cause.__cause__ or cause.__context__
