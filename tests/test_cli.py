@@ -318,5 +318,5 @@ def test_per_registry_caps_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> 
     assert (limits.max_concurrency, limits.requests_per_second) == (3, 2.5)
     monkeypatch.setenv("RECONCILER_REGISTRY_RATE", "0")
     args = parser.parse_args(["plan"])
-    with pytest.raises(Exception, match="RECONCILER_REGISTRY_RATE=0.0: must be greater than 0"):
+    with pytest.raises(Exception, match=r"RECONCILER_REGISTRY_RATE=0\.0: must be greater than 0"):
         clicommon.settings_from_args(args)
