@@ -331,8 +331,9 @@ def cmd_triggers_list(args: argparse.Namespace, out: TextIO) -> int:
     if not records:
         print("no trigger records", file=out)
         return EXIT_OK
+    width = max(len(r.id) for r in records)
     for record in records:
-        line = f"{record.id}  {record.status:<12}  {record.created}  {record.summary()}"
+        line = f"{record.id:<{width}}  {record.status:<12}  {record.created}  {record.summary()}"
         for item in deliveries.get(record.id, []):
             line += (
                 f"\n    delivery {item['state']} ({item['attempts']} attempts) to {item['target']}"
