@@ -473,13 +473,7 @@ class RegistryClient:
             accept=_BLOB_ACCEPT,
             verify=False,
         )
-        actual = _digest_of(blob.content, config_digest)
-        if actual != config_digest:
-            raise _fail(
-                e.DIGEST_MISMATCH,
-                target,
-                f"config blob {config_digest} has content with digest {actual}",
-            )
+        _check_digest(target, blob.content, config_digest, f"config blob {config_digest}")
         return _image_config(resolved.digest, config_digest, blob.content, target)
 
     def rate_limit(self, registry: str) -> RateLimitInfo | None:
@@ -537,11 +531,7 @@ class RegistryClient:
         get = self._call(
             "GET", target, httpx.URL(target.base + digest), read_body=MAX_MANIFEST_BYTES
         )
-        actual = _digest_of(get.content, digest)
-        if actual != digest:
-            raise _fail(
-                e.DIGEST_MISMATCH, target, f"{what} {digest} has content with digest {actual}"
-            )
+        _check_digest(target, get.content, digest, f"{what} {digest}")
         return get.content
 
     # -- one authorized call (auth, redirects) -------------------------------------------
@@ -992,19 +982,20 @@ def _digest_of(body: bytes, like: str) -> str:
     return f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
 
 
+def _check_digest(target: _Target, body: bytes, expected: str, what: str) -> None:
+    """Every body we read is checked against the digest it should have: one place."""
+    actual = _digest_of(body, expected)
+    if actual != expected:
+        raise _fail(e.DIGEST_MISMATCH, target, f"{what} has content with digest {actual}")
+
+
 def _verify_digest_header(target: _Target, reply: _Reply) -> None:
     claimed: str | None = reply.headers.get("docker-content-digest")
     if claimed is None:
         return
     if not _DIGEST_RE.fullmatch(claimed):
         raise _fail(e.INVALID_RESPONSE, target, "malformed Docker-Content-Digest header")
-    actual = _digest_of(reply.content, claimed)
-    if actual != claimed:
-        raise _fail(
-            e.DIGEST_MISMATCH,
-            target,
-            f"registry claims {claimed} but the content hashes to {actual}",
-        )
+    _check_digest(target, reply.content, claimed, f"content the registry claims is {claimed}")
 
 
 def _insufficient_scope(headers: httpx.Headers) -> bool:
