@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from benchrepo import git_out, make_repo
 
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
@@ -25,35 +26,6 @@ from reconciler.devregistry import LocalRegistry, push_image, push_tags
 from reconciler.settings import Settings
 
 TOKEN = "bench-notify-token"
-
-
-def git_out(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def make_repo(tmp: Path, host: str, repo: str, tags: list[str], streams: int) -> Path:
-    bare, seed = tmp / "remote.git", tmp / "seed"
-    git_out("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=tmp)
-    seed.mkdir()
-    per = -(-len(tags) // streams)
-    for s in range(streams):
-        chunk = tags[s * per : (s + 1) * per]
-        if not chunk:
-            continue
-        lines = ["apiVersion: image.openshift.io/v1", "kind: ImageStream", "metadata:"]
-        lines += [f"  name: app{s}", "  namespace: bench", "spec:", "  tags:"]
-        for tag in chunk:
-            lines += [f'    - name: "{tag}"', "      from:", "        kind: DockerImage"]
-            lines += [f"        name: {host}/{repo}:{tag}", "      importPolicy:"]
-            lines += ["        insecure: true", "        scheduled: true"]
-        (seed / f"app{s}.yaml").write_text("\n".join(lines) + "\n")
-    git_out("init", "-q", "--initial-branch=main", cwd=seed)
-    git_out("add", "-A", cwd=seed)
-    git_out("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench", cwd=seed)
-    git_out("push", "-q", str(bare), "main", cwd=seed)
-    return bare
 
 
 def measure(n_tags: int, pushes: int) -> list[float]:

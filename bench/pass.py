@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from benchrepo import make_repo
 
 from reconciler.core.references import parse_image_reference
 from reconciler.devregistry import LocalRegistry, push_tags
@@ -24,56 +25,6 @@ from reconciler.gitrepo import Workspace
 from reconciler.reconcile import run_pass
 from reconciler.registry.client import RegistryClient, ResolveRequest
 from reconciler.settings import Settings
-
-
-def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_repo(tmp: Path, host: str, tags: list[str], streams: int) -> Path:
-    bare, seed = tmp / "remote.git", tmp / "seed"
-    git("init", "-q", "--bare", "--initial-branch=main", str(bare), cwd=tmp)
-    seed.mkdir()
-    per = -(-len(tags) // streams)
-    for s in range(streams):
-        chunk = tags[s * per : (s + 1) * per]
-        lines = [
-            "apiVersion: image.openshift.io/v1",
-            "kind: ImageStream",
-            f"metadata: {{name: app{s}, namespace: bench}}",
-            "spec:",
-            "  tags:",
-        ]
-        for tag in chunk:
-            lines += [
-                f'    - name: "{tag}"',
-                "      from:",
-                "        kind: DockerImage",
-                f"        name: {host}/bench/app:{tag}",
-                "      importPolicy:",
-                "        insecure: true",
-                "        scheduled: true",
-            ]
-        (seed / f"app{s}.yaml").write_text("\n".join(lines) + "\n")
-        (seed / f"dc{s}.yaml").write_text(
-            f"""apiVersion: apps.openshift.io/v1
-kind: DeploymentConfig
-metadata: {{name: web{s}, namespace: bench}}
-spec:
-  template: {{spec: {{containers: [{{name: web, image: app}}]}}}}
-  triggers:
-    - type: ImageChange
-      imageChangeParams:
-        automatic: true
-        containerNames: [web]
-        from: {{kind: ImageStreamTag, name: "app{s}:{chunk[0]}"}}
-"""
-        )
-    git("init", "-q", "--initial-branch=main", cwd=seed)
-    git("add", "-A", cwd=seed)
-    git("-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench", cwd=seed)
-    git("push", "-q", str(bare), "main", cwd=seed)
-    return bare
 
 
 def main() -> None:
@@ -87,7 +38,7 @@ def main() -> None:
         tmp = Path(tmpdir)
         print(f"registry {registry.url}; pushing {args.tags} tags ...", flush=True)
         push_tags(registry.url, "bench/app", tags, "pass")
-        bare = make_repo(tmp, registry.host, tags, args.streams)
+        bare = make_repo(tmp, registry.host, "bench/app", tags, args.streams, deployments=True)
         settings = Settings(cache_dir=tmp / "cache", max_concurrency=args.concurrency)
         requests = [
             ResolveRequest(parse_image_reference(f"{registry.host}/bench/app:{t}"), insecure=True)
