@@ -17,13 +17,13 @@ from pathlib import Path
 
 from benchrepo import git_out, make_repo
 
+from reconciler.config.settings import Settings
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.runner import Daemon
 from reconciler.daemon.server import make_server, serve_in_background
 from reconciler.devregistry import LocalRegistry, push_image, push_tags
-from reconciler.settings import Settings
 
 TOKEN = "bench-notify-token"
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from benchrepo import make_repo
 
+from reconciler.config.settings import Settings
 from reconciler.core.references import parse_image_reference
 from reconciler.devregistry import LocalRegistry, push_tags
-from reconciler.gitrepo import Workspace
-from reconciler.reconcile import run_pass
+from reconciler.gitrepo.workspace import Workspace
+from reconciler.passes.run import run_pass
 from reconciler.registry.client import RegistryClient, ResolveRequest
-from reconciler.settings import Settings
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reconciler import cli
+from reconciler.cli import main as cli
 from reconciler.devregistry import LocalRegistry, push_image
 from reconciler.registry.client import Platform
 

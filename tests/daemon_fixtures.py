@@ -13,13 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.settings import Settings
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.daemon.config import DaemonConfig, DeliveryTarget
 from reconciler.daemon.runner import Daemon
 from reconciler.daemon.server import make_server, serve_in_background
 from reconciler.devregistry import LocalRegistry
-from reconciler.settings import Settings
 
 REGISTRY_TOKEN = "registry-notify-token"
 GITHUB_SECRET = "github-webhook-secret"

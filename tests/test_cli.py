@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from git_fixtures import GitRemote
 
-from reconciler import cli
+from reconciler.cli import main as cli
 from reconciler.devregistry import LocalRegistry, push_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,16 +307,16 @@ def test_a_relative_repo_path_works_on_every_run(
 
 
 def test_per_registry_caps_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reconciler import clicommon
-    from reconciler.settings import registry_client
+    from reconciler.cli import flags
+    from reconciler.config.settings import registry_client
 
     parser = cli.build_parser()
     args = parser.parse_args(["plan", "--registry-concurrency", "3", "--registry-rate", "2.5"])
-    settings = clicommon.settings_from_args(args)
+    settings = flags.settings_from_args(args)
     with registry_client(settings) as client:
         limits = client._default_limits
     assert (limits.max_concurrency, limits.requests_per_second) == (3, 2.5)
     monkeypatch.setenv("RECONCILER_REGISTRY_RATE", "0")
     args = parser.parse_args(["plan"])
     with pytest.raises(Exception, match=r"RECONCILER_REGISTRY_RATE=0\.0: must be greater than 0"):
-        clicommon.settings_from_args(args)
+        flags.settings_from_args(args)

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from reconciler.commands import _repo
-from reconciler.commands.prune import missing_images
+from reconciler.cli.verbs import _repo
+from reconciler.cli.verbs.prune import missing_images
 from reconciler.core import editing
 from reconciler.core.describe import (
     find_istag,
@@ -472,7 +472,7 @@ def test_prune_asks_the_registry_client_whether_old_images_exist(
     ],
 )
 def test_verbs_take_the_shared_registry_and_credential_flags(verb: list[str]) -> None:
-    from reconciler import cli
+    from reconciler.cli import main as cli
 
     flags = [
         "--registries-conf", "r.conf", "--authfile", "a.json", "--authfile", "b.json",

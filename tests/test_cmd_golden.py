@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli
+from reconciler.cli import main as cli
 from reconciler.devregistry import LocalRegistry, push_image
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from reconciler.commands.prune import missing_images
+from reconciler.cli.verbs.prune import missing_images
 from reconciler.core.lockfile import Lock, TagLock, TagSource
 from reconciler.core.prune import PrunePolicy, pinned_images, prune_lock
 from reconciler.core.registries import RegistriesConf

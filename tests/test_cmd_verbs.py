@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli
+from reconciler.cli import main as cli
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = "2026-01-01T12:00:00Z"

@@ -24,8 +24,8 @@ from jsonschema import Draft4Validator
 
 from reconciler.core.manifests import ManifestObject
 from reconciler.core.violations import Violation
-from reconciler.loader import load_file
-from reconciler.schemas import check_schema
+from reconciler.files.loader import load_file
+from reconciler.files.schemas import check_schema
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 REAL = CORPUS / "real"

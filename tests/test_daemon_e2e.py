@@ -180,7 +180,7 @@ def test_registry_push_and_git_webhook_drive_passes_without_polling(
                 p.split("/")[1][:-5] for p in placeholder.files() if p.startswith("triggers/")
             }
             wait_for(lambda: records <= receiver.keys())
-            from reconciler import cli
+            from reconciler.cli import main as cli
 
             def listed() -> list[dict[str, object]] | None:
                 out = io.StringIO()
@@ -377,8 +377,8 @@ def make_remote_in(directory: Path) -> MakeRemote:
 def test_daemon_uses_the_configured_credentials(make_remote: MakeRemote, tmp_path: Path) -> None:
     import base64
 
+    from reconciler.config.settings import load_settings
     from reconciler.devregistry import write_htpasswd
-    from reconciler.settings import load_settings
 
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"bot": "s3cr3t-pw"})
     auth = {"htpasswd": {"realm": "private", "path": str(htpasswd)}}

@@ -11,6 +11,7 @@ import pytest
 from daemon_fixtures import daemon_config
 from git_fixtures import GitRemote
 
+from reconciler.config.settings import Settings
 from reconciler.core.lockfile import Lock, TagLock, TagSource, parse_lock
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.plan import DesiredTags, import_requests
@@ -22,7 +23,6 @@ from reconciler.daemon.runner import MIN_WAIT, Daemon
 from reconciler.daemon.state import Delivery
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.devregistry import LocalRegistry, push_image
-from reconciler.settings import Settings
 
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
 NS = "team"

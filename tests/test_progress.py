@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from reconciler import progress
+from reconciler.cli import progress
 
 
 class Terminal(io.StringIO):

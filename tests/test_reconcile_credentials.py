@@ -15,7 +15,7 @@ import httpx
 import pytest
 from git_fixtures import GitRemote
 
-from reconciler import cli
+from reconciler.cli import main as cli
 from reconciler.core.lockfile import parse_lock
 from reconciler.core.streams import TagRef
 from reconciler.devregistry import LocalRegistry, push_image, write_htpasswd

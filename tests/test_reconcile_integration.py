@@ -14,13 +14,13 @@ import httpx
 import pytest
 from git_fixtures import GitRemote, git
 
+from reconciler.config.settings import Settings
 from reconciler.core.lockfile import parse_lock
 from reconciler.core.streams import TagRef
 from reconciler.devregistry import LocalRegistry, manifest_digest, push_image
-from reconciler.gitrepo import PushOutcome, Workspace
-from reconciler.reconcile import PassResult, run_pass
+from reconciler.gitrepo.workspace import PushOutcome, Workspace
+from reconciler.passes.run import PassResult, run_pass
 from reconciler.registry.client import RegistryClient
-from reconciler.settings import Settings
 
 pytestmark = pytest.mark.integration
 NS = "team"
@@ -499,7 +499,7 @@ def test_a_stale_git_lock_in_the_work_clone_does_not_stop_passes(
     ],
 )
 def test_repo_urls_are_shown_without_credentials(url: str, shown: str) -> None:
-    from reconciler.gitrepo import display_url
+    from reconciler.gitrepo.workspace import display_url
 
     assert display_url(url) == shown
 
@@ -507,7 +507,7 @@ def test_repo_urls_are_shown_without_credentials(url: str, shown: str) -> None:
 def test_a_token_in_the_repo_url_never_reaches_the_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reconciler import cli
+    from reconciler.cli import main as cli
 
     code = cli.main(
         [

@@ -1,4 +1,4 @@
-"""Table tests for reconciler.schemas: valid and invalid manifests, each asserting the
+"""Table tests for reconciler.files.schemas: valid and invalid manifests, each asserting the
 exact field path, line, column, severity and message of every violation."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from reconciler.core.manifests import parse_manifests
-from reconciler.schemas import _validators, check_schema, schema_dir
+from reconciler.files.schemas import _validators, check_schema, schema_dir
 
 IS_HEAD = """\
 apiVersion: image.openshift.io/v1

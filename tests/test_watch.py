@@ -10,10 +10,10 @@ from pathlib import Path
 
 from daemon_fixtures import wait_for
 
-from reconciler import cli
-from reconciler.reconcile import Plan
-from reconciler.settings import Settings
-from reconciler.watch import render_once, watch
+from reconciler.cli import main as cli
+from reconciler.cli.watching import render_once, watch
+from reconciler.config.settings import Settings
+from reconciler.passes.run import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

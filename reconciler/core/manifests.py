@@ -4,7 +4,7 @@ YAML text, each with the file, line and column of every field it holds.
 Owns YAML parsing (ruamel.yaml, round-trip so we keep positions), the refusal of
 duplicate keys, recursive or exploding aliases, and the unpacking of multi-document
 files, ``List`` items and ``Template`` objects. Takes text, returns data: reading files
-is ``reconciler.loader``'s job.
+is ``reconciler.files.loader``'s job.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from reconciler.core.manifests import load_positioned
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.core.violations import Violation, render_path
-from reconciler.schemas import schema_dir
+from reconciler.files.schemas import schema_dir
 
 
 class DaemonConfigError(Exception):

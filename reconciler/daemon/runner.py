@@ -22,7 +22,7 @@ from typing import Any
 
 import git
 
-from reconciler import triggerstore
+from reconciler.config.settings import Settings, registry_client
 from reconciler.core.lockfile import Lock
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.registries import BlockedRegistry
@@ -35,10 +35,10 @@ from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.state import Delivery, State
 from reconciler.daemon.webhooks import PushedRepository
-from reconciler.gitrepo import Workspace, display_url
-from reconciler.reconcile import PassError, PassResult, run_pass
+from reconciler.files import triggerstore
+from reconciler.gitrepo.workspace import Workspace, display_url
+from reconciler.passes.run import PassError, PassResult, run_pass
 from reconciler.registry.client import RegistryClient
-from reconciler.settings import Settings, registry_client
 
 PER_MINUTE_WINDOW = 60.0
 MIN_WAIT = 0.05  # the loop never spins, whatever the arithmetic says

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from reconciler.commands import _repo
+from reconciler.cli.verbs import _repo
 
 EXAMPLES = """\
   source <(reconciler completion bash)
@@ -75,7 +75,7 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from reconciler import cli  # the whole parser, built when asked (cli imports us)
+    from reconciler.cli import main  # the whole parser, built when asked (main imports us)
 
-    out.write(bash_script(cli.build_parser()))
+    out.write(bash_script(main.build_parser()))
     return 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from reconciler import clicommon
-from reconciler.commands import _repo
-from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli import flags
+from reconciler.cli.verbs import _repo
+from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core import editing
 from reconciler.core.manifests import IMAGE_STREAM
 from reconciler.core.references import InvalidReference, parse_image_reference
@@ -70,7 +70,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     _repo.add_import_policy_flags(p)
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    clicommon.add_registry_flags(p)
+    flags.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             print(message, file=out)
         print("the manifests already say this: nothing to change", file=out)
         return EXIT_OK
-    settings = clicommon.settings_from_args(args)
+    settings = flags.settings_from_args(args)
     written, result, problems = _repo.write_and_pin(
         checkout, edits, settings, touched, now, reimport=None if args.delete else touched
     )

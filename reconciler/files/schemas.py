@@ -76,10 +76,8 @@ _TYPE_NAMES = {
 
 def schema_dir() -> Path:
     """The ``schemas/`` directory: beside the package in a checkout, inside it in a wheel
-    (the wheel's force-include puts it at ``reconciler/schemas/``; the module
-    ``reconciler/schemas.py`` still wins the import, a plain directory being only a
-    namespace-package candidate)."""
-    beside = Path(__file__).resolve().parent.parent / "schemas"
+    (the wheel's force-include puts it at ``reconciler/schemas/``)."""
+    beside = Path(__file__).resolve().parents[2] / "schemas"
     # Check for one of our files, not just a directory: in site-packages, the parent of
     # the package is shared with every other distribution.
     if (beside / SCHEMA_FILES[IMAGE_STREAM]).is_file():

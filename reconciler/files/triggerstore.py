@@ -16,7 +16,7 @@ from reconciler.core.triggers import (
     render_record,
 )
 from reconciler.core.yamltext import machine_yaml
-from reconciler.loader import TRIGGERS_DIR
+from reconciler.files.loader import TRIGGERS_DIR
 
 
 def triggers_dir(root: Path) -> Path:

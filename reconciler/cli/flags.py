@@ -1,6 +1,6 @@
 """Command-line flags every verb that talks to registries shares, and how they become
-one Settings object and one registry client. Used by ``reconciler.cli`` and by the verbs
-in ``reconciler.commands``, so that every verb takes the same flags with the same
+one Settings object and one registry client. Used by ``reconciler.cli.main`` and by the verbs
+in ``reconciler.cli.verbs``, so that every verb takes the same flags with the same
 meaning."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from reconciler.config.settings import Settings, load_settings, registry_client
 from reconciler.registry.client import RegistryClient
-from reconciler.settings import Settings, load_settings, registry_client
 
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from reconciler.commands import _repo
-from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli.verbs import _repo
+from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core.describe import render_describe, stream_views
 
 STREAM_TYPES = {"is", "imagestream", "imagestreams", "imagestream.image.openshift.io"}

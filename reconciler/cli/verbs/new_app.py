@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from reconciler import clicommon, progress
-from reconciler.commands import _repo
-from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli import flags, progress
+from reconciler.cli.verbs import _repo
+from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
 from reconciler.core import editing
 from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import parse_istag_name
-from reconciler.reconcile import validate_repo
+from reconciler.passes.run import validate_repo
 from reconciler.registry.client import ImageConfig as RegistryImageConfig
 from reconciler.registry.client import ResolveRequest
 from reconciler.registry.errors import ResolveError
@@ -48,7 +48,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--dry-run", action="store_true", help="print the objects; write nothing")
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    clicommon.add_registry_flags(p)
+    flags.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
@@ -99,12 +99,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if checkout.find(DEPLOYMENT_CONFIG, namespace, name) is not None:
         raise VerbError(f'deploymentconfig "{name}" already exists in {namespace}', EXIT_PROBLEMS)
 
-    settings = clicommon.settings_from_args(args)
+    settings = flags.settings_from_args(args)
     secrets = checkout.config.pull_secrets.for_namespace(ref.namespace)
     found: RegistryImageConfig | None = None
     errors: list[str] = []
     with (
-        clicommon.client_from_settings(settings) as client,
+        flags.client_from_settings(settings) as client,
         progress.activity("reading the image's config"),
     ):
         for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from reconciler.config.settings import Settings
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.registries import allowed_candidates
@@ -18,7 +19,6 @@ from reconciler.registry.client import (
     Platform,
     platform_for,
 )
-from reconciler.settings import Settings
 
 
 def stream_annotations(obj: ManifestObject) -> dict[str, str]:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
-from reconciler import clicommon, loader, progress
-from reconciler.commands import _repo
-from reconciler.commands._repo import EXIT_OK, VerbError
+from reconciler.cli import flags, progress
+from reconciler.cli.verbs import _repo
+from reconciler.cli.verbs._repo import EXIT_OK, VerbError
 from reconciler.core.lockfile import Lock, render_lock
 from reconciler.core.plan import repository_of
 from reconciler.core.prune import (
@@ -28,6 +28,7 @@ from reconciler.core.prune import (
 )
 from reconciler.core.registries import AllowedRegistry, RegistriesConf
 from reconciler.core.streams import LOCAL
+from reconciler.files import loader
 from reconciler.registry import errors as e
 from reconciler.registry.client import RegistryClient, ResolveRequest
 from reconciler.registry.errors import ResolveError
@@ -72,7 +73,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    clicommon.add_registry_flags(p)
+    flags.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
@@ -168,8 +169,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     missing: set[str] = set()
     unknown: list[str] = []
     if args.registry_check:
-        settings = clicommon.settings_from_args(args)
-        with clicommon.client_from_settings(settings) as client:
+        settings = flags.settings_from_args(args)
+        with flags.client_from_settings(settings) as client:
             missing, unknown = missing_images(
                 scoped,
                 settings.registries,

@@ -12,10 +12,10 @@ from typing import TextIO
 
 import watchfiles
 
-from reconciler import loader
-from reconciler.reconcile import PassError, Plan, compute_plan
+from reconciler.config.settings import Settings
+from reconciler.files import loader
+from reconciler.passes.run import PassError, Plan, compute_plan
 from reconciler.registry.client import RegistryClient
-from reconciler.settings import Settings
 
 Printer = Callable[[Plan, TextIO], None]
 

@@ -14,24 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from reconciler import (
-    __version__,
-    clicommon,
-    commands,
-    loader,
-    policy,
-    progress,
-    schemas,
-    triggerstore,
-)
+from reconciler import __version__
+from reconciler.cli import flags, progress, verbs
+from reconciler.config import policy
+from reconciler.config.settings import Settings, SettingsError, load_settings
 from reconciler.core.lockfile import LockfileError
 from reconciler.core.registries import RegistriesConfError
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
 from reconciler.core.validation import validate_objects
 from reconciler.core.violations import format_violations
 from reconciler.daemon.config import DaemonConfigError
-from reconciler.gitrepo import GitError, Workspace, default_workdir, display_url
-from reconciler.reconcile import (
+from reconciler.files import loader, schemas, triggerstore
+from reconciler.gitrepo.workspace import GitError, Workspace, default_workdir, display_url
+from reconciler.passes.run import (
     PassError,
     PassResult,
     Plan,
@@ -42,7 +37,6 @@ from reconciler.reconcile import (
     utc_now,
 )
 from reconciler.registry.client import RegistryClient
-from reconciler.settings import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -65,15 +59,15 @@ def _err(message: str) -> None:
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    clicommon.add_registry_flags(parser)
+    flags.add_registry_flags(parser)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return clicommon.settings_from_args(args)
+    return flags.settings_from_args(args)
 
 
 def _client(settings: Settings) -> RegistryClient:
-    return clicommon.client_from_settings(settings)
+    return flags.client_from_settings(settings)
 
 
 # ---------------------------------------------------------------- validate
@@ -446,7 +440,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
-    from reconciler.watch import watch
+    from reconciler.cli.watching import watch
 
     settings = _settings(args)
     root = Path(args.path)
@@ -478,9 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p = verbs.add_parser(
+    p = subparsers.add_parser(
         "validate",
         help="check manifests against the schemas and each other",
         description="Exit 0 when valid, 1 when invalid, 2 when it could not run.",
@@ -490,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(p)
     p.set_defaults(func=cmd_validate)
 
-    p = verbs.add_parser(
+    p = subparsers.add_parser(
         "reconcile",
         help="one pass: sync, validate, resolve, commit the lock and triggers, push",
         description="Exit 0 when everything reconciled, 1 when objects were skipped or tags "
@@ -511,13 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(p)
     p.set_defaults(func=cmd_reconcile)
 
-    p = verbs.add_parser("plan", help="what a pass would do to a local checkout; writes nothing")
+    p = subparsers.add_parser(
+        "plan", help="what a pass would do to a local checkout; writes nothing"
+    )
     p.add_argument("--repo", default=".", metavar="PATH", help="a checkout (default: .)")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     _add_settings_flags(p)
     p.set_defaults(func=cmd_plan)
 
-    p = verbs.add_parser("triggers", help="list or acknowledge trigger records")
+    p = subparsers.add_parser("triggers", help="list or acknowledge trigger records")
     trig = p.add_subparsers(dest="triggers_verb", required=True, metavar="ACTION")
     q = trig.add_parser("list", help="list trigger records")
     q.add_argument(
@@ -538,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(q)
     q.set_defaults(func=cmd_triggers_ack)
 
-    p = verbs.add_parser(
+    p = subparsers.add_parser(
         "run",
         help="the daemon: keep a repo reconciled (scheduled imports, webhooks, metrics)",
         description="Runs until SIGTERM. See the README's 'Running on a server'.",
@@ -546,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, metavar="FILE", help="daemon configuration (YAML)")
     p.set_defaults(func=cmd_run)
 
-    p = verbs.add_parser(
+    p = subparsers.add_parser(
         "watch", help="re-validate and print the plan on every save (for local editing)"
     )
     p.add_argument("path", nargs="?", default=".", metavar="PATH", help="a checkout (default: .)")
@@ -556,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(p)
     p.set_defaults(func=cmd_watch)
 
-    commands.register_all(verbs)
+    verbs.register_all(subparsers)
     return parser
 
 

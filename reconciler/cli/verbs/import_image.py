@@ -10,16 +10,16 @@ import argparse
 from dataclasses import replace
 from typing import TextIO
 
-from reconciler import clicommon, progress
-from reconciler.commands import _repo
-from reconciler.commands._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli import flags, progress
+from reconciler.cli.verbs import _repo
+from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.config.settings import Settings
 from reconciler.core.describe import render_describe, stream_view
 from reconciler.core.plan import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.resolver import resolve_imports
-from reconciler.settings import Settings
 
 DEFAULT_MAX_BULK = Settings().max_images_bulk_imported_per_repository  # OpenShift's: 50
 
@@ -63,7 +63,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     _repo.add_repo_flags(p)
     _repo.add_commit_flag(p)
-    clicommon.add_registry_flags(p)
+    flags.add_registry_flags(p)
     p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.all and ":" in args.name:
         raise VerbError("--all imports every tag: give the stream NAME without a tag")
     stream_name = target.stream
-    settings = clicommon.settings_from_args(args)
+    settings = flags.settings_from_args(args)
     now = _repo.now_of(args)
     obj = checkout.find_stream(namespace, stream_name)
     specs = {t.ref.tag: t for t in stream_tags(obj)} if obj is not None else {}
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         )
         secrets = checkout.config.pull_secrets.for_namespace(namespace)
         with (
-            clicommon.client_from_settings(settings) as client,
+            flags.client_from_settings(settings) as client,
             progress.activity(f"listing the tags of {repo_ref}"),
         ):
             try:
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         mode = edit.import_mode or (spec.import_mode if spec else LEGACY)
         requests.append(_request(ref, edit.from_name, insecure, mode))
     with (
-        clicommon.client_from_settings(settings) as client,
+        flags.client_from_settings(settings) as client,
         progress.activity("asking the registries"),
     ):
         outcomes: dict[TagRef, Outcome] = resolve_imports(

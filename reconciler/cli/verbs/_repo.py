@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from reconciler import progress, triggerstore
-from reconciler.clicommon import client_from_settings
+from reconciler.cli import progress
+from reconciler.cli.flags import client_from_settings
+from reconciler.config.settings import Settings
 from reconciler.core import editing
 from reconciler.core.consumers import read_consumer
 from reconciler.core.lockfile import Lock, parse_lock, render_lock
@@ -37,7 +38,8 @@ from reconciler.core.triggers import IMAGE_CHANGE, TriggerRecord, derive_trigger
 from reconciler.core.validation import ValidationReport
 from reconciler.core.violations import Violation
 from reconciler.core.yamltext import dump_yaml_text
-from reconciler.reconcile import (
+from reconciler.files import triggerstore
+from reconciler.passes.run import (
     compute_plan,
     read_lock,
     rfc3339,
@@ -47,7 +49,6 @@ from reconciler.reconcile import (
 )
 from reconciler.registry import errors as e
 from reconciler.registry.errors import ResolveError
-from reconciler.settings import Settings
 
 T = TypeVar("T")
 

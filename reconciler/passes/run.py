@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler import faults, loader, policy, schemas, triggerstore
+from reconciler import faults
+from reconciler.config import policy
+from reconciler.config.settings import Settings
 from reconciler.core.consumers import Consumer, read_consumer
 from reconciler.core.lockdiff import TagChange, lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
@@ -43,11 +45,11 @@ from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
 from reconciler.core.triggers import TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport, validate_objects
 from reconciler.core.violations import Violation
-from reconciler.gitrepo import GitError, PushOutcome, Workspace
+from reconciler.files import loader, schemas, triggerstore
+from reconciler.gitrepo.workspace import GitError, PushOutcome, Workspace
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import NOT_FOUND
 from reconciler.registry.resolver import resolve_imports
-from reconciler.settings import Settings
 
 Clock = Callable[[], dt.datetime]
 
