@@ -404,7 +404,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         registry_rate=config.registry_rate,
     )
     try:
-        daemon = Daemon(config, settings)
+        from reconciler import faults  # the kill tests' crash points; moving to test support
+
+        daemon = Daemon(config, settings, checkpoint=faults.crash_point)
     except OSError as exc:
         _err(f"cannot use stateDir {config.state_dir}: {exc.strerror}")
         return EXIT_CANNOT_RUN

@@ -37,7 +37,7 @@ from reconciler.daemon.state import Delivery, State
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.files import triggerstore
 from reconciler.gitrepo.workspace import Workspace, display_url
-from reconciler.passes.run import PassError, PassResult, run_pass
+from reconciler.passes.run import Checkpoint, PassError, PassResult, no_checkpoint, run_pass
 from reconciler.registry.client import RegistryClient
 
 PER_MINUTE_WINDOW = 60.0
@@ -53,8 +53,10 @@ class Daemon:
         clock: Callable[[], float] = time.time,
         client: RegistryClient | None = None,
         delivery_transport: Any = None,
+        checkpoint: Checkpoint = no_checkpoint,
     ) -> None:
         self.config = config
+        self.checkpoint = checkpoint
         self.settings = settings
         self.clock = clock
         self.state = State(config.state_dir)
@@ -70,6 +72,7 @@ class Daemon:
             clock,
             transport=delivery_transport,
             skip_reason=self._skip_reason,
+            checkpoint=checkpoint,
         )
         self._records: dict[str, TriggerRecord] = {}
         self.stopping = threading.Event()
@@ -202,6 +205,7 @@ class Daemon:
                 self.client,
                 lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC),
                 select_due=self._select_due(forced),
+                checkpoint=self.checkpoint,
             )
         except PassError as exc:
             self.metrics.passes.labels("error").inc()

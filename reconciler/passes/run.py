@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler import faults
 from reconciler.config import policy
 from reconciler.config.settings import Settings
 from reconciler.core.consumers import Consumer, read_consumer
@@ -52,6 +51,14 @@ from reconciler.registry.errors import NOT_FOUND
 from reconciler.registry.resolver import resolve_imports
 
 Clock = Callable[[], dt.datetime]
+# Called with a step's name as the pass passes it ("after-write", "after-commit",
+# "after-push"; the deliverer adds "after-post"): the kill tests inject one that stops
+# the process there, to show a crash at any step loses nothing. Production passes none.
+Checkpoint = Callable[[str], None]
+
+
+def no_checkpoint(step: str) -> None:
+    """The production checkpoint: nothing happens between steps."""
 
 
 class PassError(Exception):
@@ -353,6 +360,7 @@ def run_pass(
     *,
     dry_run: bool = False,
     select_due: DueSelector | None = None,
+    checkpoint: Checkpoint = no_checkpoint,
 ) -> PassResult:
     """Steps 1 to 6. Registry answers are reused across push retries within the pass:
     only the manifests and the lock are re-read from the new head."""
@@ -371,10 +379,10 @@ def run_pass(
         if dry_run or (not plan.has_changes and not workspace.review_branch):
             return result
         paths = write_plan(workspace.path, plan)
-        faults.crash_point("after-write")
+        checkpoint("after-write")
         try:
             if workspace.review_branch:
-                outcome_or_done = _commit_for_review(workspace, plan, result)
+                outcome_or_done = _commit_for_review(workspace, plan, result, checkpoint)
                 if outcome_or_done is None:
                     return result
                 outcome = outcome_or_done
@@ -382,13 +390,13 @@ def run_pass(
                 result.commit = workspace.commit(plan.commit_message(), paths)
                 if result.commit is None:
                     return result
-                faults.crash_point("after-commit")
+                checkpoint("after-commit")
                 outcome = workspace.push()
         except GitError as exc:
             raise PassError(str(exc), retryable=True) from exc
         if outcome.pushed:
             result.pushed = True
-            faults.crash_point("after-push")
+            checkpoint("after-push")
             return result
         last_rejection = outcome.detail
     raise PassError(
@@ -398,7 +406,9 @@ def run_pass(
     )
 
 
-def _commit_for_review(workspace: Workspace, plan: Plan, result: PassResult) -> PushOutcome | None:
+def _commit_for_review(
+    workspace: Workspace, plan: Plan, result: PassResult, checkpoint: Checkpoint
+) -> PushOutcome | None:
     """Pull-request mode: one commit on top of the tracked head holding every derived
     change not yet on the tracked branch; pushed to the review branch unless it already
     holds exactly that. None when there is nothing to push."""
@@ -435,5 +445,5 @@ def _commit_for_review(workspace: Workspace, plan: Plan, result: PassResult) -> 
     if workspace.review_is_current(commit):
         result.commit = None
         return None
-    faults.crash_point("after-commit")
+    checkpoint("after-commit")
     return workspace.push()
