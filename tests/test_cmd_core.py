@@ -1,6 +1,6 @@
 """Unit tests of the pure modules behind the oc-style verbs (round-trip editing, describe
 and get views, the prune policy, new-app objects), of the registry places the verbs ask
-(commands/_repo.py), and of prune's existence check through the registry client against
+(registry/places.py), and of prune's existence check through the registry client against
 a real registry."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import pytest
 
-from reconciler.cli.verbs import _repo
 from reconciler.cli.verbs.prune import missing_images
 from reconciler.core import editing
 from reconciler.core.describe import (
@@ -36,6 +35,7 @@ from reconciler.core.registries import RegistriesConf, parse_registries_conf
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import TagRef
 from reconciler.devregistry import LocalRegistry, push_image
+from reconciler.registry import places
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
 
@@ -392,24 +392,24 @@ blocked = true
 
 
 def test_locations_ask_search_registries_and_mirrors_before_the_primary() -> None:
-    places = _repo.locations("lib/x:1", parse_registries_conf(CONF), insecure=True)
-    assert [(str(p.logical), str(p.endpoint)) for p in places] == [
+    found = places.locations("lib/x:1", parse_registries_conf(CONF), insecure=True)
+    assert [(str(p.logical), str(p.endpoint)) for p in found] == [
         ("reg.example.com/lib/x:1", "mirror.example.com/lib/x:1"),
         ("reg.example.com/lib/x:1", "reg.example.com/lib/x:1"),
         ("other.example.com/lib/x:1", "other.example.com/lib/x:1"),
     ]
-    assert all(p.insecure for p in places)
+    assert all(p.insecure for p in found)
     for bad, reason in [("blocked.example.com/x:1", "Blocked"), ("UPPER/x:1", "BadRequest")]:
         with pytest.raises(ResolveError) as caught:
-            _repo.locations(bad, parse_registries_conf(CONF))
+            places.locations(bad, parse_registries_conf(CONF))
         assert caught.value.reason == reason
 
 
 def test_first_answer_wins_and_a_definite_failure_beats_not_found() -> None:
-    places = _repo.locations("lib/x:1", parse_registries_conf(CONF))
+    found = places.locations("lib/x:1", parse_registries_conf(CONF))
 
-    def answering(host: str | None, failure: str = "NotFound") -> Callable[[_repo.Located], str]:
-        def ask(place: _repo.Located) -> str:
+    def answering(host: str | None, failure: str = "NotFound") -> Callable[[places.Located], str]:
+        def ask(place: places.Located) -> str:
             if place.endpoint.registry == host:
                 return "found"
             if place.endpoint.registry == "mirror.example.com":
@@ -418,13 +418,13 @@ def test_first_answer_wins_and_a_definite_failure_beats_not_found() -> None:
 
         return ask
 
-    place, answer = _repo.first_answer(places, answering("other.example.com", "Unauthorized"))
+    place, answer = places.first_answer(found, answering("other.example.com", "Unauthorized"))
     assert (answer, str(place.logical)) == ("found", "other.example.com/lib/x:1")
     with pytest.raises(ResolveError) as caught:
-        _repo.first_answer(places, answering(None, "Unauthorized"))
+        places.first_answer(found, answering(None, "Unauthorized"))
     assert (caught.value.reason, caught.value.message) == ("Unauthorized", "mirror: no")
     with pytest.raises(ResolveError) as caught:
-        _repo.first_answer(places, answering(None))
+        places.first_answer(found, answering(None))
     assert caught.value.reason == "NotFound"
     assert caught.value.message == (
         "not found in any of: mirror: no; reg.example.com: no; other.example.com: no"

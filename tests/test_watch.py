@@ -10,7 +10,7 @@ from pathlib import Path
 
 from daemon_fixtures import wait_for
 
-from reconciler.cli import main as cli
+from reconciler.cli.planview import print_plan
 from reconciler.cli.watching import render_once, watch
 from reconciler.config.settings import Settings
 from reconciler.passes.run import Plan
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def printer(plan: Plan, out: io.StringIO) -> None:  # type: ignore[override]
-    cli._print_plan(plan, out, show_diff=False)
+    print_plan(plan, out, show_diff=False)
 
 
 def test_offline_plan_of_the_sample_repo(tmp_path: Path) -> None:

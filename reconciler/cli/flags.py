@@ -6,9 +6,11 @@ meaning."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 
 from reconciler.config.settings import Settings, load_settings, registry_client
+from reconciler.core.errors import ConfigurationError
 from reconciler.registry.client import RegistryClient
 
 
@@ -85,3 +87,70 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def client_from_settings(settings: Settings) -> RegistryClient:
     return registry_client(settings)
+
+
+def add_repo_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:
+    parser.add_argument(
+        "--repo", default=".", metavar="PATH", help="the checkout to work in (default: .)"
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        metavar="NS",
+        help="namespace (default: the repo's defaultNamespace in .reconciler.yaml)",
+    )
+    if all_namespaces:
+        parser.add_argument(
+            "-A", "--all-namespaces", action="store_true", help="every namespace in the repo"
+        )
+    # For tests and reproducible output: the time "now" is taken as (RFC 3339).
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+
+
+def add_import_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """A registry tag's import policy, as ``import-image`` and ``tag`` set it."""
+    parser.add_argument(
+        "--scheduled",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="re-check a registry image periodically (importPolicy.scheduled)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use plain HTTP for this registry (importPolicy.insecure; TLS is always verified)",
+    )
+    parser.add_argument(
+        "--reference-policy",
+        choices=["source", "local", "Source", "Local"],
+        help="referencePolicy.type of the tag (default Source)",
+    )
+    parser.add_argument(
+        "--import-mode",
+        choices=["Legacy", "PreserveOriginal"],
+        help="pin the platform image (Legacy) or the whole index (PreserveOriginal)",
+    )
+
+
+def reference_policy(args: argparse.Namespace) -> str | None:
+    """``--reference-policy`` as the manifest spells it (``Source``, ``Local``)."""
+    text = getattr(args, "reference_policy", None)
+    return str(text).capitalize() if text else None
+
+
+def add_commit_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--commit", action="store_true", help="commit the files written (git, in the checkout)"
+    )
+
+
+def now_of(args: argparse.Namespace) -> dt.datetime:
+    text = getattr(args, "now", None)
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigurationError(f"--now {text!r}: not an RFC 3339 time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -13,8 +13,9 @@ from typing import TextIO
 import watchfiles
 
 from reconciler.config.settings import Settings
+from reconciler.core.errors import ReconcilerError
 from reconciler.files import loader
-from reconciler.passes.run import PassError, Plan, compute_plan
+from reconciler.passes.run import Plan, compute_plan
 from reconciler.registry.client import RegistryClient
 
 Printer = Callable[[Plan, TextIO], None]
@@ -36,7 +37,7 @@ def render_once(
     started = time.perf_counter()
     try:
         plan = compute_plan(root, settings, client, dt.datetime.now(dt.UTC))
-    except PassError as exc:
+    except ReconcilerError as exc:
         print(f"error: {exc}", file=out)
         return time.perf_counter() - started
     printer(plan, out)

@@ -18,6 +18,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from reconciler.core.errors import ConfigurationError
 from reconciler.core.registries import (
     AllowedRegistry,
     RegistriesConf,
@@ -33,7 +34,7 @@ from reconciler.registry.credentials import (
 )
 
 
-class SettingsError(Exception):
+class SettingsError(ConfigurationError):
     """A setting cannot be used; the message names where it came from (never a secret)."""
 
 

@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
+from reconciler.core.errors import PermanentError
 from reconciler.core.violations import Path
 
 _KEY_LINE = re.compile(r"^( *)(?:- +)?[^\s#-][^:#]*:\s*(?:#.*)?$")
@@ -33,7 +34,7 @@ _ITEM_LINE = re.compile(r"^( *)- ")
 _CONTENT = re.compile(r"^( *)(\S)")
 
 
-class EditError(Exception):
+class EditError(PermanentError):
     """The file cannot be edited safely (not YAML, or the object is not where expected)."""
 
 

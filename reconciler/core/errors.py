@@ -38,10 +38,6 @@ class ReconcilerError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
 
-    @property
-    def message(self) -> str:
-        return str(self)
-
 
 class ConfigurationError(ReconcilerError):
     """The operator's configuration is wrong. ``problems`` lists each one (file:line:

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.streams import TagRef
 from reconciler.core.yamltext import dump_machine_yaml, load_machine_yaml
@@ -32,7 +33,7 @@ HEADER = (
 IMPORT_SUCCESS = "ImportSuccess"
 
 
-class LockfileError(Exception):
+class LockfileError(PermanentError):
     """The committed lockfile cannot be read. The pass stops rather than overwrite it:
     its history is the only record of what was deployed before."""
 

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from reconciler.core.describe import parse_time
+from reconciler.core.errors import ConfigurationError
 from reconciler.core.lockfile import HistoryItem, Lock, TagLock
 from reconciler.core.streams import IMAGE_STREAM_IMAGE, TagRef, parse_isimage_name
 
@@ -27,8 +28,8 @@ MISSING = "missing"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 
 
-class DurationError(ValueError):
-    pass
+class DurationError(ConfigurationError, ValueError):
+    """A duration flag (``--keep-younger-than``) is not Go's duration syntax."""
 
 
 def parse_duration(text: str) -> dt.timedelta:

@@ -13,8 +13,10 @@ well formed.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+
+from reconciler.core.errors import EXIT_PROBLEMS, PermanentError
 
 __all__ = [
     "DOCKER_HUB",
@@ -41,7 +43,7 @@ _DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 _NAME_TOTAL_LENGTH_MAX = 255
 
 
-class InvalidReference(ValueError):
+class InvalidReference(PermanentError, ValueError):
     """The text is not a well-formed image reference; the message says why."""
 
 
@@ -182,3 +184,30 @@ def registry_endpoint_host(registry: str) -> str:
     if _normalise_registry(registry) == DOCKER_HUB:
         return "registry-1.docker.io"
     return registry
+
+
+DIGEST_PREFIX_MIN = 7  # hex characters after "sha256:", like git's and oc's short ids
+_DIGEST_PREFIX = re.compile(r"sha256:[0-9a-f]{0,63}")
+
+
+def expand_digest(text: str, known: Iterable[str], what: str) -> str:
+    """``sha256:`` and at least DIGEST_PREFIX_MIN hex characters of a digest: the one digest
+    of ``known`` that starts so. A full digest, anything that is not a sha256 digest or a
+    prefix of no known digest comes back unchanged, for the caller to report as not found.
+    A prefix that is too short or matches several digests is a PermanentError (exit 1) naming
+    ``what`` (and the candidates)."""
+    if not _DIGEST_PREFIX.fullmatch(text):
+        return text
+    if len(text) - len("sha256:") < DIGEST_PREFIX_MIN:
+        raise PermanentError(
+            f"{what}: a short digest needs at least {DIGEST_PREFIX_MIN} hex characters after "
+            "sha256:",
+            exit_code=EXIT_PROBLEMS,
+        )
+    matches = sorted({digest for digest in known if digest.startswith(text)})
+    if len(matches) > 1:
+        raise PermanentError(
+            f"{what}: {text} is ambiguous, it starts {len(matches)} digests: " + ", ".join(matches),
+            exit_code=EXIT_PROBLEMS,
+        )
+    return matches[0] if matches else text

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler.core.errors import ConfigurationError, PermanentError
 from reconciler.core.references import (
     ImageReference,
     InvalidReference,
@@ -32,11 +33,13 @@ SHORT_NAME_MODES = frozenset({"enforcing", "permissive", "disabled"})
 PULL_FROM_MIRROR = frozenset({"all", "digest-only", "tag-only"})
 
 
-class RegistriesConfError(ValueError):
+class RegistriesConfError(ConfigurationError, ValueError):
     """registries.conf cannot be used; the message names the file and the entry."""
 
 
-class BlockedRegistry(Exception):
+class BlockedRegistry(PermanentError):
+    """registries.conf blocks this reference's registry."""
+
     def __init__(self, reference: ImageReference, prefix: str) -> None:
         super().__init__(
             f"{reference.name} is blocked by registries.conf ([[registry]] prefix {prefix!r})"

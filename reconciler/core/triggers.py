@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.core.consumers import Consumer
+from reconciler.core.errors import PermanentError
 from reconciler.core.lockfile import API_VERSION, Lock
 from reconciler.core.manifests import BUILD_CONFIG, ObjectKey
 from reconciler.core.streams import TagRef
@@ -29,7 +30,7 @@ _SHORT_KIND = {"BuildConfig": "bc", "DeploymentConfig": "dc"}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
-class TriggerRecordError(ValueError):
+class TriggerRecordError(PermanentError, ValueError):
     """A file under triggers/ is not a trigger record we can read."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from reconciler.core.errors import ConfigurationError
 from reconciler.core.manifests import load_positioned
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
@@ -22,12 +23,11 @@ from reconciler.core.violations import Violation, render_path
 from reconciler.files.schemas import schema_dir
 
 
-class DaemonConfigError(Exception):
+class DaemonConfigError(ConfigurationError):
     """The configuration cannot be used; ``problems`` are ``file:line:col: field: message``."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+        super().__init__("\n".join(problems), problems=tuple(problems))
 
 
 @dataclass(frozen=True)

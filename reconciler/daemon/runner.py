@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import git
-
 from reconciler.config.settings import Settings, registry_client
+from reconciler.core.errors import ReconcilerError
 from reconciler.core.lockfile import Lock
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.registries import BlockedRegistry
@@ -36,8 +35,9 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.state import Delivery, State
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.files import triggerstore
-from reconciler.gitrepo.workspace import Workspace, display_url
-from reconciler.passes.run import Checkpoint, PassError, PassResult, no_checkpoint, run_pass
+from reconciler.gitrepo import remote
+from reconciler.gitrepo.workspace import GitError, Workspace, display_url
+from reconciler.passes.run import Checkpoint, PassResult, no_checkpoint, run_pass
 from reconciler.registry.client import RegistryClient
 
 PER_MINUTE_WINDOW = 60.0
@@ -130,11 +130,10 @@ class Daemon:
 
     def remote_head(self) -> str | None:
         try:
-            out = str(git.Git().ls_remote(self.config.repo_url, f"refs/heads/{self.config.branch}"))
-        except git.GitCommandError as exc:
-            log(logging.WARNING, "git ls-remote failed", error=str(exc.stderr).strip()[:300])
+            return remote.remote_head(self.config.repo_url, self.config.branch)
+        except GitError as exc:
+            log(logging.WARNING, "git ls-remote failed", error=str(exc)[:300])
             return None
-        return out.split()[0] if out.strip() else None
 
     def _recent(self, now: float) -> int:
         self._recent_checks = [t for t in self._recent_checks if now - t < PER_MINUTE_WINDOW]
@@ -207,7 +206,7 @@ class Daemon:
                 select_due=self._select_due(forced),
                 checkpoint=self.checkpoint,
             )
-        except PassError as exc:
+        except ReconcilerError as exc:
             self.metrics.passes.labels("error").inc()
             log(logging.ERROR, "pass failed", error=str(exc), retryable=exc.retryable)
             self._last_result = {"error": str(exc), "time": self.clock()}

@@ -16,16 +16,18 @@ from pathlib import Path
 
 import git
 
+from reconciler.core.errors import TransientError
+
 BOT_NAME = "imagestream-reconciler"
 BOT_EMAIL = "imagestream-reconciler@users.noreply.local"
 
 
-class GitError(Exception):
-    """A git operation failed for a reason a retry will not fix (bad URL, missing
-    branch, no permission); the message says which."""
+class GitError(TransientError):
+    """A git operation failed (remote unreachable, bad URL, missing branch, no
+    permission); the message says which, in git's own words."""
 
 
-class PushRejected(Exception):
+class PushRejected(TransientError):
     """The branch moved between our fetch and our push."""
 
 
@@ -61,7 +63,7 @@ def default_workdir(cache_root: Path, url: str) -> Path:
     return cache_root / f"{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
 
 
-def _clean_error(exc: git.GitCommandError) -> str:
+def clean_error(exc: git.GitCommandError) -> str:
     stderr = str(exc.stderr or "").strip().replace("stderr: ", "").strip("'\" \n")
     return stderr.splitlines()[-1] if stderr else str(exc)
 
@@ -102,7 +104,7 @@ class Workspace:
         except git.GitCommandError as exc:
             raise GitError(
                 f"cannot fetch branch {self.branch!r} from {display_url(self.url)}: "
-                f"{_clean_error(exc)}"
+                f"{clean_error(exc)}"
             ) from exc
         except git.exc.NoSuchPathError as exc:
             raise GitError(f"repository {display_url(self.url)} does not exist") from exc
@@ -119,7 +121,7 @@ class Workspace:
                 self._reset_to(repo, remote_ref)
             except git.GitCommandError as exc:
                 if _fresh:
-                    raise GitError(f"cannot check out {remote_ref}: {_clean_error(exc)}") from exc
+                    raise GitError(f"cannot check out {remote_ref}: {clean_error(exc)}") from exc
                 shutil.rmtree(self.path)
                 self._repo = None
                 return self.sync(_fresh=True)
@@ -149,7 +151,7 @@ class Workspace:
             repo.git.fetch("origin", f"+{ref}:refs/remotes/origin/{self.review_branch}")
         except git.GitCommandError as exc:
             raise GitError(
-                f"cannot fetch review branch {self.review_branch!r}: {_clean_error(exc)}"
+                f"cannot fetch review branch {self.review_branch!r}: {clean_error(exc)}"
             ) from exc
         return listed[0]
 
@@ -216,7 +218,7 @@ class Workspace:
         try:
             return self._commit(repo, pathspec, message_file, message)
         except git.GitCommandError as exc:
-            raise GitError(f"cannot commit in the work clone: {_clean_error(exc)}") from exc
+            raise GitError(f"cannot commit in the work clone: {clean_error(exc)}") from exc
 
     def _commit(
         self, repo: git.Repo, pathspec: Path, message_file: Path, message: str
@@ -260,6 +262,6 @@ class Workspace:
                 r"\[rejected\]|non-fast-forward|fetch first|stale info|\[remote rejected\].*(lock|cannot lock)",
                 text,
             ):
-                return PushOutcome(False, _clean_error(exc))
-            raise GitError(f"cannot push to {display_url(self.url)}: {_clean_error(exc)}") from exc
+                return PushOutcome(False, clean_error(exc))
+            raise GitError(f"cannot push to {display_url(self.url)}: {clean_error(exc)}") from exc
         return PushOutcome(True)

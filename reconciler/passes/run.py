@@ -25,6 +25,7 @@ from pathlib import Path
 from reconciler.config import policy
 from reconciler.config.settings import Settings
 from reconciler.core.consumers import Consumer, read_consumer
+from reconciler.core.errors import PermanentError, TransientError
 from reconciler.core.lockdiff import TagChange, lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
@@ -45,7 +46,7 @@ from reconciler.core.triggers import TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport, validate_objects
 from reconciler.core.violations import Violation
 from reconciler.files import loader, schemas, triggerstore
-from reconciler.gitrepo.workspace import GitError, PushOutcome, Workspace
+from reconciler.gitrepo.workspace import PushOutcome, Workspace
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import NOT_FOUND
 from reconciler.registry.resolver import resolve_imports
@@ -59,15 +60,6 @@ Checkpoint = Callable[[str], None]
 
 def no_checkpoint(step: str) -> None:
     """The production checkpoint: nothing happens between steps."""
-
-
-class PassError(Exception):
-    """The pass could not run (unreadable lockfile, git failure, push conflicts that did
-    not settle). ``retryable`` says whether the same pass may succeed later unchanged."""
-
-    def __init__(self, message: str, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 def utc_now() -> dt.datetime:
@@ -198,7 +190,7 @@ def read_lock(root: Path) -> tuple[Lock, bytes | None]:
         remember_lock(raw, lock)
         return lock, raw
     except LockfileError as exc:
-        raise PassError(
+        raise PermanentError(
             f"{loader.LOCKFILE_NAME}:{exc.line}:{exc.column}: cannot read the lockfile: {exc}. "
             "It is not overwritten; fix or revert it in git."
         ) from exc
@@ -367,42 +359,35 @@ def run_pass(
     cache: ResolveCache = {}
     last_rejection = ""
     for attempt in range(1, settings.max_push_attempts + 1):
-        try:
-            head = workspace.sync()
-            if workspace.review_branch:
-                # Pull-request mode: start from what is already up for review.
-                workspace.overlay_review([loader.LOCKFILE_NAME], [loader.TRIGGERS_DIR])
-        except GitError as exc:
-            raise PassError(str(exc), retryable=True) from exc
+        head = workspace.sync()
+        if workspace.review_branch:
+            # Pull-request mode: start from what is already up for review.
+            workspace.overlay_review([loader.LOCKFILE_NAME], [loader.TRIGGERS_DIR])
         plan = compute_plan(workspace.path, settings, client, clock(), cache, select_due)
         result = PassResult(plan=plan, attempts=attempt, head=head)
         if dry_run or (not plan.has_changes and not workspace.review_branch):
             return result
         paths = write_plan(workspace.path, plan)
         checkpoint("after-write")
-        try:
-            if workspace.review_branch:
-                outcome_or_done = _commit_for_review(workspace, plan, result, checkpoint)
-                if outcome_or_done is None:
-                    return result
-                outcome = outcome_or_done
-            else:
-                result.commit = workspace.commit(plan.commit_message(), paths)
-                if result.commit is None:
-                    return result
-                checkpoint("after-commit")
-                outcome = workspace.push()
-        except GitError as exc:
-            raise PassError(str(exc), retryable=True) from exc
+        if workspace.review_branch:
+            outcome_or_done = _commit_for_review(workspace, plan, result, checkpoint)
+            if outcome_or_done is None:
+                return result
+            outcome = outcome_or_done
+        else:
+            result.commit = workspace.commit(plan.commit_message(), paths)
+            if result.commit is None:
+                return result
+            checkpoint("after-commit")
+            outcome = workspace.push()
         if outcome.pushed:
             result.pushed = True
             checkpoint("after-push")
             return result
         last_rejection = outcome.detail
-    raise PassError(
+    raise TransientError(
         f"push rejected {settings.max_push_attempts} times, the branch keeps moving "
-        f"({last_rejection}); try again later",
-        retryable=True,
+        f"({last_rejection}); try again later"
     )
 
 
@@ -420,7 +405,7 @@ def _commit_for_review(
     try:
         tracked_lock = parse_lock(tracked_raw) if tracked_raw else Lock()
     except LockfileError as exc:
-        raise PassError(
+        raise PermanentError(
             f"{loader.LOCKFILE_NAME} on the tracked branch cannot be read: {exc}"
         ) from exc
     on_tracked = workspace.paths_at(workspace.tracked_head, loader.TRIGGERS_DIR)

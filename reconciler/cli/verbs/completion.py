@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from reconciler.cli.verbs import _repo
+from reconciler.cli.command import Subparsers, add_verb
 
 EXAMPLES = """\
   source <(reconciler completion bash)
@@ -17,16 +17,16 @@ EXAMPLES = """\
 TYPE_WORDS = {"get": "is istag images", "describe": "is imagestream"}
 
 
-def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = _repo.add_parser(
-        verbs,
+def register(subparsers: Subparsers) -> None:
+    p = add_verb(
+        subparsers,
         "completion",
         help="print a shell completion script",
         description="Print a completion script for the shell.",
         examples=EXAMPLES,
+        run=run,
     )
     p.add_argument("shell", choices=["bash"])
-    p.set_defaults(func=run)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

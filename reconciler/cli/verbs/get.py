@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from reconciler.cli.verbs import _repo
-from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli import command, flags
+from reconciler.cli.checkout import Checkout
+from reconciler.cli.command import Subparsers, add_verb
 from reconciler.core.describe import (
     StreamView,
     find_istag,
@@ -21,6 +22,8 @@ from reconciler.core.describe import (
     render_table,
     stream_views,
 )
+from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
+from reconciler.core.references import expand_digest
 
 TYPES = {
     "is": "is",
@@ -49,21 +52,22 @@ EXAMPLES = """\
   reconciler get istag marsview@sha256:38c7e1f   # a unique prefix (7+ hex) is enough
   reconciler get images                      # sha256:...  registry/repo@sha256:...
   reconciler get is approved-apache -o json
-""" + _repo.exit_codes_help(
+""" + command.exit_codes_help(
     "a NAME is not found, its short digest is ambiguous, or TYPE is unknown (the names\n"
     "     that were found are still shown)"
 )
 
 
-def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = _repo.add_parser(
-        verbs,
+def register(subparsers: Subparsers) -> None:
+    p = add_verb(
+        subparsers,
         "get",
         help="list image streams, image stream tags or images",
         description="Like oc get, from the manifests and images.lock.yaml of a checkout. "
         "A digest may be shortened to sha256: and 7 or more hex characters when that is "
         "unique.",
         examples=EXAMPLES,
+        run=run,
     )
     p.add_argument("type", metavar="TYPE", help="is | istag | images")
     p.add_argument(
@@ -75,8 +79,7 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument(
         "-o", "--output", choices=["table", "wide", "json", "yaml", "name"], default="table"
     )
-    _repo.add_repo_flags(p, all_namespaces=True)
-    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
+    flags.add_repo_flags(p, all_namespaces=True)
 
 
 def _listing(items: list[dict[str, Any]], single: bool) -> dict[str, Any]:
@@ -98,16 +101,18 @@ def _expand_isimage(views: list[StreamView], text: str) -> str:
         for tag in view.tags
         for item in tag.history
     )
-    return f"{stream}@{_repo.expand_digest(digest, known, text)}"
+    return f"{stream}@{expand_digest(digest, known, text)}"
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     kind = TYPES.get(args.type.lower())
     if kind is None:
-        raise VerbError(f"unknown type {args.type!r}: expected is, istag or images", EXIT_PROBLEMS)
-    checkout = _repo.Checkout.open(args.repo)
+        raise PermanentError(
+            f"unknown type {args.type!r}: expected is, istag or images", exit_code=EXIT_PROBLEMS
+        )
+    checkout = Checkout.open(args.repo)
     namespace = None if args.all_namespaces else checkout.namespace(args)
-    now = _repo.now_of(args)
+    now = flags.now_of(args)
     wide = args.output == "wide"
     views = stream_views(checkout.streams(), checkout.lock, checkout.config, namespace)
     missing: list[str] = []
@@ -129,8 +134,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             for text in args.names:
                 try:
                     view = find_istag(views, _expand_isimage(views, text))
-                except VerbError as exc:
-                    _repo.err(str(exc))
+                except PermanentError as exc:
+                    command.err(str(exc))
                     invalid = True
                     continue
                 if view is None:
@@ -149,9 +154,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             wanted = []
             for text in args.names:
                 try:
-                    wanted.append(_repo.expand_digest(text, (i.digest for i in images), text))
-                except VerbError as exc:
-                    _repo.err(str(exc))
+                    wanted.append(expand_digest(text, (i.digest for i in images), text))
+                except PermanentError as exc:
+                    command.err(str(exc))
                     invalid = True
             missing = [n for n in wanted if not any(i.digest == n for i in images)]
             images = [i for i in images if i.digest in wanted]
@@ -160,12 +165,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         table = render_table(*image_rows(images, wide=wide))
 
     for name in missing:
-        _repo.err(
+        command.err(
             f'{RESOURCE[kind].split(".")[0]}s.{RESOURCE[kind].split(".", 1)[1]} "{name}" not found'
         )
     if args.output in ("json", "yaml"):
         if objects or not args.names:
-            _repo.print_data(
+            command.print_data(
                 _listing(objects, len(args.names) == 1 and len(objects) == 1), args.output, out
             )
     elif args.output == "name":

@@ -10,15 +10,19 @@ import argparse
 from dataclasses import replace
 from typing import TextIO
 
-from reconciler.cli import flags, progress
-from reconciler.cli.verbs import _repo
-from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli import command, flags, progress
+from reconciler.cli.checkout import Checkout
+from reconciler.cli.command import Subparsers, add_verb
+from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, write_and_pin
 from reconciler.config.settings import Settings
 from reconciler.core.describe import render_describe, stream_view
+from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.plan import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
+from reconciler.passes import pins
 from reconciler.registry.errors import ResolveError
+from reconciler.registry.places import first_answer, locations
 from reconciler.registry.resolver import resolve_imports
 
 DEFAULT_MAX_BULK = Settings().max_images_bulk_imported_per_repository  # OpenShift's: 50
@@ -37,22 +41,23 @@ EXAMPLES = """\
 """
 
 
-def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = _repo.add_parser(
-        verbs,
+def register(subparsers: Subparsers) -> None:
+    p = add_verb(
+        subparsers,
         "import-image",
         help="create or update an image stream tag from a registry image, and pin it",
         description="Like oc import-image, on a checkout: edits the ImageStream manifest and "
         "pins the tag in images.lock.yaml. Without --confirm nothing is written. Exit 0 when "
         "the tag resolves, 1 when it does not, 2 when the command could not run.",
         examples=EXAMPLES,
+        run=run,
     )
     p.add_argument("name", metavar="NAME[:TAG]", help="image stream (and tag, default latest)")
     p.add_argument("--from", dest="source", metavar="IMAGE", help="the registry image to import")
     p.add_argument(
         "--confirm", action="store_true", help="write the manifest and the lock (default: preview)"
     )
-    _repo.add_import_policy_flags(p)
+    flags.add_import_policy_flags(p)
     p.add_argument("--all", action="store_true", help="import every tag of the --from repository")
     p.add_argument(
         "--max-images",
@@ -61,33 +66,32 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="with --all: at most N tags (default: maxImagesBulkImportedPerRepository, "
         f"$RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY or {DEFAULT_MAX_BULK})",
     )
-    _repo.add_repo_flags(p)
-    _repo.add_commit_flag(p)
+    flags.add_repo_flags(p)
+    flags.add_commit_flag(p)
     flags.add_registry_flags(p)
-    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
 def _request(ref: TagRef, source: str, insecure: bool, mode: str) -> ImportRequest:
     try:
         image = parse_image_reference(source)
     except InvalidReference as exc:
-        raise VerbError(f"--from {source!r}: {exc}") from exc
+        raise PermanentError(f"--from {source!r}: {exc}") from exc
     if image.tag is None and image.digest is None:
         image = replace(image, tag="latest")
     return ImportRequest(ref, image, insecure, mode)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    checkout = _repo.Checkout.open(args.repo)
+    checkout = Checkout.open(args.repo)
     namespace = checkout.namespace(args)
     target = parse_istag_name(args.name, namespace)
     if target is None:
-        raise VerbError(f"{args.name!r}: expected NAME[:TAG]")
+        raise PermanentError(f"{args.name!r}: expected NAME[:TAG]")
     if args.all and ":" in args.name:
-        raise VerbError("--all imports every tag: give the stream NAME without a tag")
+        raise PermanentError("--all imports every tag: give the stream NAME without a tag")
     stream_name = target.stream
     settings = flags.settings_from_args(args)
-    now = _repo.now_of(args)
+    now = flags.now_of(args)
     obj = checkout.find_stream(namespace, stream_name)
     specs = {t.ref.tag: t for t in stream_tags(obj)} if obj is not None else {}
 
@@ -95,10 +99,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     plan: list[tuple[str, str]] = []
     if args.all:
         if not args.source:
-            raise VerbError("--all needs --from=REPOSITORY")
+            raise PermanentError("--all needs --from=REPOSITORY")
         repo_ref = parse_image_reference(args.source)
         if repo_ref.tag or repo_ref.digest:
-            raise VerbError("--all takes a repository without a tag or digest in --from")
+            raise PermanentError("--all takes a repository without a tag or digest in --from")
         limit = (
             args.max_images
             if args.max_images is not None
@@ -110,20 +114,18 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             progress.activity(f"listing the tags of {repo_ref}"),
         ):
             try:
-                place, tags = _repo.first_answer(
-                    _repo.locations(
-                        repo_ref, settings.registries, bool(args.insecure), settings.allowed
-                    ),
+                place, tags = first_answer(
+                    locations(repo_ref, settings.registries, bool(args.insecure), settings.allowed),
                     lambda p: client.list_tags(
                         p.endpoint, insecure=p.insecure, page_size=100, pull_secrets=secrets
                     ),
                 )
             except ResolveError as exc:
-                _repo.err(f"cannot list the tags of {args.source}: {exc.message}")
+                command.err(f"cannot list the tags of {args.source}: {exc.message}")
                 return EXIT_PROBLEMS
         tags = sorted(set(tags))  # registries page in their own order: be deterministic
         if len(tags) > limit:
-            _repo.warn(
+            command.warn(
                 f"{place.logical.name} has more than {limit} tags: importing the first {limit} by name"
             )
             tags = tags[:limit]
@@ -133,22 +135,22 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     else:
         existing = specs.get(target.tag)
         if existing is None:
-            raise VerbError(
+            raise PermanentError(
                 f"image stream tag {stream_name}:{target.tag} does not exist in {namespace}: "
                 "give --from=IMAGE (and --confirm) to create it"
             )
         if existing.from_kind != DOCKER_IMAGE:
-            raise VerbError(
+            raise PermanentError(
                 f"{stream_name}:{target.tag} is tagged from {existing.from_kind} "
                 f"{existing.from_name}, not a registry image: nothing to import"
             )
         plan = [(target.tag, existing.from_name)]
 
     refs = [TagRef(namespace, stream_name, tag) for tag, _ in plan]
-    edits_list = [_repo.docker_tag_edit(tag, source, args) for tag, source in plan]
-    edits = _repo.Edits(checkout.root)
+    edits_list = [docker_tag_edit(tag, source, args) for tag, source in plan]
+    edits = Edits(checkout.root)
     for ref, edit in zip(refs, edits_list, strict=True):
-        _repo.apply_tag_edit(checkout, edits, ref, edit)
+        apply_tag_edit(checkout, edits, ref, edit)
 
     # What each tag resolves to now (the same requests the pass will make).
     requests = []
@@ -187,21 +189,21 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
     if failed:
         _print_outcomes(refs, requests, outcomes, out)
-        _repo.err("nothing written: the image could not be imported")
+        command.err("nothing written: the image could not be imported")
         return EXIT_PROBLEMS
 
-    written, result, problems = _repo.write_and_pin(
+    written, result, problems = write_and_pin(
         checkout, edits, settings, set(refs), now, reimport=set(refs)
     )
     if problems or result.failures:
         edits.restore()
         for violation in problems:
-            _repo.err(violation.text())
+            command.err(violation.text())
         for ref, failure in sorted(result.failures.items()):
-            _repo.err(f"{ref}: {failure.reason}: {failure.message}")
-        _repo.err("nothing written")
+            command.err(f"{ref}: {failure.reason}: {failure.message}")
+        command.err("nothing written")
         return EXIT_PROBLEMS
-    written += _repo.write_pins(checkout.root, result)
+    written += pins.write_pins(checkout.root, result)
     lines = [
         f"reconciler import-image {args.name}" + (f" --from={args.source}" if args.source else ""),
         "",
@@ -210,9 +212,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         entry = result.lock.get(ref)
         if entry is not None and entry.image:
             lines.append(f"{ref.stream}:{ref.tag} -> {entry.image}")
-    _repo.finish(args, checkout.root, written, "\n".join(lines) + "\n", out)
+    command.finish(args, checkout.root, written, "\n".join(lines) + "\n", out)
     print("", file=out)
-    refreshed = _repo.Checkout.open(args.repo)
+    refreshed = Checkout.open(args.repo)
     view = stream_view(
         namespace,
         stream_name,
@@ -233,4 +235,4 @@ def _print_outcomes(
         if isinstance(outcome, Resolution):
             print(f"  resolves now to {outcome.digest} ({outcome.source})", file=out)
         elif isinstance(outcome, Failure):
-            print(_repo.failure_line(outcome), file=out)
+            print(command.failure_line(outcome), file=out)

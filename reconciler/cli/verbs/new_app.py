@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from reconciler.cli import flags, progress
-from reconciler.cli.verbs import _repo
-from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli import command, flags, progress
+from reconciler.cli.checkout import Checkout
+from reconciler.cli.command import Subparsers, add_verb
+from reconciler.cli.edits import Edits
 from reconciler.core import editing
+from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
 from reconciler.core.references import InvalidReference, parse_image_reference
@@ -21,6 +23,7 @@ from reconciler.passes.run import validate_repo
 from reconciler.registry.client import ImageConfig as RegistryImageConfig
 from reconciler.registry.client import ResolveRequest
 from reconciler.registry.errors import ResolveError
+from reconciler.registry.places import first_answer, locations
 
 EXAMPLES = """\
   # the seed: a DeploymentConfig and a Service for my-python:latest
@@ -30,9 +33,9 @@ EXAMPLES = """\
 """
 
 
-def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = _repo.add_parser(
-        verbs,
+def register(subparsers: Subparsers) -> None:
+    p = add_verb(
+        subparsers,
         "new-app",
         help="write a DeploymentConfig (ImageChange trigger) and a Service for a stream tag",
         description="Like oc new-app --image-stream, on a checkout: inspects the tag's "
@@ -40,16 +43,16 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "new file. Exit 0, 1 when the image cannot be inspected or the objects exist, 2 "
         "when it could not run.",
         examples=EXAMPLES,
+        run=run,
     )
     p.add_argument(
         "--image-stream", "-i", required=True, metavar="NAME[:TAG]", help="the stream tag to run"
     )
     p.add_argument("--name", metavar="NAME", help="name of the objects (default: the stream's)")
     p.add_argument("--dry-run", action="store_true", help="print the objects; write nothing")
-    _repo.add_repo_flags(p)
-    _repo.add_commit_flag(p)
+    flags.add_repo_flags(p)
+    flags.add_commit_flag(p)
     flags.add_registry_flags(p)
-    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
 def _image_candidates(image: str | None, resolved_from: str | None, digest: str) -> list[str]:
@@ -78,7 +81,7 @@ def _config_blob(config: RegistryImageConfig) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    checkout = _repo.Checkout.open(args.repo)
+    checkout = Checkout.open(args.repo)
     namespace = checkout.namespace(args)
     stream_text = args.image_stream
     src_ns = namespace
@@ -86,18 +89,22 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         src_ns, stream_text = stream_text.split("/", 1)
     ref = parse_istag_name(stream_text, src_ns)
     if ref is None:
-        raise VerbError(f"--image-stream {args.image_stream!r}: expected [NAMESPACE/]NAME[:TAG]")
+        raise PermanentError(
+            f"--image-stream {args.image_stream!r}: expected [NAMESPACE/]NAME[:TAG]"
+        )
     name = args.name or app_name(ref.stream)
     if not valid_name(name):
-        raise VerbError(f"{name!r} is not a valid name (lowercase letters, digits, '-')")
+        raise PermanentError(f"{name!r} is not a valid name (lowercase letters, digits, '-')")
     entry = checkout.lock.get(ref)
     if entry is None or entry.digest is None:
-        raise VerbError(
+        raise PermanentError(
             f"image stream tag {ref} has no image in the lock: import or reconcile it first",
-            EXIT_PROBLEMS,
+            exit_code=EXIT_PROBLEMS,
         )
     if checkout.find(DEPLOYMENT_CONFIG, namespace, name) is not None:
-        raise VerbError(f'deploymentconfig "{name}" already exists in {namespace}', EXIT_PROBLEMS)
+        raise PermanentError(
+            f'deploymentconfig "{name}" already exists in {namespace}', exit_code=EXIT_PROBLEMS
+        )
 
     settings = flags.settings_from_args(args)
     secrets = checkout.config.pull_secrets.for_namespace(ref.namespace)
@@ -109,10 +116,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     ):
         for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):
             try:
-                places = _repo.locations(
+                places = locations(
                     image, settings.registries, entry.source.insecure, settings.allowed
                 )
-                _, found = _repo.first_answer(
+                _, found = first_answer(
                     places,
                     lambda p: client.image_config(
                         ResolveRequest(
@@ -128,8 +135,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 errors.append(f"{image}: {exc.reason}: {exc.message}")
     if found is None:
         for line in errors:
-            _repo.err(line)
-        _repo.err(f"cannot read the image config of {ref}: nothing written")
+            command.err(line)
+        command.err(f"cannot read the image config of {ref}: nothing written")
         return EXIT_PROBLEMS
     config = parse_image_config(_config_blob(found))
     ns_field = namespace if namespace != checkout.config.default_namespace else None
@@ -144,14 +151,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print(f"--- {path} (dry run: not written)", file=out)
         out.write(text)
         return EXIT_OK
-    edits = _repo.Edits(checkout.root)
+    edits = Edits(checkout.root)
     edits.create(path, text)
     written = edits.write()
     _, report, _ = validate_repo(checkout.root)
     problems = [v for v in report.errors if v.file == path]
     if problems:
         edits.restore()
-        _repo.report_problems(problems, "nothing written: the objects would not validate")
+        command.report_problems(problems, "nothing written: the objects would not validate")
         return EXIT_PROBLEMS
     message = (
         f"reconciler new-app --image-stream={args.image_stream}\n\n"
@@ -159,6 +166,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         + (f", Service/{name}" if len(objects) > 1 else "")
         + "\n"
     )
-    _repo.finish(args, checkout.root, written, message, out)
+    command.finish(args, checkout.root, written, message, out)
     print("the next reconcile pass opens the trigger records that deploy it", file=out)
     return EXIT_OK

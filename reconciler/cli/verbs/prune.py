@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
-from reconciler.cli import flags, progress
-from reconciler.cli.verbs import _repo
-from reconciler.cli.verbs._repo import EXIT_OK, VerbError
+from reconciler.cli import command, flags, progress
+from reconciler.cli.checkout import Checkout
+from reconciler.cli.command import Subparsers, add_verb
+from reconciler.core.errors import EXIT_OK, PermanentError
 from reconciler.core.lockfile import Lock, render_lock
 from reconciler.core.plan import repository_of
 from reconciler.core.prune import (
@@ -29,9 +30,11 @@ from reconciler.core.prune import (
 from reconciler.core.registries import AllowedRegistry, RegistriesConf
 from reconciler.core.streams import LOCAL
 from reconciler.files import loader
+from reconciler.gitrepo.checkout import commit_paths
 from reconciler.registry import errors as e
 from reconciler.registry.client import RegistryClient, ResolveRequest
 from reconciler.registry.errors import ResolveError
+from reconciler.registry.places import locations
 
 EXAMPLES = """\
   reconciler prune                                   # report what the defaults would remove
@@ -41,14 +44,15 @@ EXAMPLES = """\
 """
 
 
-def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = _repo.add_parser(
-        verbs,
+def register(subparsers: Subparsers) -> None:
+    p = add_verb(
+        subparsers,
         "prune",
         help="trim tag history in the lock (old revisions, images gone from their registry)",
         description="Like oc adm prune images, on the lock of a checkout. Without --confirm "
         "it only reports. Exit 0, or 2 when it could not run.",
         examples=EXAMPLES,
+        run=run,
     )
     p.add_argument(
         "--keep-tag-revisions",
@@ -71,10 +75,9 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="ask the registries whether old images still exist (default: yes)",
     )
     p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
-    _repo.add_repo_flags(p)
-    _repo.add_commit_flag(p)
+    flags.add_repo_flags(p)
+    flags.add_commit_flag(p)
     flags.add_registry_flags(p)
-    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
 def missing_images(
@@ -109,7 +112,7 @@ def missing_images(
 
     def check(image: str, insecure: bool, secrets: tuple[str, ...]) -> bool | str:
         try:
-            places = _repo.locations(image, conf, insecure, allowed)
+            places = locations(image, conf, insecure, allowed)
         except ResolveError as exc:
             return exc.message
         for place in places:
@@ -151,14 +154,14 @@ def missing_images(
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.keep_tag_revisions < 0:
-        raise VerbError("--keep-tag-revisions must be 0 or more")
+        raise PermanentError("--keep-tag-revisions must be 0 or more")
     try:
         policy = PrunePolicy(args.keep_tag_revisions, parse_duration(args.keep_younger_than))
     except DurationError as exc:
-        raise VerbError(f"--keep-younger-than: {exc}") from exc
-    checkout = _repo.Checkout.open(args.repo)
+        raise PermanentError(f"--keep-younger-than: {exc}") from exc
+    checkout = Checkout.open(args.repo)
     namespace = args.namespace  # all namespaces unless -n
-    now = _repo.now_of(args)
+    now = flags.now_of(args)
     lock = checkout.lock
     scoped = Lock(
         tags={r: t for r, t in lock.tags.items() if namespace is None or r.namespace == namespace},
@@ -187,7 +190,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     pruned = Lock(tags=tags, consumers=lock.consumers)
 
     if args.output != "text":
-        _repo.print_data(
+        command.print_data(
             {
                 "confirm": args.confirm,
                 "keepTagRevisions": policy.keep_revisions,
@@ -200,7 +203,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         )
     else:
         for line in unknown:
-            _repo.warn(f"could not check {line} (kept)")
+            command.warn(f"could not check {line} (kept)")
         if not removals:
             print("nothing to prune", file=out)
         else:
@@ -222,7 +225,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             + "\n"
         )
         if args.output == "text":
-            _repo.finish(args, checkout.root, [loader.LOCKFILE_NAME], message, out)
+            command.finish(args, checkout.root, [loader.LOCKFILE_NAME], message, out)
         elif args.commit:
-            _repo.git_commit(checkout.root, [loader.LOCKFILE_NAME], message)
+            commit_paths(checkout.root, [loader.LOCKFILE_NAME], message)
     return EXIT_OK

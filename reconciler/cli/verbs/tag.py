@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from reconciler.cli import flags
-from reconciler.cli.verbs import _repo
-from reconciler.cli.verbs._repo import EXIT_OK, EXIT_PROBLEMS, VerbError
+from reconciler.cli import command, flags
+from reconciler.cli.checkout import Checkout
+from reconciler.cli.command import Subparsers, add_verb
+from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, write_and_pin
 from reconciler.core import editing
+from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM
-from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.references import InvalidReference, expand_digest, parse_image_reference
 from reconciler.core.streams import (
     IMAGE_STREAM_IMAGE,
     IMAGE_STREAM_TAG,
@@ -23,6 +25,7 @@ from reconciler.core.streams import (
     parse_isimage_name,
     parse_istag_name,
 )
+from reconciler.passes import pins
 
 EXAMPLES = """\
   # a scheduled tag from a second registry (the seed's develop tag)
@@ -36,21 +39,22 @@ EXAMPLES = """\
   reconciler tag marsview@sha256:38c7e1f marsview:rollback other:v1
   # delete tags, and commit the change
   reconciler tag -d marsview:old marsview:older --commit
-""" + _repo.exit_codes_help(
+""" + command.exit_codes_help(
     "a tag did not resolve (the manifest edit is kept and the failure recorded), the edit\n"
     "     would make the manifests invalid, a tag to delete or a source is not found, or a\n"
     "     SOURCE or DEST is malformed or its short digest ambiguous"
 )
 
 
-def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = _repo.add_parser(
-        verbs,
+def register(subparsers: Subparsers) -> None:
+    p = add_verb(
+        subparsers,
         "tag",
         help="point image stream tags at an image, another tag, or an image of a stream",
         description="Like oc tag, on a checkout: edits the ImageStream manifests (creating a "
         "stream file when the destination stream is new) and pins the tags in the lock.",
         examples=EXAMPLES,
+        run=run,
     )
     p.add_argument(
         "refs", nargs="+", metavar="SOURCE DEST", help="SOURCE then DEST... (or -d DEST...)"
@@ -67,22 +71,23 @@ def register(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="what SOURCE is (default: a stream of this repo if one is named so, else a registry image)",
     )
     p.add_argument("--reference", action="store_true", help="a pointer only: never imported")
-    _repo.add_import_policy_flags(p)
-    _repo.add_repo_flags(p)
-    _repo.add_commit_flag(p)
+    flags.add_import_policy_flags(p)
+    flags.add_repo_flags(p)
+    flags.add_commit_flag(p)
     flags.add_registry_flags(p)
-    p.set_defaults(func=lambda args, out: _repo.run_verb(run, args, out))
 
 
 def _dest(text: str, namespace: str) -> TagRef:
     ns, slash, rest = text.rpartition("/")
     ref = parse_istag_name(rest, ns if slash else namespace)
     if ref is None or ":" not in rest:
-        raise VerbError(f"destination {text!r}: expected [NAMESPACE/]STREAM:TAG", EXIT_PROBLEMS)
+        raise PermanentError(
+            f"destination {text!r}: expected [NAMESPACE/]STREAM:TAG", exit_code=EXIT_PROBLEMS
+        )
     return ref
 
 
-def _classify(checkout: _repo.Checkout, source: str, namespace: str, forced: str | None) -> str:
+def _classify(checkout: Checkout, source: str, namespace: str, forced: str | None) -> str:
     ns, slash, rest = source.rpartition("/")
     stream_ns = ns if slash and "." not in ns and ":" not in ns else namespace
     local_name = rest if slash and stream_ns == ns else source
@@ -104,10 +109,10 @@ def _split_stream_source(source: str, namespace: str) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    checkout = _repo.Checkout.open(args.repo)
+    checkout = Checkout.open(args.repo)
     namespace = checkout.namespace(args)
-    now = _repo.now_of(args)
-    edits = _repo.Edits(checkout.root)
+    now = flags.now_of(args)
+    edits = Edits(checkout.root)
     messages: list[str] = []
     touched: set[TagRef] = set()
 
@@ -116,17 +121,19 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             ref = _dest(text, namespace)
             obj = checkout.find_stream(ref.namespace, ref.stream)
             if obj is None or not editing.remove_tag(edits.object(obj), ref.tag):
-                raise VerbError(f"image stream tag {ref} is not in the manifests", EXIT_PROBLEMS)
+                raise PermanentError(
+                    f"image stream tag {ref} is not in the manifests", exit_code=EXIT_PROBLEMS
+                )
             touched.add(ref)
             messages.append(f"Deleted tag {ref.namespace}/{ref.stream}:{ref.tag}.")
     else:
         if len(args.refs) < 2:
-            raise VerbError("give SOURCE and at least one DEST (or -d DEST... to delete)")
+            raise PermanentError("give SOURCE and at least one DEST (or -d DEST... to delete)")
         source, dests = args.refs[0], [_dest(d, namespace) for d in args.refs[1:]]
         kind = _classify(checkout, source, namespace, args.source)
         for dest in dests:
             edit, message = _edit_for(checkout, kind, source, dest, namespace, args)
-            _repo.apply_tag_edit(checkout, edits, dest, edit)
+            apply_tag_edit(checkout, edits, dest, edit)
             touched.add(dest)
             messages.append(message)
 
@@ -136,28 +143,28 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print("the manifests already say this: nothing to change", file=out)
         return EXIT_OK
     settings = flags.settings_from_args(args)
-    written, result, problems = _repo.write_and_pin(
+    written, result, problems = write_and_pin(
         checkout, edits, settings, touched, now, reimport=None if args.delete else touched
     )
     if problems:
         edits.restore()
-        _repo.report_problems(
+        command.report_problems(
             problems, "nothing written: the edit would make the manifests invalid"
         )
         return EXIT_PROBLEMS
-    written += _repo.write_pins(checkout.root, result)
+    written += pins.write_pins(checkout.root, result)
     for message in messages:
         print(message, file=out)
     for _ref, failure in sorted(result.failures.items()):
-        print(_repo.failure_line(failure), file=out)
+        print(command.failure_line(failure), file=out)
     commit_message = f"reconciler tag {' '.join(args.refs)}" + (" -d" if args.delete else "")
     body = "\n".join(messages)
-    _repo.finish(args, checkout.root, written, f"{commit_message}\n\n{body}\n", out)
+    command.finish(args, checkout.root, written, f"{commit_message}\n\n{body}\n", out)
     return EXIT_PROBLEMS if result.failures else EXIT_OK
 
 
 def _edit_for(
-    checkout: _repo.Checkout,
+    checkout: Checkout,
     kind: str,
     source: str,
     dest: TagRef,
@@ -169,15 +176,15 @@ def _edit_for(
         try:
             parse_image_reference(source)
         except InvalidReference as exc:
-            raise VerbError(f"source {source!r}: {exc}", EXIT_PROBLEMS) from exc
-        edit = _repo.docker_tag_edit(dest.tag, source, args)
+            raise PermanentError(f"source {source!r}: {exc}", exit_code=EXIT_PROBLEMS) from exc
+        edit = docker_tag_edit(dest.tag, source, args)
         if args.reference:
             return edit, f"Tag {where} set to reference {source}."
         if args.scheduled:
             return edit, f"Tag {where} set to import {source} periodically."
         return edit, f"Tag {where} set to {source}."
     if args.scheduled:
-        _repo.warn("--scheduled applies to registry images only; ignored")
+        command.warn("--scheduled applies to registry images only; ignored")
     # A source without a namespace is in the current one (-n or the repo default), as with
     # `oc tag`, whatever namespace the destination names.
     src_ns, local = _split_stream_source(source, namespace)
@@ -190,28 +197,30 @@ def _edit_for(
             if ref.namespace == src_ns and ref.stream == stream
             for item in entry.history
         )
-        local = f"{stream}@{_repo.expand_digest(digest, known, f'source {source!r}')}"
+        local = f"{stream}@{expand_digest(digest, known, f'source {source!r}')}"
         if parse_isimage_name(local) is None:
-            raise VerbError(f"source {source!r}: expected STREAM@sha256:<64 hex>", EXIT_PROBLEMS)
+            raise PermanentError(
+                f"source {source!r}: expected STREAM@sha256:<64 hex>", exit_code=EXIT_PROBLEMS
+            )
         name, from_kind = local, IMAGE_STREAM_IMAGE
         named_ns = source.rpartition("/")[0]  # the source as given, its digest expanded
         message = f"Tag {where} set to {f'{named_ns}/{local}' if named_ns else local}."
     else:
         src = parse_istag_name(local, src_ns)
         if src is None:
-            raise VerbError(f"source {source!r}: expected STREAM:TAG", EXIT_PROBLEMS)
+            raise PermanentError(f"source {source!r}: expected STREAM:TAG", exit_code=EXIT_PROBLEMS)
         if src == dest:
-            raise VerbError(f"{where} cannot be tagged from itself", EXIT_PROBLEMS)
+            raise PermanentError(f"{where} cannot be tagged from itself", exit_code=EXIT_PROBLEMS)
         if args.alias:
             name, from_kind = f"{src.stream}:{src.tag}", IMAGE_STREAM_TAG
             message = f"Tag {where} set up to track {source}."
         else:
             entry = checkout.lock.get(src)
             if entry is None or entry.digest is None:
-                raise VerbError(
+                raise PermanentError(
                     f"{src} has no image in the lock yet (reconcile first, or use --alias to "
                     "follow it)",
-                    EXIT_PROBLEMS,
+                    exit_code=EXIT_PROBLEMS,
                 )
             name, from_kind = f"{src.stream}@{entry.digest}", IMAGE_STREAM_IMAGE
             message = f"Tag {where} set to {src.stream}@{entry.digest}."
@@ -220,7 +229,7 @@ def _edit_for(
         from_kind=from_kind,
         from_name=name,
         from_namespace=from_ns,
-        reference_policy=_repo.reference_policy(args),
+        reference_policy=flags.reference_policy(args),
         reference=True if args.reference else None,
     )
     return edit, message

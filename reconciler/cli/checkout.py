@@ -1,0 +1,86 @@
+"""A checkout of the GitOps repository as the ``oc`` verbs see it: its settings, every
+manifest with its validation verdict, and the committed lock; where a new object's file
+goes and how it is indented."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.core import editing
+from reconciler.core.errors import ConfigurationError
+from reconciler.core.lockfile import Lock
+from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.validation import ValidationReport
+from reconciler.core.violations import Violation
+from reconciler.passes.run import read_lock, validate_repo
+
+
+@dataclass
+class Checkout:
+    root: Path
+    config: RepoConfig
+    report: ValidationReport
+    lock: Lock
+    lock_bytes: bytes | None
+
+    @classmethod
+    def open(cls, repo: str) -> Checkout:
+        root = Path(repo)
+        if not root.is_dir():
+            raise ConfigurationError(
+                f"{repo}: not a directory (a checkout of the GitOps repository)"
+            )
+        config, report, _ = validate_repo(root)
+        lock, raw = read_lock(root)
+        return cls(root, config, report, lock, raw)
+
+    def namespace(self, args: argparse.Namespace) -> str:
+        return str(getattr(args, "namespace", None) or self.config.default_namespace)
+
+    @property
+    def objects(self) -> list[ManifestObject]:
+        return [o for o in (*self.report.valid, *self.report.invalid) if not o.in_template]
+
+    def streams(self) -> list[ManifestObject]:
+        return [o for o in self.objects if o.kind == IMAGE_STREAM]
+
+    def find(self, kind: str, namespace: str, name: str) -> ManifestObject | None:
+        for obj in self.objects:
+            if obj.kind == kind and obj.namespace == namespace and obj.name == name:
+                return obj
+        return None
+
+    def find_stream(self, namespace: str, name: str) -> ManifestObject | None:
+        return self.find(IMAGE_STREAM, namespace, name)
+
+    def errors_for(self, obj: ManifestObject) -> list[Violation]:
+        return [v for v in self.report.errors if v.file == obj.file]
+
+    def new_file_path(self, kind: str, name: str, default_dir: str) -> str:
+        """Where a new object of ``kind`` goes: the directory that holds most objects of
+        that kind, else ``default_dir``; ``<name>.yaml`` unless taken."""
+        counts: dict[str, int] = {}
+        for obj in self.objects:
+            if obj.kind == kind:
+                parent = Path(obj.file).parent.as_posix()
+                counts[parent] = counts.get(parent, 0) + 1
+        directory = max(sorted(counts), key=lambda d: counts[d]) if counts else default_dir
+        base = Path(directory) if directory != "." else Path()
+        candidate = base / f"{name}.yaml"
+        if (self.root / candidate).exists():
+            candidate = base / f"{name}-{kind.lower()}.yaml"
+        return candidate.as_posix()
+
+    def style_for_new(self, kind: str) -> editing.Style:
+        """New files follow the indentation of an existing file of the same kind."""
+        for obj in self.objects:
+            if obj.kind == kind:
+                try:
+                    text = (self.root / obj.file).read_text(encoding="utf-8")
+                except OSError:
+                    continue
+                return editing.detect_style(text)
+        return editing.DEFAULT_STYLE

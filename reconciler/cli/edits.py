@@ -1,0 +1,165 @@
+"""Round-trip edits of manifest files for the ``oc`` verbs: files being edited or created,
+written together with their own line endings and byte-order mark, undone as a whole when
+the verb fails after writing; and the tag edits ``import-image`` and ``tag`` make."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli.checkout import Checkout
+from reconciler.cli.flags import reference_policy
+from reconciler.config.settings import Settings
+from reconciler.core import editing
+from reconciler.core.errors import PermanentError
+from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
+from reconciler.core.streams import DOCKER_IMAGE, TagRef
+from reconciler.core.violations import Violation
+from reconciler.passes.pins import PinResult, pin_tags
+
+
+@dataclass
+class Edits:
+    """Manifest files being edited (round trip) or created, written together."""
+
+    root: Path
+    files: dict[str, editing.ManifestFile] = field(default_factory=dict)
+    created: dict[str, str] = field(default_factory=dict)
+    _written: dict[str, bytes | None] = field(default_factory=dict)
+    # The file as it was on disk: edits work on LF text, and are written back with the
+    # file's own line endings and byte-order mark.
+    _raw: dict[str, bytes] = field(default_factory=dict)
+
+    def object(self, obj: ManifestObject) -> Any:
+        edited = self.files.get(obj.file)
+        if edited is None:
+            raw = (self.root / obj.file).read_bytes()
+            self._raw[obj.file] = raw
+            text = raw.decode("utf-8-sig").replace("\r\n", "\n")
+            try:
+                edited = editing.ManifestFile(text)
+            except editing.EditError as exc:
+                hint = ""
+                if "'\\t'" in str(exc):
+                    hint = (
+                        " (a tab character outside a string, e.g. before a comment: valid"
+                        " for readers, but the editor cannot keep it; use spaces there)"
+                    )
+                raise PermanentError(f"{obj.file}: {exc}{hint}") from exc
+            self.files[obj.file] = edited
+        try:
+            return edited.object_at(obj.document, obj.base)
+        except editing.EditError as exc:
+            raise PermanentError(f"{obj.file}: {exc}") from exc
+
+    def create(self, relative: str, text: str) -> None:
+        self.created[relative] = text
+
+    def changes(self) -> list[tuple[str, str | None, str]]:
+        out: list[tuple[str, str | None, str]] = []
+        for path, edited in sorted(self.files.items()):
+            new = edited.render()
+            if new != edited.original:
+                out.append((path, edited.original, new))
+        for path, text in sorted(self.created.items()):
+            out.append((path, None, text))
+        return out
+
+    def diff(self) -> str:
+        chunks: list[str] = []
+        for path, old, new in self.changes():
+            chunks.extend(
+                difflib.unified_diff(
+                    (old or "").splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    "/dev/null" if old is None else f"a/{path}",
+                    f"b/{path}",
+                )
+            )
+        return "".join(chunks)
+
+    def _encode(self, path: str, text: str) -> bytes:
+        raw = self._raw.get(path, b"")
+        if b"\r\n" in raw:
+            text = text.replace("\n", "\r\n")
+        data = text.encode("utf-8")
+        return b"\xef\xbb\xbf" + data if raw.startswith(b"\xef\xbb\xbf") else data
+
+    def write(self) -> list[str]:
+        paths: list[str] = []
+        for path, old, new in self.changes():
+            target = self.root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._written[path] = None if old is None else self._raw.get(path)
+            target.write_bytes(self._encode(path, new))
+            paths.append(path)
+        return paths
+
+    def restore(self) -> None:
+        """Undo :meth:`write` (the verb failed after writing): the original bytes."""
+        for path, old in self._written.items():
+            target = self.root / path
+            if old is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_bytes(old)
+        self._written.clear()
+
+
+def write_and_pin(
+    checkout: Checkout,
+    edits: Edits,
+    settings: Settings,
+    touched: set[TagRef],
+    now: dt.datetime,
+    *,
+    reimport: set[TagRef] | None,
+) -> tuple[list[str], PinResult, list[Violation]]:
+    """Write ``edits`` and pin the ``touched`` tags (:func:`pin_tags`), undoing the writes
+    if pinning raises. Returns the files written, the result, and the validation errors
+    in the files written (the caller decides whether to :meth:`Edits.restore`)."""
+    written = edits.write()
+    try:
+        result = pin_tags(checkout.root, settings, touched, now, reimport=reimport)
+    except BaseException:
+        edits.restore()
+        raise
+    edited = set(written)
+    return written, result, [v for v in result.report.errors if v.file in edited]
+
+
+def docker_tag_edit(tag: str, source: str, args: argparse.Namespace) -> editing.TagEdit:
+    """A tag imported from the registry image ``source``, with the policy flags given."""
+    return editing.TagEdit(
+        name=tag,
+        from_kind=DOCKER_IMAGE,
+        from_name=source,
+        scheduled=args.scheduled,
+        insecure=args.insecure,
+        import_mode=args.import_mode,
+        reference_policy=reference_policy(args),
+        reference=True if getattr(args, "reference", False) else None,
+    )
+
+
+def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: editing.TagEdit) -> None:
+    """Apply ``edit`` to the stream of ``dest``: a minimal edit of its manifest, or, for a
+    new stream, a new file (the same one for every tag of that stream)."""
+    obj = checkout.find_stream(dest.namespace, dest.stream)
+    if obj is not None:
+        stream = edits.object(obj)
+        editing.apply_tag(stream, edit, edits.files[obj.file].style.quote)
+        return
+    path = checkout.new_file_path(IMAGE_STREAM, dest.stream, "imagestreams")
+    style = checkout.style_for_new(IMAGE_STREAM)
+    text = edits.created.get(path)
+    if text is None:
+        ns_field = dest.namespace if dest.namespace != checkout.config.default_namespace else None
+        text = editing.new_file_text([editing.new_stream(dest.stream, ns_field)], style)
+    doc = editing.ManifestFile(text, style)
+    editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
+    edits.create(path, doc.render())

@@ -1,0 +1,65 @@
+"""How a plan is shown: the text ``reconcile``, ``plan`` and ``watch`` print, the JSON
+they print with ``-o json``, and the exit code a plan gives."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, TextIO
+
+from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS
+from reconciler.files import loader
+from reconciler.passes.run import Plan
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "lockChanged": plan.lock_changed,
+        "changes": [{"tag": str(c.ref), "kind": c.kind, "text": c.text} for c in plan.changes],
+        "triggers": [t.to_data() for t in plan.triggers],
+        "failures": {
+            str(ref): {"reason": f.reason, "message": f.message}
+            for ref, f in sorted(plan.failures.items())
+        },
+        "skipped": plan.skipped,
+        "errors": [v.text() for v in plan.report.errors],
+        "warnings": [v.text() for v in plan.report.warnings],
+        "requested": [str(ref) for ref in plan.requested],
+    }
+
+
+def print_plan(plan: Plan, out: TextIO, *, show_diff: bool) -> None:
+    report = plan.report
+    print(
+        f"validated {len(report.valid) + len(report.invalid)} objects: "
+        f"{len(report.errors)} errors, {len(report.warnings)} warnings; "
+        f"asked the registries about {len(plan.requested)} tags",
+        file=out,
+    )
+    for violation in report.errors:
+        print(f"  {violation.text()}", file=out)
+    if plan.changes:
+        print("lock:", file=out)
+        for change in plan.changes:
+            print(f"  {change.text}", file=out)
+    if plan.triggers:
+        print("triggers:", file=out)
+        for record in plan.triggers:
+            print(f"  {record.id}: {record.summary()}", file=out)
+    if plan.failures:
+        print("failed (last good digest kept):", file=out)
+        for ref, failure in sorted(plan.failures.items()):
+            print(f"  {ref}: {failure.reason}: {failure.message}", file=out)
+    if plan.skipped:
+        print("skipped (invalid; lock entries kept):", file=out)
+        for name in plan.skipped:
+            print(f"  {name}", file=out)
+    if show_diff and plan.lock_changed:
+        old = (plan.old_bytes or b"").decode().splitlines(keepends=True)
+        new = plan.new_bytes.decode().splitlines(keepends=True)
+        out.writelines(
+            difflib.unified_diff(old, new, f"a/{loader.LOCKFILE_NAME}", f"b/{loader.LOCKFILE_NAME}")
+        )
+
+
+def exit_code_for(plan: Plan) -> int:
+    return EXIT_PROBLEMS if (plan.report.errors or plan.failures) else EXIT_OK

@@ -1,0 +1,126 @@
+"""``reconciler validate [PATH...]``: check manifests against the schemas, then the checks
+that need more than one object (aliases, triggers, namespaces). Inside a repository (a
+``.reconciler.yaml`` above the paths) every manifest of it is context, and only problems
+in what was named are reported."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TextIO
+
+from reconciler.cli import flags
+from reconciler.cli.command import EXIT_OK, EXIT_PROBLEMS, Subparsers, add_verb
+from reconciler.config import policy
+from reconciler.core.errors import ConfigurationError
+from reconciler.core.validation import validate_objects
+from reconciler.core.violations import format_violations
+from reconciler.files import loader, schemas
+from reconciler.passes.run import read_repo_config
+
+EXAMPLES = """\
+  reconciler validate                      # every manifest under the current directory
+  reconciler validate streams/ -o github   # annotations for a CI job
+  reconciler validate -o json imagestreams/marsview.yaml
+"""
+
+
+def register(subparsers: Subparsers) -> None:
+    p = add_verb(
+        subparsers,
+        "validate",
+        help="check manifests against the schemas and each other",
+        description="Exit 0 when valid, 1 when invalid, 2 when it could not run.",
+        run=run,
+        examples=EXAMPLES,
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
+    p.add_argument("-o", "--output", choices=["text", "json", "github"], default="text")
+    flags.add_registry_flags(p)
+
+
+def _repo_root(path: Path) -> Path | None:
+    """The nearest directory at or above ``path`` holding a .reconciler.yaml."""
+    start = path.resolve() if path.is_dir() else path.resolve().parent
+    for candidate in (start, *start.parents):
+        if (candidate / loader.REPO_CONFIG_NAME).is_file():
+            return candidate
+    return None
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root)
+
+
+def _relative(path: Path, root: Path) -> str:
+    resolved = path.resolve()
+    return "" if resolved == root else resolved.relative_to(root).as_posix()
+
+
+def _named(file: str, wanted: list[str]) -> bool:
+    """``file`` (repo-relative) is one of, or under one of, the ``wanted`` paths."""
+    return any(not w or file == w or file.startswith(w.rstrip("/") + "/") for w in wanted)
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    paths = [Path(p) for p in args.paths] or [Path(".")]
+    for path in paths:
+        if not path.exists():
+            raise ConfigurationError(f"{path}: no such file or directory")
+    root = _repo_root(paths[0])
+    if root is not None:
+        # Inside a repo (a .reconciler.yaml above): its settings apply, every manifest
+        # of it is context for the cross-object checks, paths are shown from its root,
+        # and only problems in what was named are reported.
+        config, problems = read_repo_config(root)
+        loaded = loader.load_repo(root, config.default_namespace)
+        outside = [p for p in paths if not _within(p, root) or p.suffix == ".json"]
+        if outside:
+            extra = loader.load_paths(outside, config.default_namespace, relative_to=root)
+            loaded.objects += extra.objects
+            loaded.violations += extra.violations
+            loaded.files += extra.files
+        wanted = [_relative(p, root) for p in paths]
+        loaded.files = [f for f in loaded.files if _named(f, wanted)]
+    else:
+        base = next((p for p in paths if p.is_dir()), Path("."))
+        config, problems = read_repo_config(base)
+        loaded = loader.load_paths(paths, config.default_namespace)
+        wanted = [""]
+    report = validate_objects(
+        loaded.objects,
+        config,
+        schemas.check_schema,
+        [*problems, *loaded.violations],
+        [policy.policy_check(flags.settings_from_args(args))],
+    )
+    report.violations = [v for v in report.violations if _named(v.file, wanted)]
+    loaded.objects = [o for o in loaded.objects if _named(o.file, wanted)]
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "valid": not report.errors,
+                    "files": len(loaded.files),
+                    "objects": len(loaded.objects),
+                    "errors": len(report.errors),
+                    "warnings": len(report.warnings),
+                    "violations": json.loads(format_violations(report.violations, "json")),
+                },
+                indent=2,
+            ),
+            file=out,
+        )
+    else:
+        text = format_violations(report.violations, args.output)
+        if text:
+            print(text, file=out)
+        if args.output == "text":
+            verdict = "invalid" if report.errors else "valid"
+            print(
+                f"{verdict}: {len(loaded.objects)} objects in {len(loaded.files)} files, "
+                f"{len(report.errors)} errors, {len(report.warnings)} warnings",
+                file=out,
+            )
+    return EXIT_PROBLEMS if report.errors else EXIT_OK
