@@ -13,13 +13,7 @@ import pytest
 
 from reconciler.cli.verbs.prune import missing_images
 from reconciler.core import editing
-from reconciler.core.describe import (
-    find_istag,
-    human_duration,
-    render_describe,
-    render_table,
-    stream_view,
-)
+from reconciler.core.describe import render_describe
 from reconciler.core.lockfile import Condition, HistoryItem, Lock, TagLock, TagSource
 from reconciler.core.manifests import parse_manifests
 from reconciler.core.newapp import Port, app_name, build_objects, parse_image_config
@@ -34,6 +28,9 @@ from reconciler.core.prune import (
 from reconciler.core.registries import RegistriesConf, parse_registries_conf
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import TagRef
+from reconciler.core.tables import render_table
+from reconciler.core.times import human_duration
+from reconciler.core.views import find_istag, stream_view
 from reconciler.devregistry import LocalRegistry, push_image
 from reconciler.registry import places
 from reconciler.registry.client import RegistryClient

@@ -14,7 +14,7 @@ from git_fixtures import GitRemote
 from reconciler.config.settings import Settings
 from reconciler.core.lockfile import Lock, TagLock, TagSource, parse_lock
 from reconciler.core.manifests import ObjectKey
-from reconciler.core.plan import DesiredTags, import_requests
+from reconciler.core.resolution import DesiredTags, import_requests
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.streams import TagRef
 from reconciler.core.triggers import ACKNOWLEDGED, CONFIG_CHANGE, IMAGE_CHANGE, TriggerRecord

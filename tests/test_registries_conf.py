@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import pytest
 
-from reconciler.core.plan import Failure, ImportRequest, Resolution
 from reconciler.core.references import parse_image_reference, registry_endpoint_host
 from reconciler.core.registries import (
     RegistriesConfError,
@@ -18,6 +17,7 @@ from reconciler.core.registries import (
     parse_registries_conf,
     parse_registries_conf_files,
 )
+from reconciler.core.resolution import Failure, ImportRequest, Resolution
 from reconciler.core.streams import TagRef
 from reconciler.registry.client import Platform, Resolved, ResolveError, ResolveRequest
 from reconciler.registry.resolver import resolve_imports

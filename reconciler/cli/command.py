@@ -21,7 +21,7 @@ from reconciler.core.errors import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS
 from reconciler.core.violations import Violation
 
 if TYPE_CHECKING:
-    from reconciler.core.plan import Failure
+    from reconciler.core.resolution import Failure
 
 Run = Callable[[argparse.Namespace, TextIO], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

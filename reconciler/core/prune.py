@@ -15,10 +15,10 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from reconciler.core.describe import parse_time
 from reconciler.core.errors import ConfigurationError
 from reconciler.core.lockfile import HistoryItem, Lock, TagLock
 from reconciler.core.streams import IMAGE_STREAM_IMAGE, TagRef, parse_isimage_name
+from reconciler.core.times import parse_time
 
 DEFAULT_KEEP_REVISIONS = 3
 DEFAULT_KEEP_YOUNGER_THAN = dt.timedelta(minutes=60)

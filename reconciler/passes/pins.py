@@ -13,7 +13,7 @@ from reconciler.config.settings import Settings, registry_client
 from reconciler.core.consumers import read_consumer
 from reconciler.core.lockfile import Lock, parse_lock, render_lock
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG
-from reconciler.core.plan import Failure
+from reconciler.core.resolution import Failure
 from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, alias_target
 from reconciler.core.triggers import IMAGE_CHANGE, TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport

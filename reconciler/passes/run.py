@@ -29,7 +29,8 @@ from reconciler.core.errors import PermanentError, TransientError
 from reconciler.core.lockdiff import TagChange, lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock, render_lock
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM, ManifestObject
-from reconciler.core.plan import (
+from reconciler.core.repoconfig import RepoConfig, parse_repo_config
+from reconciler.core.resolution import (
     PUSH,
     DesiredTags,
     Failure,
@@ -40,7 +41,6 @@ from reconciler.core.plan import (
     import_requests,
     recheckable,
 )
-from reconciler.core.repoconfig import RepoConfig, parse_repo_config
 from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
 from reconciler.core.triggers import TriggerRecord, derive_triggers
 from reconciler.core.validation import ValidationReport, validate_objects

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reconciler.core.plan import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.references import ImageReference
 from reconciler.core.registries import (
     AllowedRegistry,
@@ -20,6 +19,7 @@ from reconciler.core.registries import (
     RegistriesConf,
     check_import_allowed,
 )
+from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import TagRef
 from reconciler.registry import errors as e
 from reconciler.registry.client import Platform, RegistryClient, ResolveRequest

@@ -1,4 +1,4 @@
-"""Table tests for reconciler.core.plan: desired_tags, import_requests and build_lock."""
+"""Table tests for reconciler.core.resolution: desired_tags, import_requests and build_lock."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from reconciler.core.lockfile import (
     render_lock,
 )
 from reconciler.core.manifests import ManifestObject, ObjectKey, parse_manifests
-from reconciler.core.plan import (
+from reconciler.core.references import ImageReference
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.resolution import (
     PUSH,
     DesiredTags,
     Failure,
@@ -26,8 +28,6 @@ from reconciler.core.plan import (
     import_requests,
     recheckable,
 )
-from reconciler.core.references import ImageReference
-from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import TagRef
 
 NOW = "2024-06-01T00:00:00Z"

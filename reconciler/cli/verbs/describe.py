@@ -12,8 +12,9 @@ from typing import TextIO
 from reconciler.cli import command, flags
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.core.describe import render_describe, stream_views
+from reconciler.core.describe import render_describe
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
+from reconciler.core.views import stream_views
 
 STREAM_TYPES = {"is", "imagestream", "imagestreams", "imagestream.image.openshift.io"}
 

@@ -11,19 +11,10 @@ from typing import Any, TextIO
 from reconciler.cli import command, flags
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.core.describe import (
-    StreamView,
-    find_istag,
-    image_rows,
-    image_views,
-    is_rows,
-    istag_rows,
-    istag_views,
-    render_table,
-    stream_views,
-)
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.references import expand_digest
+from reconciler.core.tables import image_rows, is_rows, istag_rows, render_table
+from reconciler.core.views import StreamView, find_istag, image_views, istag_views, stream_views
 
 TYPES = {
     "is": "is",

@@ -15,11 +15,12 @@ from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, write_and_pin
 from reconciler.config.settings import Settings
-from reconciler.core.describe import render_describe, stream_view
+from reconciler.core.describe import render_describe
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
-from reconciler.core.plan import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
+from reconciler.core.views import stream_view
 from reconciler.passes import pins
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.places import first_answer, locations

@@ -17,7 +17,6 @@ from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.core.errors import EXIT_OK, PermanentError
 from reconciler.core.lockfile import Lock, render_lock
-from reconciler.core.plan import repository_of
 from reconciler.core.prune import (
     DEFAULT_KEEP_REVISIONS,
     DurationError,
@@ -28,6 +27,7 @@ from reconciler.core.prune import (
     prune_lock,
 )
 from reconciler.core.registries import AllowedRegistry, RegistriesConf
+from reconciler.core.resolution import repository_of
 from reconciler.core.streams import LOCAL
 from reconciler.files import loader
 from reconciler.gitrepo.checkout import commit_paths

@@ -1,0 +1,368 @@
+"""The view model ``describe`` and ``get`` show: image streams, their tags and images,
+built from the manifests and the lock as OpenShift would report them (``status.tags``).
+
+Pure: manifests, lock and ``now`` in; data out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.core.lockfile import HistoryItem, Lock, TagLock
+from reconciler.core.manifests import ManifestObject
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.streams import (
+    TagRef,
+    TagSpec,
+    stream_tags,
+)
+from reconciler.core.times import ago, parse_time
+
+IMAGE_API = "image.openshift.io/v1"
+
+
+@dataclass(frozen=True)
+class TagView:
+    name: str
+    spec: TagSpec | None  # None: only in the lock (e.g. a tag removed from the manifest)
+    lock: TagLock | None
+
+    @property
+    def history(self) -> tuple[HistoryItem, ...]:
+        return self.lock.history if self.lock else ()
+
+    @property
+    def updated(self) -> str | None:
+        return self.history[0].created if self.history else None
+
+    @property
+    def from_kind(self) -> str | None:
+        if self.spec is not None:
+            return self.spec.from_kind
+        return self.lock.source.kind if self.lock else None
+
+    @property
+    def from_name(self) -> str:
+        if self.spec is not None:
+            return self.spec.from_name
+        return self.lock.source.name if self.lock else ""
+
+    @property
+    def from_namespace(self) -> str | None:
+        if self.spec is not None:
+            return self.spec.from_namespace
+        return self.lock.source.namespace if self.lock else None
+
+    @property
+    def scheduled(self) -> bool:
+        return self.spec.scheduled if self.spec else bool(self.lock and self.lock.source.scheduled)
+
+    @property
+    def insecure(self) -> bool:
+        return self.spec.insecure if self.spec else bool(self.lock and self.lock.source.insecure)
+
+    @property
+    def reference(self) -> bool:
+        return self.spec.reference if self.spec else bool(self.lock and self.lock.source.reference)
+
+    @property
+    def reference_policy(self) -> str:
+        if self.spec:
+            return self.spec.reference_policy
+        return self.lock.source.reference_policy if self.lock else "Source"
+
+    @property
+    def import_mode(self) -> str:
+        if self.spec:
+            return self.spec.import_mode
+        return self.lock.source.import_mode if self.lock else "Legacy"
+
+    def to_data(self, now: dt.datetime) -> dict[str, Any]:
+        lock = self.lock
+        return {
+            "name": self.name,
+            "from": {
+                "kind": self.from_kind,
+                "name": self.from_name,
+                "namespace": self.from_namespace,
+            }
+            if self.from_kind
+            else None,
+            "scheduled": self.scheduled,
+            "insecure": self.insecure,
+            "reference": self.reference,
+            "importMode": self.import_mode,
+            "referencePolicy": self.reference_policy,
+            "inManifest": self.spec is not None,
+            "source": lock.resolved_from if lock else None,
+            "digest": lock.digest if lock else None,
+            "image": lock.image if lock else None,
+            "items": [{**item.to_data(), "age": ago(item.created, now)} for item in self.history],
+            "conditions": [lock.condition.to_data()] if lock and lock.condition else [],
+        }
+
+
+@dataclass(frozen=True)
+class StreamView:
+    namespace: str
+    name: str
+    file: str | None
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    lookup_local: bool
+    image_repository: str
+    tags: tuple[TagView, ...]
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def unique_images(self) -> int:
+        return len({item.digest for tag in self.tags for item in tag.history})
+
+    @property
+    def created(self) -> str | None:
+        times = [item.created for tag in self.tags for item in tag.history]
+        return (
+            min(times, key=lambda t: parse_time(t) or dt.datetime.max.replace(tzinfo=dt.UTC))
+            if times
+            else None
+        )
+
+    @property
+    def updated(self) -> str | None:
+        times = [t.updated for t in self.tags if t.updated]
+        return (
+            max(times, key=lambda t: parse_time(t) or dt.datetime.min.replace(tzinfo=dt.UTC))
+            if times
+            else None
+        )
+
+    def to_data(self, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "file": self.file,
+            "created": self.created,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "imageRepository": self.image_repository,
+            "imageLookup": {"local": self.lookup_local},
+            "uniqueImages": self.unique_images,
+            "tags": [tag.to_data(now) for tag in self.tags],
+        }
+
+    def to_object(self) -> dict[str, Any]:
+        """The stream as ``oc get is -o json`` shows it: spec as written plus a status
+        built from the lock (``status.tags[].items[]``, newest first)."""
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        for key in ("labels", "annotations"):
+            if self.metadata.get(key):
+                metadata[key] = self.metadata[key]
+        status_tags = []
+        for tag in self.tags:
+            entry: dict[str, Any] = {
+                "tag": tag.name,
+                "items": [
+                    {
+                        "created": item.created,
+                        "dockerImageReference": item.image,
+                        "image": item.digest,
+                        "generation": item.generation,
+                    }
+                    for item in tag.history
+                ],
+            }
+            if tag.lock and tag.lock.condition:
+                entry["conditions"] = [tag.lock.condition.to_data()]
+            status_tags.append(entry)
+        return {
+            "apiVersion": IMAGE_API,
+            "kind": "ImageStream",
+            "metadata": metadata,
+            "spec": dict(self.spec),
+            "status": {"dockerImageRepository": self.image_repository, "tags": status_tags},
+        }
+
+
+def _str_map(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _tag_order(tags: Iterable[TagView]) -> list[TagView]:
+    """Newest update first, as ``oc`` sorts status tags; never-resolved tags last."""
+
+    def key(tag: TagView) -> tuple[int, float, str]:
+        moment = parse_time(tag.updated) if tag.updated else None
+        return (0, -moment.timestamp(), tag.name) if moment else (1, 0.0, tag.name)
+
+    return sorted(tags, key=key)
+
+
+def stream_view(
+    namespace: str,
+    name: str,
+    obj: ManifestObject | None,
+    lock: Lock,
+    config: RepoConfig,
+) -> StreamView:
+    specs = {t.ref.tag: t for t in stream_tags(obj)} if obj is not None else {}
+    locked = {
+        ref.tag: entry
+        for ref, entry in lock.tags.items()
+        if ref.namespace == namespace and ref.stream == name
+    }
+    tags = [TagView(tag, specs.get(tag), locked.get(tag)) for tag in {*specs, *locked}]
+    lookup = obj.spec.get("lookupPolicy") if obj is not None else None
+    return StreamView(
+        namespace=namespace,
+        name=name,
+        file=obj.file if obj is not None else None,
+        labels=_str_map(obj.metadata.get("labels")) if obj else {},
+        annotations=_str_map(obj.metadata.get("annotations")) if obj else {},
+        lookup_local=isinstance(lookup, dict) and lookup.get("local") is True,
+        image_repository=f"{config.local_registry}/{namespace}/{name}",
+        tags=tuple(_tag_order(tags)),
+        spec=obj.spec if obj is not None else {},
+        metadata=obj.metadata if obj is not None else {},
+    )
+
+
+def stream_views(
+    streams: Sequence[ManifestObject], lock: Lock, config: RepoConfig, namespace: str | None
+) -> list[StreamView]:
+    """Every stream of ``namespace`` (all when None): from the manifests, plus streams
+    only the lock still knows. Sorted by namespace and name."""
+    by_key: dict[tuple[str, str], ManifestObject] = {}
+    for obj in streams:
+        by_key.setdefault((obj.namespace, obj.name), obj)
+    keys = set(by_key) | {(r.namespace, r.stream) for r in lock.tags}
+    return [
+        stream_view(ns, name, by_key.get((ns, name)), lock, config)
+        for ns, name in sorted(keys)
+        if namespace is None or ns == namespace
+    ]
+
+
+@dataclass(frozen=True)
+class IsTagView:
+    """One image stream tag (``stream:tag``) or image stream image (``stream@sha256``)."""
+
+    stream: StreamView
+    tag: TagView | None  # None for an image stream image
+    item: HistoryItem | None  # the image shown (current one for a tag)
+
+    @property
+    def name(self) -> str:
+        if self.tag is None:
+            assert self.item is not None
+            return f"{self.stream.name}@{self.item.digest}"
+        return f"{self.stream.name}:{self.tag.name}"
+
+    def to_object(self) -> dict[str, Any]:
+        image = (
+            {
+                "metadata": {"name": self.item.digest},
+                "dockerImageReference": self.item.image,
+                "created": self.item.created,
+            }
+            if self.item
+            else None
+        )
+        data: dict[str, Any] = {
+            "apiVersion": IMAGE_API,
+            "kind": "ImageStreamImage" if self.tag is None else "ImageStreamTag",
+            "metadata": {"name": self.name, "namespace": self.stream.namespace},
+        }
+        if self.tag is not None:
+            spec = None
+            if self.tag.spec is not None and self.tag.from_kind:
+                spec = {
+                    "name": self.tag.name,
+                    "from": {
+                        k: v
+                        for k, v in (
+                            ("kind", self.tag.from_kind),
+                            ("name", self.tag.from_name),
+                            ("namespace", self.tag.from_namespace),
+                        )
+                        if v
+                    },
+                    "importPolicy": {
+                        "scheduled": self.tag.scheduled,
+                        "insecure": self.tag.insecure,
+                        "importMode": self.tag.import_mode,
+                    },
+                    "referencePolicy": {"type": self.tag.reference_policy},
+                    "reference": self.tag.reference,
+                }
+            data["tag"] = spec
+            data["generation"] = self.item.generation if self.item else None
+            lock = self.tag.lock
+            data["conditions"] = [lock.condition.to_data()] if lock and lock.condition else []
+        data["image"] = image
+        return data
+
+
+def istag_views(views: Sequence[StreamView]) -> list[IsTagView]:
+    out: list[IsTagView] = []
+    for view in views:
+        for tag in sorted(view.tags, key=lambda t: t.name):
+            out.append(IsTagView(view, tag, tag.history[0] if tag.history else None))
+    return out
+
+
+def find_istag(views: Sequence[StreamView], text: str) -> IsTagView | None:
+    """``stream:tag`` (``latest`` when no tag) or ``stream@sha256:...``."""
+    if "@" in text:
+        stream, _, digest = text.partition("@")
+        for view in views:
+            if view.name != stream:
+                continue
+            for tag in view.tags:
+                for item in tag.history:
+                    if item.digest == digest:
+                        return IsTagView(view, None, item)
+        return None
+    stream, _, tag_name = text.partition(":")
+    tag_name = tag_name or "latest"
+    for view in views:
+        if view.name == stream:
+            for tag in view.tags:
+                if tag.name == tag_name:
+                    return IsTagView(view, tag, tag.history[0] if tag.history else None)
+    return None
+
+
+@dataclass(frozen=True)
+class ImageView:
+    digest: str
+    image: str  # a pull spec (the first seen)
+    used_by: tuple[str, ...]  # namespace/stream:tag whose history holds it
+
+    def to_object(self) -> dict[str, Any]:
+        return {
+            "apiVersion": IMAGE_API,
+            "kind": "Image",
+            "metadata": {"name": self.digest},
+            "dockerImageReference": self.image,
+            "usedBy": list(self.used_by),
+        }
+
+
+def image_views(lock: Lock, namespace: str | None) -> list[ImageView]:
+    found: dict[str, tuple[str, list[str]]] = {}
+    for ref in sorted(lock.tags):
+        if namespace is not None and ref.namespace != namespace:
+            continue
+        for item in lock.tags[ref].history:
+            _image, users = found.setdefault(item.digest, (item.image, []))
+            if str(ref) not in users:
+                users.append(str(ref))
+    return [ImageView(d, found[d][0], tuple(found[d][1])) for d in sorted(found)]
+
+
+def tag_ref(view: StreamView, tag: TagView) -> TagRef:
+    return TagRef(view.namespace, view.name, tag.name)
