@@ -35,9 +35,10 @@ from reconciler.core.prune import (
 from reconciler.core.registries import RegistriesConf, parse_registries_conf
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import TagRef
-from reconciler.devregistry import LocalRegistry, push_image
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 D = {n: "sha256:" + (str(n) * 64)[:64] for n in range(1, 8)}

@@ -35,7 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from reconciler.core.lockfile import Lock, parse_lock
 from reconciler.core.streams import TagRef
 from reconciler.daemon.config import DeliveryTarget
-from reconciler.devregistry import LocalRegistry, push_image
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
@@ -378,7 +379,7 @@ def test_daemon_uses_the_configured_credentials(make_remote: MakeRemote, tmp_pat
     import base64
 
     from reconciler.config.settings import load_settings
-    from reconciler.devregistry import write_htpasswd
+    from testsupport.htpasswd import write_htpasswd
 
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"bot": "s3cr3t-pw"})
     auth = {"htpasswd": {"realm": "private", "path": str(htpasswd)}}
