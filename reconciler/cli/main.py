@@ -27,10 +27,12 @@ from reconciler.daemon.config import DaemonConfigError
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.gitrepo.workspace import GitError, Workspace, default_workdir, display_url
 from reconciler.passes.run import (
+    Checkpoint,
     PassError,
     PassResult,
     Plan,
     compute_plan,
+    no_checkpoint,
     read_repo_config,
     rfc3339,
     run_pass,
@@ -380,6 +382,13 @@ def cmd_triggers_ack(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    return run_daemon(Path(args.config))
+
+
+def run_daemon(config_path: Path, *, checkpoint: Checkpoint = no_checkpoint) -> int:
+    """``reconciler run``: start the daemon from its configuration file and run it until
+    SIGTERM. ``checkpoint`` is called between the steps of a pass; the kill tests pass one
+    that SIGKILLs the process at one of them."""
     import signal
 
     from reconciler.daemon.config import load_daemon_config
@@ -387,7 +396,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.daemon.runner import Daemon
     from reconciler.daemon.server import make_server, serve_in_background
 
-    config = load_daemon_config(Path(args.config), os.environ)
+    config = load_daemon_config(config_path, os.environ)
     configure(config.log_format)
     settings = load_settings(
         os.environ,
@@ -404,9 +413,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         registry_rate=config.registry_rate,
     )
     try:
-        from reconciler import faults  # the kill tests' crash points; moving to test support
-
-        daemon = Daemon(config, settings, checkpoint=faults.crash_point)
+        daemon = Daemon(config, settings, checkpoint=checkpoint)
     except OSError as exc:
         _err(f"cannot use stateDir {config.state_dir}: {exc.strerror}")
         return EXIT_CANNOT_RUN
