@@ -23,7 +23,8 @@ from reconciler.core.secrets import Secret
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.runner import Daemon
 from reconciler.daemon.server import make_server, serve_in_background
-from reconciler.devregistry import LocalRegistry, push_image, push_tags
+from testsupport.images import push_image, push_tags
+from testsupport.registry import LocalRegistry
 
 TOKEN = "bench-notify-token"
 

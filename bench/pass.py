@@ -21,10 +21,11 @@ from benchrepo import make_repo
 
 from reconciler.config.settings import Settings
 from reconciler.core.references import parse_image_reference
-from reconciler.devregistry import LocalRegistry, push_tags
 from reconciler.gitrepo.workspace import Workspace
 from reconciler.passes.run import run_pass
 from reconciler.registry.client import RegistryClient, ResolveRequest
+from testsupport.images import push_tags
+from testsupport.registry import LocalRegistry
 
 
 def main() -> None:

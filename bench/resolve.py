@@ -28,9 +28,10 @@ import sys
 import time
 
 from reconciler.core.references import parse_image_reference
-from reconciler.devregistry import LocalRegistry, push_tags
 from reconciler.registry.client import RegistryClient, Resolved, ResolveRequest
 from reconciler.registry.media_types import MANIFEST_ACCEPT
+from testsupport.images import push_tags
+from testsupport.registry import LocalRegistry
 
 REPO = "bench/app"
 

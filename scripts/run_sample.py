@@ -23,8 +23,9 @@ import sys
 from pathlib import Path
 
 from reconciler.cli import main as cli
-from reconciler.devregistry import LocalRegistry, push_image
 from reconciler.registry.client import Platform
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".work" / "sample"

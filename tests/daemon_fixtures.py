@@ -19,7 +19,7 @@ from reconciler.core.secrets import Secret
 from reconciler.daemon.config import DaemonConfig, DeliveryTarget
 from reconciler.daemon.runner import Daemon
 from reconciler.daemon.server import make_server, serve_in_background
-from reconciler.devregistry import LocalRegistry
+from testsupport.registry import LocalRegistry
 
 REGISTRY_TOKEN = "registry-notify-token"
 GITHUB_SECRET = "github-webhook-secret"

@@ -1,4 +1,4 @@
-"""Pytest fixtures for a real local registry (``reconciler.devregistry``) and a client.
+"""Pytest fixtures for a real local registry (``testsupport.registry``) and a client.
 
 Owns: fixture functions only; ``tests/conftest.py`` imports them. Fixtures:
 
@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.devregistry import LocalRegistry, make_self_signed_cert
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.limits import RegistryLimits
+from testsupport.certs import make_self_signed_cert
+from testsupport.registry import LocalRegistry
 
 
 @pytest.fixture(scope="session")

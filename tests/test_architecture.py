@@ -1,9 +1,11 @@
 """The layering the README describes, checked: the core imports no shell (network, git,
-files, processes, environment) and nothing outside the core but itself."""
+files, processes, environment) and nothing outside the core but itself; the product
+imports no test support, and the wheel ships the product only."""
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,25 @@ def test_core_module_imports_no_shell(path: Path) -> None:
         assert top not in FORBIDDEN, f"{path.name} imports {name}"
         if top == "reconciler":
             assert name.startswith("reconciler.core"), f"{path.name} imports {name}"
+
+
+PACKAGE = CORE.parent
+ROOT = PACKAGE.parent
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_product_does_not_import_test_support(path: Path) -> None:
+    """Test and demo tooling lives in testsupport/, outside the wheel: the product must
+    run without it."""
+    for name in imports(path):
+        assert name.split(".")[0] != "testsupport", f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_wheel_ships_the_product_only() -> None:
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
+        "targets"
+    ]["wheel"]
+    assert wheel["packages"] == ["reconciler"]
+    assert all(not target.startswith("testsupport") for target in wheel["force-include"].values())

@@ -15,7 +15,8 @@ import pytest
 from git_fixtures import GitRemote
 
 from reconciler.cli import main as cli
-from reconciler.devregistry import LocalRegistry, push_image
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]

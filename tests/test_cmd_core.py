@@ -31,10 +31,11 @@ from reconciler.core.streams import TagRef
 from reconciler.core.tables import render_table
 from reconciler.core.times import human_duration
 from reconciler.core.views import find_istag, stream_view
-from reconciler.devregistry import LocalRegistry, push_image
 from reconciler.registry import places
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 D = {n: "sha256:" + (str(n) * 64)[:64] for n in range(1, 8)}

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main as cli
-from reconciler.devregistry import LocalRegistry, push_image
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = "2026-01-01T12:00:00Z"

@@ -18,7 +18,9 @@ from git_fixtures import GitRemote, git
 from reconciler.cli import main as cli
 from reconciler.core.lockfile import parse_lock
 from reconciler.core.streams import TagRef
-from reconciler.devregistry import LocalRegistry, push_image, write_htpasswd
+from testsupport.htpasswd import write_htpasswd
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
@@ -139,7 +141,7 @@ def test_seed_flow(
 def test_import_all_tags_up_to_the_bulk_limit(
     local_registry: LocalRegistry, unique_repo: str, tmp_path: Path
 ) -> None:
-    from reconciler.devregistry import push_tags
+    from testsupport.images import push_tags
 
     push_tags(local_registry.url, unique_repo, [f"v{i}" for i in range(5)], unique_repo)
     repo = tmp_path / "repo"

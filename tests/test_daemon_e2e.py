@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -35,7 +34,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from reconciler.core.lockfile import Lock, parse_lock
 from reconciler.core.streams import TagRef
 from reconciler.daemon.config import DeliveryTarget
-from reconciler.devregistry import LocalRegistry, push_image
+from testsupport import crashing_daemon
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
@@ -246,7 +247,7 @@ def test_two_daemons_open_each_trigger_exactly_once(
         two.stop()
 
 
-CRASH_POINTS = ["after-write", "after-commit", "after-push", "after-post"]
+CRASH_POINTS = list(crashing_daemon.POINTS)  # after-write, -commit, -push, -post
 
 
 def _daemon_yaml(tmp: Path, remote: GitRemote, receiver: Receiver, port_file: Path) -> Path:
@@ -267,14 +268,17 @@ logFormat: json
     return config
 
 
-def _run_daemon(config: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _run_daemon(config: Path, crash_at: str | None = None) -> subprocess.Popen[bytes]:
+    """``reconciler run``; with ``crash_at``, the same start-up with a checkpoint that
+    SIGKILLs the process at that step, once (it writes ``crashed`` beside the config first)."""
+    command = [sys.executable, "-m", "reconciler", "run", "--config", str(config)]
+    if crash_at:
+        command = [
+            sys.executable, "-m", "testsupport.crashing_daemon", "--crash-at", crash_at,
+            "--marker", str(config.parent / "crashed"), "--config", str(config),
+        ]  # fmt: skip
     with open(config.parent / "daemon.log", "ab") as log:  # the child keeps its own fd
-        return subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "run", "--config", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def _scenario(
@@ -291,13 +295,11 @@ def _scenario(
         }
     )
     config = _daemon_yaml(tmp, remote, receiver, tmp / "port")
-    env = {**os.environ, "RECONCILER_CRASH_MARKER": str(tmp / "crashed")}
     if crash:
-        env["RECONCILER_CRASH_AT"] = crash
-        proc = _run_daemon(config, env)
+        proc = _run_daemon(config, crash_at=crash)
         assert proc.wait(timeout=60) == -signal.SIGKILL
         assert (tmp / "crashed").read_text() == crash
-    proc = _run_daemon(config, env)
+    proc = _run_daemon(config)  # restarted as in production: no crash point
     try:
 
         def converged() -> bool:
@@ -378,7 +380,7 @@ def test_daemon_uses_the_configured_credentials(make_remote: MakeRemote, tmp_pat
     import base64
 
     from reconciler.config.settings import load_settings
-    from reconciler.devregistry import write_htpasswd
+    from testsupport.htpasswd import write_htpasswd
 
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"bot": "s3cr3t-pw"})
     auth = {"htpasswd": {"realm": "private", "path": str(htpasswd)}}

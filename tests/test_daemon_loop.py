@@ -22,7 +22,8 @@ from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.runner import MIN_WAIT, Daemon
 from reconciler.daemon.state import Delivery
 from reconciler.daemon.webhooks import PushedRepository
-from reconciler.devregistry import LocalRegistry, push_image
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
 NS = "team"

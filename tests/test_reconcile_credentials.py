@@ -18,7 +18,9 @@ from git_fixtures import GitRemote
 from reconciler.cli import main as cli
 from reconciler.core.lockfile import parse_lock
 from reconciler.core.streams import TagRef
-from reconciler.devregistry import LocalRegistry, push_image, write_htpasswd
+from testsupport.htpasswd import write_htpasswd
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]

@@ -17,10 +17,11 @@ from git_fixtures import GitRemote, git
 from reconciler.config.settings import Settings
 from reconciler.core.lockfile import parse_lock
 from reconciler.core.streams import TagRef
-from reconciler.devregistry import LocalRegistry, manifest_digest, push_image
 from reconciler.gitrepo.workspace import PushOutcome, Workspace
 from reconciler.passes.run import PassResult, run_pass
 from reconciler.registry.client import RegistryClient
+from testsupport.images import manifest_digest, push_image
+from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 NS = "team"

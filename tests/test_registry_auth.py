@@ -18,16 +18,14 @@ import httpx
 import pytest
 
 from reconciler.core.references import parse_image_reference
-from reconciler.devregistry import (
-    LocalRegistry,
-    TokenServer,
-    make_test_ca,
-    push_image,
-    write_htpasswd,
-)
 from reconciler.registry.client import RegistryClient, Resolved, ResolveError, ResolveRequest
 from reconciler.registry.credentials import CredentialStore, load_credential_store
 from reconciler.registry.limits import RegistryLimits
+from testsupport.certs import make_test_ca
+from testsupport.htpasswd import write_htpasswd
+from testsupport.images import push_image
+from testsupport.registry import LocalRegistry
+from testsupport.tokens import TokenServer
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """RegistryClient against a real docker-registry, cross-checked with skopeo and with what the
-test pushed (reconciler.devregistry)."""
+test pushed (testsupport.images)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from reconciler.core.references import parse_image_reference
-from reconciler.devregistry import LocalRegistry, manifest_digest, push_image, push_tags
 from reconciler.registry.client import (
     Platform,
     RegistryClient,
@@ -26,6 +25,8 @@ from reconciler.registry.media_types import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
+from testsupport.images import manifest_digest, push_image, push_tags
+from testsupport.registry import LocalRegistry
 
 # Fixtures (local_registry, fresh_registry, registry_client, unique_repo) come from
 # tests/registry_fixtures.py. Registering it as a plugin by module name is idempotent, so this

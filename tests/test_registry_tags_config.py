@@ -10,7 +10,6 @@ import subprocess
 import pytest
 
 from reconciler.core.references import parse_image_reference
-from reconciler.devregistry import LocalRegistry, push_image, push_tags
 from reconciler.registry.client import (
     PREFER_ARCH_ANNOTATION,
     PREFER_OS_ANNOTATION,
@@ -19,6 +18,8 @@ from reconciler.registry.client import (
     ResolveRequest,
     platform_for,
 )
+from testsupport.images import push_image, push_tags
+from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 

@@ -11,6 +11,7 @@ from typing import TextIO
 from reconciler.cli.command import EXIT_CANNOT_RUN, EXIT_OK, Subparsers, add_verb, err
 from reconciler.config.settings import load_settings
 from reconciler.gitrepo.workspace import display_url
+from reconciler.passes.run import Checkpoint, no_checkpoint
 
 EXAMPLES = """\
   reconciler run --config /etc/imagestream-reconciler/daemon.yaml
@@ -30,6 +31,13 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    return run_daemon(Path(args.config))
+
+
+def run_daemon(config_path: Path, *, checkpoint: Checkpoint = no_checkpoint) -> int:
+    """Start the daemon from its configuration file and run it until SIGTERM.
+    ``checkpoint`` is called between the steps of a pass; the kill tests pass one that
+    SIGKILLs the process at one of them."""
     import signal
 
     from reconciler.daemon.config import load_daemon_config
@@ -37,7 +45,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.daemon.runner import Daemon
     from reconciler.daemon.server import make_server, serve_in_background
 
-    config = load_daemon_config(Path(args.config), os.environ)
+    config = load_daemon_config(config_path, os.environ)
     configure(config.log_format)
     settings = load_settings(
         os.environ,
@@ -54,9 +62,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         registry_rate=config.registry_rate,
     )
     try:
-        from reconciler import faults  # the kill tests' crash points; moving to test support
-
-        daemon = Daemon(config, settings, checkpoint=faults.crash_point)
+        daemon = Daemon(config, settings, checkpoint=checkpoint)
     except OSError as exc:
         err(f"cannot use stateDir {config.state_dir}: {exc.strerror}")
         return EXIT_CANNOT_RUN
