@@ -231,3 +231,44 @@ def test_verbs_use_the_machines_credentials(
         )  # fmt: skip
         assert code == 0 and "would remove 1 history entry" in text
         assert "could not check" not in capsys.readouterr().err
+
+
+def test_a_verb_asks_each_tag_once_and_nothing_else(
+    make_remote: MakeRemote,
+    local_registry: LocalRegistry,
+    unique_repo: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """import-image --confirm previews and pins with the same answers (one request per
+    tag), and never asks about another stream's scheduled tags: a verb that edits one
+    stream moves nothing else."""
+    from reconciler.registry.client import RegistryClient
+
+    push_image(local_registry.url, f"{unique_repo}/app", "1", seed=f"{unique_repo}-app")
+    push_image(local_registry.url, f"{unique_repo}/other", "1", seed=f"{unique_repo}-other")
+    other = (
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: other\n"
+        "spec:\n  tags:\n  - name: '1'\n    from:\n      kind: DockerImage\n"
+        f"      name: {local_registry.host}/{unique_repo}/other:1\n"
+        "    importPolicy:\n      scheduled: true\n      insecure: true\n"
+    )
+    remote = make_remote(
+        {".reconciler.yaml": f"defaultNamespace: {NS}\n", "imagestreams/other.yaml": other}
+    )
+    asked: list[str] = []
+    real = RegistryClient.resolve_many
+
+    def counting(self: RegistryClient, requests: list, *a: object, **k: object):  # type: ignore[no-untyped-def,type-arg]
+        asked.extend(str(r.reference) for r in requests)
+        return real(self, requests, *a, **k)
+
+    monkeypatch.setattr(RegistryClient, "resolve_many", counting)
+    code, text = run(
+        "import-image", "app:1", f"--from={local_registry.host}/{unique_repo}/app:1",
+        "--insecure", "--confirm", "--repo", str(remote.human),
+    )  # fmt: skip
+    assert code == 0, text
+    assert asked == [f"{local_registry.host}/{unique_repo}/app:1"], asked
+    lock = parse_lock((remote.human / "images.lock.yaml").read_bytes())
+    assert lock.get(TagRef(NS, "app", "1")) is not None
+    assert lock.get(TagRef(NS, "other", "1")) is None  # the pass's to pin, not this verb's

@@ -13,7 +13,7 @@ from daemon_fixtures import wait_for
 from reconciler.cli.planview import print_plan
 from reconciler.cli.watching import render_once, watch
 from reconciler.config.settings import Settings
-from reconciler.passes.run import Plan
+from reconciler.core.plan import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,8 @@ from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.validation import ValidationReport
 from reconciler.core.violations import Violation
-from reconciler.passes.run import read_lock, validate_repo
+from reconciler.files.lockstore import read_lock
+from reconciler.passes.plan import validate_repo
 
 
 @dataclass

@@ -5,21 +5,25 @@ the verb fails after writing; and the tag edits ``import-image`` and ``tag`` mak
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.cli import progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.flags import reference_policy
-from reconciler.config.settings import Settings
+from reconciler.config.settings import Settings, registry_client
 from reconciler.core import editing
 from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
+from reconciler.core.plan import Plan
 from reconciler.core.streams import DOCKER_IMAGE, TagRef
 from reconciler.core.violations import Violation
-from reconciler.passes.pins import PinResult, pin_tags
+from reconciler.passes.plan import ResolveCache, compute_plan
+from reconciler.registry.client import RegistryClient
 
 
 @dataclass
@@ -118,18 +122,34 @@ def write_and_pin(
     now: dt.datetime,
     *,
     reimport: set[TagRef] | None,
-) -> tuple[list[str], PinResult, list[Violation]]:
-    """Write ``edits`` and pin the ``touched`` tags (:func:`pin_tags`), undoing the writes
-    if pinning raises. Returns the files written, the result, and the validation errors
-    in the files written (the caller decides whether to :meth:`Edits.restore`)."""
+    client: RegistryClient | None = None,
+    answers: ResolveCache | None = None,
+) -> tuple[list[str], Plan, list[Violation]]:
+    """Write ``edits`` and plan the pass scoped to the ``touched`` tags (and the aliases
+    that follow them: nothing else in the lock moves), undoing the writes if planning
+    raises. ``answers`` are registry answers the verb already has (its preview): a tag
+    is asked once. Returns the files written, the plan, and the validation errors in
+    the files written (the caller decides whether to :meth:`Edits.restore`)."""
     written = edits.write()
     try:
-        result = pin_tags(checkout.root, settings, touched, now, reimport=reimport)
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(registry_client(settings))
+            stack.enter_context(progress.activity("asking the registries"))
+            plan = compute_plan(
+                checkout.root,
+                settings,
+                client,
+                now,
+                answers,
+                force=reimport or (),
+                scope=touched,
+            )
     except BaseException:
         edits.restore()
         raise
     edited = set(written)
-    return written, result, [v for v in result.report.errors if v.file in edited]
+    return written, plan, [v for v in plan.report.errors if v.file in edited]
 
 
 def docker_tag_edit(tag: str, source: str, args: argparse.Namespace) -> editing.TagEdit:

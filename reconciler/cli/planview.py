@@ -7,8 +7,8 @@ import difflib
 from typing import Any, TextIO
 
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS
+from reconciler.core.plan import Plan
 from reconciler.files import loader
-from reconciler.passes.run import Plan
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

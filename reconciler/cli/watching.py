@@ -14,8 +14,10 @@ import watchfiles
 
 from reconciler.config.settings import Settings
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.plan import Plan
 from reconciler.files import loader
-from reconciler.passes.run import Plan, compute_plan
+from reconciler.files.contentcache import ContentCache
+from reconciler.passes.plan import compute_plan
 from reconciler.registry.client import RegistryClient
 
 Printer = Callable[[Plan, TextIO], None]
@@ -32,11 +34,12 @@ def render_once(
     client: RegistryClient | None,
     out: TextIO,
     printer: Printer,
+    contents: ContentCache | None = None,
 ) -> float:
     """Validate and plan once; returns the seconds it took."""
     started = time.perf_counter()
     try:
-        plan = compute_plan(root, settings, client, dt.datetime.now(dt.UTC))
+        plan = compute_plan(root, settings, client, dt.datetime.now(dt.UTC), contents=contents)
     except ReconcilerError as exc:
         print(f"error: {exc}", file=out)
         return time.perf_counter() - started
@@ -56,7 +59,8 @@ def watch(
     printer: Printer,
     stop_event: object = None,
 ) -> None:
-    render_once(root, settings, client, out, printer)
+    contents = ContentCache()  # unchanged files are not parsed again on each save
+    render_once(root, settings, client, out, printer, contents)
     for _changes in watchfiles.watch(
         root,
         watch_filter=_relevant,
@@ -65,4 +69,4 @@ def watch(
         stop_event=stop_event,  # type: ignore[arg-type]
     ):
         print("\033[2J\033[H" if out.isatty() else "", end="", file=out)
-        render_once(root, settings, client, out, printer)
+        render_once(root, settings, client, out, printer, contents)

@@ -16,7 +16,7 @@ Pure: registry answers come in as data, ``now`` as a string.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler.core.consumers import Consumer
@@ -138,18 +138,22 @@ def import_requests(
     *,
     scheduled_due: Iterable[TagRef] | None = None,
     force: Iterable[TagRef] = (),
+    only: Collection[TagRef] | None = None,
 ) -> tuple[list[ImportRequest], dict[TagRef, Failure]]:
     """The tags to resolve this pass, and failures known without asking (a name that is
     not an image reference). ``scheduled_due`` limits which scheduled and build-output
     tags are re-checked (all of them when None, as in a one-shot pass). ``force``
     names tags to ask about whatever the rules say (``import-image`` of an existing
-    tag, as ``oc import-image`` re-imports it)."""
+    tag, as ``oc import-image`` re-imports it). ``only`` confines the requests to those
+    tags (a verb pins what it edited and asks about nothing else)."""
     due = None if scheduled_due is None else set(scheduled_due)
     forced = set(force)
     requests: list[ImportRequest] = []
     failures: dict[TagRef, Failure] = {}
     for ref in sorted(desired.sources):
         source = desired.sources[ref]
+        if only is not None and ref not in only:
+            continue
         if source.kind not in (DOCKER_IMAGE, PUSH) or source.reference:
             continue
         old = lock.get(ref)

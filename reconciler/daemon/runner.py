@@ -35,6 +35,7 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.state import Delivery, State
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.files import triggerstore
+from reconciler.files.contentcache import ContentCache
 from reconciler.gitrepo import remote
 from reconciler.gitrepo.workspace import GitError, Workspace, display_url
 from reconciler.passes.run import Checkpoint, PassResult, no_checkpoint, run_pass
@@ -61,6 +62,8 @@ class Daemon:
         self.clock = clock
         self.state = State(config.state_dir)
         self.metrics = Metrics()
+        # Parsed files, schema verdicts and the last lock, kept across this daemon's passes.
+        self.contents = ContentCache()
         self.workspace = Workspace(
             config.repo_url, config.branch, config.work_dir, config.pull_request_branch
         )
@@ -205,6 +208,7 @@ class Daemon:
                 lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC),
                 select_due=self._select_due(forced),
                 checkpoint=self.checkpoint,
+                contents=self.contents,
             )
         except ReconcilerError as exc:
             self.metrics.passes.labels("error").inc()

@@ -1,18 +1,19 @@
-"""Reading manifests from disk: which files of a repo are manifests, size limits, text
-decoding. Parsing is ``reconciler.core.manifests``'s job; this module only does the I/O.
+"""Reading the checkout's own files from disk: which files of a repo are manifests, size
+limits, text decoding, and ``.reconciler.yaml``. Parsing is ``reconciler.core``'s job;
+this module only does the I/O. It never writes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.core.manifests import ManifestObject, ParsedFile, parse_manifests
+from reconciler.core.manifests import ManifestObject
+from reconciler.core.repoconfig import RepoConfig, parse_repo_config
 from reconciler.core.violations import Violation
+from reconciler.files.contentcache import ContentCache
 
 LOCKFILE_NAME = "images.lock.yaml"
 TRIGGERS_DIR = "triggers"
@@ -25,6 +26,8 @@ EXPLICIT_SUFFIXES = (*MANIFEST_SUFFIXES, ".json")
 
 @dataclass
 class LoadedManifests:
+    """What a set of files held: objects, problems (violations), the files read."""
+
     objects: list[ManifestObject] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -55,7 +58,10 @@ def manifest_files(root: Path) -> list[Path]:
     return found
 
 
-def load_file(path: Path, display: str, default_namespace: str) -> LoadedManifests:
+def load_file(
+    path: Path, display: str, default_namespace: str, cache: ContentCache | None = None
+) -> LoadedManifests:
+    """One manifest file: its objects, and its problems as violations (never raised)."""
     result = LoadedManifests(files=[display])
     try:
         size = path.stat().st_size
@@ -81,34 +87,18 @@ def load_file(path: Path, display: str, default_namespace: str) -> LoadedManifes
         line = raw[: exc.start].count(b"\n") + 1
         result.violations.append(Violation(display, line, 1, "", "", "not UTF-8 text"))
         return result
-    parsed = _parse_cached(raw, text, display, default_namespace)
+    parsed = (cache or ContentCache()).parsed_file(raw, text, display, default_namespace)
     result.objects.extend(parsed.objects)
     result.violations.extend(parsed.violations)
     result.other_documents += parsed.other_documents
     return result
 
 
-# A daemon re-reads the same files every pass: an unchanged file (same name, namespace
-# default and bytes) gives back the same parsed objects. Parsed objects are never mutated.
-_PARSED: OrderedDict[tuple[str, str, str], ParsedFile] = OrderedDict()
-_PARSED_MAX = 4096
-
-
-def _parse_cached(raw: bytes, text: str, display: str, default_namespace: str) -> ParsedFile:
-    key = (display, default_namespace, hashlib.sha256(raw).hexdigest())
-    cached = _PARSED.get(key)
-    if cached is not None:
-        _PARSED.move_to_end(key)
-        return cached
-    parsed = parse_manifests(text, display, default_namespace)
-    _PARSED[key] = parsed
-    if len(_PARSED) > _PARSED_MAX:
-        _PARSED.popitem(last=False)
-    return parsed
-
-
 def load_paths(
-    paths: Sequence[Path], default_namespace: str = "default", relative_to: Path | None = None
+    paths: Sequence[Path],
+    default_namespace: str = "default",
+    relative_to: Path | None = None,
+    cache: ContentCache | None = None,
 ) -> LoadedManifests:
     """Load files and directories (directories are walked like a repo)."""
     total = LoadedManifests()
@@ -124,7 +114,7 @@ def load_paths(
                 display = file.relative_to(base).as_posix()
             except ValueError:
                 display = file.as_posix()
-            loaded = load_file(file, display, default_namespace)
+            loaded = load_file(file, display, default_namespace, cache)
             total.objects.extend(loaded.objects)
             total.violations.extend(loaded.violations)
             total.files.extend(loaded.files)
@@ -132,5 +122,17 @@ def load_paths(
     return total
 
 
-def load_repo(root: Path, default_namespace: str = "default") -> LoadedManifests:
-    return load_paths([root], default_namespace, relative_to=root)
+def load_repo(
+    root: Path, default_namespace: str = "default", cache: ContentCache | None = None
+) -> LoadedManifests:
+    """Every manifest file of the checkout at ``root`` (see :func:`manifest_files`)."""
+    return load_paths([root], default_namespace, relative_to=root, cache=cache)
+
+
+def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:
+    """The checkout's ``.reconciler.yaml`` (defaults when there is none); its problems
+    are violations."""
+    path = root / REPO_CONFIG_NAME
+    if not path.is_file():
+        return RepoConfig(), []
+    return parse_repo_config(path.read_text(encoding="utf-8"), REPO_CONFIG_NAME)

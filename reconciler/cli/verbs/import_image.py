@@ -14,14 +14,17 @@ from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, write_and_pin
+from reconciler.config import policy
 from reconciler.config.settings import Settings
 from reconciler.core.describe import render_describe
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
+from reconciler.core.manifests import IMAGE_STREAM
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
 from reconciler.core.views import stream_view
-from reconciler.passes import pins
+from reconciler.passes.run import write_plan
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.places import first_answer, locations
 from reconciler.registry.resolver import resolve_imports
@@ -83,6 +86,16 @@ def _request(ref: TagRef, source: str, insecure: bool, mode: str) -> ImportReque
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    settings = flags.settings_from_args(args)
+    # One client for the whole verb: the tag listing, the preview and the pin share its
+    # connections and tokens, and each tag is asked once.
+    with flags.client_from_settings(settings) as client:
+        return _import(args, out, settings, client)
+
+
+def _import(
+    args: argparse.Namespace, out: TextIO, settings: Settings, client: RegistryClient
+) -> int:
     checkout = Checkout.open(args.repo)
     namespace = checkout.namespace(args)
     target = parse_istag_name(args.name, namespace)
@@ -91,7 +104,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.all and ":" in args.name:
         raise PermanentError("--all imports every tag: give the stream NAME without a tag")
     stream_name = target.stream
-    settings = flags.settings_from_args(args)
     now = flags.now_of(args)
     obj = checkout.find_stream(namespace, stream_name)
     specs = {t.ref.tag: t for t in stream_tags(obj)} if obj is not None else {}
@@ -110,10 +122,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             else settings.max_images_bulk_imported_per_repository
         )
         secrets = checkout.config.pull_secrets.for_namespace(namespace)
-        with (
-            flags.client_from_settings(settings) as client,
-            progress.activity(f"listing the tags of {repo_ref}"),
-        ):
+        with progress.activity(f"listing the tags of {repo_ref}"):
             try:
                 place, tags = first_answer(
                     locations(repo_ref, settings.registries, bool(args.insecure), settings.allowed),
@@ -160,10 +169,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         insecure = edit.insecure if edit.insecure is not None else bool(spec and spec.insecure)
         mode = edit.import_mode or (spec.import_mode if spec else LEGACY)
         requests.append(_request(ref, edit.from_name, insecure, mode))
-    with (
-        flags.client_from_settings(settings) as client,
-        progress.activity("asking the registries"),
-    ):
+    # The platform the pass would choose for this stream (its annotations), so that the
+    # answers can stand for the pass's own.
+    platform = policy.stream_platform(obj, settings.platform) if obj else settings.platform
+    with progress.activity("asking the registries"):
         outcomes: dict[TagRef, Outcome] = resolve_imports(
             requests,
             client,
@@ -171,6 +180,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             settings.platform,
             allowed=settings.allowed,
             pull_secrets=lambda r: checkout.config.pull_secrets.for_namespace(r.ref.namespace),
+            platform_for=lambda r: platform,
         )
     failed = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}
 
@@ -193,8 +203,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         command.err("nothing written: the image could not be imported")
         return EXIT_PROBLEMS
 
+    answers = {r: outcomes[r.ref] for r in requests if r.ref in outcomes}
     written, result, problems = write_and_pin(
-        checkout, edits, settings, set(refs), now, reimport=set(refs)
+        checkout,
+        edits,
+        settings,
+        set(refs),
+        now,
+        reimport=set(refs),
+        client=client,
+        answers=answers,
     )
     if problems or result.failures:
         edits.restore()
@@ -204,25 +222,27 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             command.err(f"{ref}: {failure.reason}: {failure.message}")
         command.err("nothing written")
         return EXIT_PROBLEMS
-    written += pins.write_pins(checkout.root, result)
+    written += write_plan(checkout.root, result)
     lines = [
         f"reconciler import-image {args.name}" + (f" --from={args.source}" if args.source else ""),
         "",
     ]
     for ref in refs:
-        entry = result.lock.get(ref)
+        entry = result.new_lock.get(ref)
         if entry is not None and entry.image:
             lines.append(f"{ref.stream}:{ref.tag} -> {entry.image}")
     command.finish(args, checkout.root, written, "\n".join(lines) + "\n", out)
     print("", file=out)
-    refreshed = Checkout.open(args.repo)
-    view = stream_view(
-        namespace,
-        stream_name,
-        refreshed.find_stream(namespace, stream_name),
-        refreshed.lock,
-        refreshed.config,
+    # The plan already read the edited checkout: describe from it, not from a third read.
+    edited = next(
+        (
+            o
+            for o in (*result.report.valid, *result.report.invalid)
+            if o.kind == IMAGE_STREAM and o.namespace == namespace and o.name == stream_name
+        ),
+        None,
     )
+    view = stream_view(namespace, stream_name, edited, result.new_lock, result.config)
     out.write(render_describe(view, now))
     return EXIT_OK
 

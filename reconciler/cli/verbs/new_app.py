@@ -19,7 +19,7 @@ from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import parse_istag_name
-from reconciler.passes.run import validate_repo
+from reconciler.passes.plan import validate_repo
 from reconciler.registry.client import ImageConfig as RegistryImageConfig
 from reconciler.registry.client import ResolveRequest
 from reconciler.registry.errors import ResolveError

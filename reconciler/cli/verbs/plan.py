@@ -12,7 +12,8 @@ from typing import TextIO
 from reconciler.cli import flags, progress
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.planview import exit_code_for, plan_json, print_plan
-from reconciler.passes.run import compute_plan, utc_now
+from reconciler.passes.plan import compute_plan
+from reconciler.passes.run import utc_now
 
 EXAMPLES = """\
   reconciler plan                          # what a pass would do to this checkout

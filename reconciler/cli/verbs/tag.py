@@ -25,7 +25,7 @@ from reconciler.core.streams import (
     parse_isimage_name,
     parse_istag_name,
 )
-from reconciler.passes import pins
+from reconciler.passes.run import write_plan
 
 EXAMPLES = """\
   # a scheduled tag from a second registry (the seed's develop tag)
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             problems, "nothing written: the edit would make the manifests invalid"
         )
         return EXIT_PROBLEMS
-    written += pins.write_pins(checkout.root, result)
+    written += write_plan(checkout.root, result)
     for message in messages:
         print(message, file=out)
     for _ref, failure in sorted(result.failures.items()):

@@ -18,10 +18,11 @@ from reconciler.cli.command import (
     warn,
 )
 from reconciler.core.errors import PermanentError, TransientError
+from reconciler.core.times import rfc3339
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
 from reconciler.files import triggerstore
 from reconciler.gitrepo.workspace import Workspace, default_workdir
-from reconciler.passes.run import rfc3339, utc_now
+from reconciler.passes.run import utc_now
 
 EXAMPLES = """\
   reconciler triggers list -o json

@@ -17,7 +17,6 @@ from reconciler.core.errors import ConfigurationError
 from reconciler.core.validation import validate_objects
 from reconciler.core.violations import format_violations
 from reconciler.files import loader, schemas
-from reconciler.passes.run import read_repo_config
 
 EXAMPLES = """\
   reconciler validate                      # every manifest under the current directory
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         # Inside a repo (a .reconciler.yaml above): its settings apply, every manifest
         # of it is context for the cross-object checks, paths are shown from its root,
         # and only problems in what was named are reported.
-        config, problems = read_repo_config(root)
+        config, problems = loader.read_repo_config(root)
         loaded = loader.load_repo(root, config.default_namespace)
         outside = [p for p in paths if not _within(p, root) or p.suffix == ".json"]
         if outside:
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         loaded.files = [f for f in loaded.files if _named(f, wanted)]
     else:
         base = next((p for p in paths if p.is_dir()), Path("."))
-        config, problems = read_repo_config(base)
+        config, problems = loader.read_repo_config(base)
         loaded = loader.load_paths(paths, config.default_namespace)
         wanted = [""]
     report = validate_objects(

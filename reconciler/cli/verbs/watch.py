@@ -11,7 +11,7 @@ from reconciler.cli import flags
 from reconciler.cli.command import EXIT_OK, Subparsers, add_verb
 from reconciler.cli.planview import print_plan
 from reconciler.core.errors import ConfigurationError
-from reconciler.passes.run import Plan
+from reconciler.core.plan import Plan
 
 EXAMPLES = """\
   reconciler watch                 # offline: which tags a pass would ask about

@@ -1,0 +1,201 @@
+"""Steps 2 to 4 of a pass, on a checkout: load and validate the manifests (files, core),
+ask the registries about the tags that need an answer (registry), and compute the
+desired lock and the trigger records that fall due (core). Nothing is written here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from pathlib import Path
+
+from reconciler.config import policy
+from reconciler.config.settings import Settings
+from reconciler.core.consumers import Consumer, read_consumer
+from reconciler.core.lockdiff import lock_changes
+from reconciler.core.lockfile import Lock, render_lock
+from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM
+from reconciler.core.plan import Plan, scoped_lock
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.resolution import (
+    PUSH,
+    DesiredTags,
+    Failure,
+    ImportRequest,
+    Outcome,
+    build_lock,
+    desired_tags,
+    import_requests,
+    recheckable,
+)
+from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
+from reconciler.core.times import rfc3339
+from reconciler.core.triggers import IMAGE_CHANGE, derive_triggers
+from reconciler.core.validation import ValidationReport, validate_objects
+from reconciler.files import loader, schemas, triggerstore
+from reconciler.files.contentcache import ContentCache
+from reconciler.files.lockstore import read_lock
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.errors import NOT_FOUND
+from reconciler.registry.resolver import resolve_imports
+
+ResolveCache = dict[ImportRequest, Outcome]
+DueSelector = Callable[[list[TagRef]], Iterable[TagRef]]
+
+
+def validate_repo(
+    root: Path, settings: Settings | None = None, contents: ContentCache | None = None
+) -> tuple[RepoConfig, ValidationReport, int]:
+    """Load and validate a checkout; returns the repo config, the report and the number
+    of manifest files read. With ``settings``, the machine's import policy is checked
+    too (allowed registries, platform annotations)."""
+    contents = contents if contents is not None else ContentCache()
+    config, config_problems = loader.read_repo_config(root)
+    loaded = loader.load_repo(root, config.default_namespace, contents)
+    report = validate_objects(
+        loaded.objects,
+        config,
+        lambda obj: contents.schema_verdict(obj, schemas.check_schema),
+        [*config_problems, *loaded.violations],
+        [policy.policy_check(settings)] if settings is not None else (),
+    )
+    return config, report, len(loaded.files)
+
+
+def compute_plan(
+    root: Path,
+    settings: Settings,
+    client: RegistryClient | None,
+    now: dt.datetime,
+    cache: ResolveCache | None = None,
+    select_due: DueSelector | None = None,
+    force: Iterable[TagRef] = (),
+    *,
+    scope: Collection[TagRef] | None = None,
+    contents: ContentCache | None = None,
+) -> Plan:
+    """Steps 2 to 4 on a checkout at ``root``: nothing is written. Without a client the
+    registries are not asked (an offline plan). ``select_due`` picks, from the scheduled
+    and build-output tags, those to re-check now (None: all of them, as a one-shot pass
+    does). ``force`` names tags to ask about whatever the rules say. ``scope`` confines
+    the plan to those tags and their aliases (a verb's edit; see
+    :func:`reconciler.core.plan.scoped_lock`). ``cache`` holds registry answers already
+    had (push retries within a pass, a verb's preview): each tag is asked once.
+    ``contents`` is the caller's :class:`ContentCache` (a daemon's lives across passes)."""
+    contents = contents if contents is not None else ContentCache()
+    config, report, _ = validate_repo(root, settings, contents)
+    old_lock, old_bytes = read_lock(root, contents)
+    stamp = rfc3339(now)
+
+    live = [o for o in report.valid if not o.in_template]
+    invalid = [o for o in report.invalid if not o.in_template]
+    streams = [o for o in live if o.kind == IMAGE_STREAM]
+    consumers: list[Consumer] = [
+        read_consumer(o) for o in live if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
+    ]
+    # A file that did not parse, or an invalid object without a usable name, may hold
+    # streams we cannot name: then nothing committed is dropped this pass.
+    unreadable = any(v.is_error and not v.object for v in report.violations) or any(
+        not o.name or not isinstance(o.metadata.get("name"), str) for o in invalid
+    )
+    desired = desired_tags(
+        streams,
+        [o for o in invalid if o.kind == IMAGE_STREAM],
+        consumers,
+        config,
+        unreadable=unreadable,
+        invalid_consumers=[
+            read_consumer(o) for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
+        ],
+    )
+    due = None if select_due is None else select_due(recheckable(desired, old_lock))
+    requests, failures = import_requests(
+        desired, old_lock, scheduled_due=due, force=force, only=scope
+    )
+    cache = cache if cache is not None else {}
+    todo = [r for r in requests if r not in cache]
+    started = time.perf_counter()
+    if todo and client is not None:
+        platforms = {
+            (o.namespace, o.name): policy.stream_platform(o, settings.platform) for o in streams
+        }
+        with_outcomes = resolve_imports(
+            todo,
+            client,
+            settings.registries,
+            settings.platform,
+            allowed=settings.allowed,
+            pull_secrets=lambda r: config.pull_secrets.for_namespace(r.ref.namespace),
+            platform_for=lambda r: platforms.get(
+                (r.ref.namespace, r.ref.stream), settings.platform
+            ),
+        )
+        by_ref = {r.ref: r for r in todo}
+        for ref, outcome in with_outcomes.items():
+            cache[by_ref[ref]] = outcome
+    # Offline (no client, as ``watch`` runs): the tags to ask about stay as they were.
+    outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests if r in cache}
+    outcomes.update(failures)
+    for ref in list(outcomes):
+        outcome, source = outcomes[ref], desired.sources[ref]
+        previous = old_lock.get(ref)
+        if (
+            source.kind == PUSH
+            and isinstance(outcome, Failure)
+            and outcome.reason == NOT_FOUND
+            and (previous is None or previous.digest is None)
+        ):
+            # A build output that no build has pushed yet is waiting, not failing.
+            del outcomes[ref]
+
+    frozen_consumers = [o.key for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)]
+    built = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
+    new_lock = scoped_lock(old_lock, built, scope)
+    if old_bytes is not None and old_lock == new_lock:
+        # Same model, so keep the committed bytes: a hand-reformatted lock is not a change.
+        new_bytes = old_bytes
+    else:
+        new_bytes = render_lock(new_lock)
+        contents.remember_lock(new_bytes, new_lock)
+    records = derive_triggers(old_lock, new_lock, consumers, stamp)
+    if scope is not None:
+        # A verb's edit feeds consumers new images; their own specs are the pass's to judge.
+        records = [r for r in records if r.type == IMAGE_CHANGE]
+    existing = {r.id for r in triggerstore.read_records(root)[0]}
+    return Plan(
+        report=report,
+        config=config,
+        old_lock=old_lock,
+        new_lock=new_lock,
+        old_bytes=old_bytes,
+        new_bytes=new_bytes,
+        changes=lock_changes(old_lock, new_lock),
+        triggers=[r for r in records if r.id not in existing],
+        failures={
+            ref: f
+            for ref, f in _failures(outcomes, desired, new_lock).items()
+            if scope is None or ref in scope
+        },
+        requested=[r.ref for r in requests],
+        resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
+        recheckable=recheckable(desired, new_lock),
+    )
+
+
+def _failures(
+    outcomes: Mapping[TagRef, Outcome], desired: DesiredTags, new_lock: Lock
+) -> dict[TagRef, Failure]:
+    """What failed this pass: registry answers, and the tags that follow other tags
+    (aliases, image pins) whose target could not be followed."""
+    failures = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}
+    for ref, source in desired.sources.items():
+        entry = new_lock.get(ref)
+        if (
+            ref not in failures
+            and source.kind in (IMAGE_STREAM_TAG, IMAGE_STREAM_IMAGE)
+            and entry is not None
+            and entry.condition is not None
+        ):
+            failures[ref] = Failure(entry.condition.reason, entry.condition.message)
+    return failures
