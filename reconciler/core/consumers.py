@@ -2,8 +2,8 @@
 triggers (which image stream tag, automatic, containerNames), ConfigChange triggers, a
 BuildConfig's output tag, and a fingerprint of the consumer's own spec for ConfigChange.
 
-Pure reading of validated objects; deciding which triggers fire is
-``reconciler.core.triggers``'s job.
+Pure, lenient reading of validated objects: never raises. Must not decide which triggers
+fire: that is ``reconciler.core.triggers``'s job.
 """
 
 from __future__ import annotations
@@ -16,11 +16,16 @@ from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, ManifestO
 from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, parse_istag_name
 from reconciler.core.violations import Path
 
+# The strategies whose ``from`` a BuildConfig's ImageChange trigger watches by default.
 STRATEGY_KEYS = ("sourceStrategy", "dockerStrategy", "customStrategy")
 
 
 @dataclass(frozen=True)
 class ImageTrigger:
+    """One ImageChange trigger: the tag it watches, whether it fires by itself
+    (``automatic``; always True for a BuildConfig, which has no such switch), and the
+    containers it updates (a DeploymentConfig's ``containerNames``; empty for a build)."""
+
     consumer: ObjectKey
     source: TagRef
     automatic: bool
@@ -30,6 +35,10 @@ class ImageTrigger:
 
 @dataclass(frozen=True)
 class Consumer:
+    """A BuildConfig or DeploymentConfig as trigger derivation sees it: its ImageChange
+    triggers in manifest order, whether it has a ConfigChange trigger, the fingerprint of
+    what that trigger watches, its output tag (builds) and its containers (deployments)."""
+
     key: ObjectKey
     image_triggers: tuple[ImageTrigger, ...]
     config_change: bool
@@ -97,6 +106,11 @@ def spec_fingerprint(obj: ManifestObject) -> str:
 
 
 def read_consumer(obj: ManifestObject) -> Consumer:
+    """What ``obj`` (a BuildConfig or DeploymentConfig) consumes and produces.
+
+    Lenient, never raises: a malformed trigger or ``from`` is skipped. A BuildConfig's
+    ImageChange trigger without its own ``from`` watches the strategy's ``from``; trigger
+    types are matched case-insensitively (OpenShift 3 wrote ``imageChange``)."""
     key = obj.key
     triggers: list[ImageTrigger] = []
     config_change = False

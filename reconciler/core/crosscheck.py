@@ -3,6 +3,9 @@ references that point nowhere, alias cycles, ``containerNames`` that name no con
 and ``scheduled`` on a tag that is not imported from a registry.
 
 Templates are left out: their names are parameters, resolved only when processed.
+
+Pure: problems come back as violations, never as exceptions. Must not check one object's
+own shape: that is the schema's (``reconciler.files.schemas``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from reconciler.core.streams import (
 )
 from reconciler.core.violations import Violation
 
+# An object and a problem that makes it invalid.
 Finding = tuple[ManifestObject, Violation]
 
 

@@ -1,6 +1,7 @@
 """The text of ``reconciler describe is``, laid out as ``oc describe is`` prints it.
 
-Pure: a view and ``now`` in, text out.
+Pure: a view and ``now`` in, text out. Owns the layout only: what a stream holds is
+worked out in ``reconciler.core.views``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ How: ruamel.yaml round-trip with ``preserve_quotes`` and the file's own indentat
 original and the round-tripped edit is applied to the original *text*, so lines ruamel
 would have re-spelled (extra spaces, document markers) stay byte-identical.
 
-Pure: text in, text out.
+Pure: text in, text out. Must not read or write files, nor decide what to change: the
+verbs do (``reconciler.cli``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Style:
     quote: str = '"'  # the quote character the file prefers
 
     def yaml(self) -> YAML:
+        """A new round-trip ruamel.yaml instance in this style: quotes kept, no line
+        folding."""
         yaml = YAML(typ="rt")
         yaml.preserve_quotes = True
         yaml.width = 4096
@@ -55,6 +58,7 @@ class Style:
         return yaml
 
 
+# A new file's style, and what detect_style falls back to where a text says nothing.
 DEFAULT_STYLE = Style()
 
 
@@ -101,6 +105,8 @@ def detect_style(text: str, default: Style = DEFAULT_STYLE) -> Style:
 
 
 def load_documents(text: str, style: Style) -> list[Any]:
+    """Every YAML document of ``text`` as round-trip nodes, in order. Raises
+    EditError when the text does not parse."""
     try:
         return list(style.yaml().load_all(text))
     except Exception as exc:  # ruamel raises many types; all mean "cannot edit safely"
@@ -108,6 +114,8 @@ def load_documents(text: str, style: Style) -> list[Any]:
 
 
 def dump_documents(documents: Sequence[Any], style: Style, explicit_start: bool) -> str:
+    """``documents`` written in ``style``, each after a ``---`` line when
+    ``explicit_start``."""
     yaml = style.yaml()
     yaml.explicit_start = explicit_start
     out = io.StringIO()
@@ -179,6 +187,8 @@ class ManifestFile:
         )
 
     def object_at(self, document: int, base: Path) -> CommentedMap:
+        """The mapping at ``base`` in document ``document`` (0-based), to edit in place.
+        Raises EditError when nothing is there or it is not a mapping."""
         try:
             node = _get_path(self.documents[document], base)
         except (IndexError, KeyError, TypeError) as exc:
@@ -188,6 +198,9 @@ class ManifestFile:
         return node
 
     def render(self) -> str:
+        """The file's text with the edits made to ``documents`` so far, merged into the
+        original by :func:`merge_text`: untouched lines keep their bytes unless the merge
+        cannot place a change."""
         edited = dump_documents(self.documents, self.style, self.explicit_start)
         return merge_text(self.original, self._roundtrip, edited)
 
@@ -206,6 +219,8 @@ def _plain_is_string(value: str) -> bool:
 
 
 def quoted(value: str, quote: str) -> str:
+    """``value`` as a scalar ruamel writes in quotes: double when ``quote`` is ``"``,
+    single otherwise."""
     kind = DoubleQuotedScalarString if quote == '"' else SingleQuotedScalarString
     text: str = kind(value)
     return text
@@ -244,6 +259,8 @@ def set_value(mapping: CommentedMap, key: str, value: Any) -> bool:
 
 
 def child_map(mapping: CommentedMap, key: str) -> CommentedMap:
+    """The mapping under ``key``, created (appended last) when absent; a value there
+    that is not a mapping is replaced."""
     node = mapping.get(key)
     if not isinstance(node, CommentedMap):
         node = CommentedMap()
@@ -271,6 +288,7 @@ class TagEdit:
 
 
 def find_tag(stream: CommentedMap, name: str) -> CommentedMap | None:
+    """The ``spec.tags[]`` entry of ``stream`` whose name reads as ``name``, or None."""
     tags = (stream.get("spec") or {}).get("tags")
     if not isinstance(tags, list):
         return None
@@ -482,6 +500,8 @@ def new_file_text(
 
 
 def new_stream(name: str, namespace: str | None) -> dict[str, Any]:
+    """A new ImageStream as plain data, for :func:`new_file_text`: ``namespace`` is
+    written only when given, ``lookupPolicy.local`` is false."""
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace

@@ -15,6 +15,8 @@ branch, never on a hand-picked list of classes:
 Problems with one object or one tag are data (violations, failed conditions), not
 exceptions: they never stop the rest of a pass. Library errors (git, httpx, OS) are
 translated once, where the shell calls the library, and chained with ``from``.
+
+Every layer imports this module, so it imports nothing.
 """
 
 from __future__ import annotations

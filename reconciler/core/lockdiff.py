@@ -1,5 +1,8 @@
 """What changed between two locks, in the words a reviewer uses: "marsview:latest moved
-from sha256:a7ca... to sha256:77dc...". Used for commit messages and ``--dry-run``."""
+from sha256:a7ca... to sha256:77dc...". Used for commit messages and ``--dry-run``.
+
+Pure, and it only describes: what the lock says is decided by
+``reconciler.core.resolution``, its bytes by ``reconciler.core.lockfile``."""
 
 from __future__ import annotations
 
@@ -11,12 +14,17 @@ from reconciler.core.streams import TagRef
 
 @dataclass(frozen=True, order=True)
 class TagChange:
+    """One tag's change between two locks: ``kind`` for machines, ``text`` for people.
+    Sorts by tag."""
+
     ref: TagRef
     kind: str  # added | removed | moved | spec | failed | recovered
     text: str
 
 
 def short(digest: str | None) -> str:
+    """The first 19 characters of ``digest`` (``sha256:`` and 12 hex), or
+    ``(none)``."""
     return digest[:19] if digest else "(none)"
 
 
@@ -43,6 +51,9 @@ def _describe(ref: TagRef, old: TagLock | None, new: TagLock | None) -> TagChang
 
 
 def lock_changes(old: Lock, new: Lock) -> list[TagChange]:
+    """What changed from ``old`` to ``new``: at most one change per tag, sorted by tag,
+    the first that applies of moved, spec, failed, recovered (a move hides a spec change
+    made with it). Empty when no tag entry differs; consumer hashes are not compared."""
     changes = []
     for ref in sorted(set(old.tags) | set(new.tags)):
         change = _describe(ref, old.get(ref), new.get(ref))

@@ -5,6 +5,8 @@ fingerprint of each consumer's spec, so ConfigChange triggers fire only on real 
 
 Owns rendering and parsing. Rendering is deterministic: sorted keys, fixed formatting,
 no "last checked" times, so "nothing changed" is byte equality of the rendered lock.
+Must not decide what the lock says (``reconciler.core.resolution`` does) nor read or write
+the file (the pass and the verbs do).
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from reconciler.core.manifests import ObjectKey
 from reconciler.core.streams import TagRef
 from reconciler.core.yamltext import dump_machine_yaml, load_machine_yaml
 
+# apiVersion of the lockfile and of trigger records.
 API_VERSION = "reconciler.imagestreams.io/v1"
 LOCK_KIND = "ImageLock"
+# The comment every rendered lock starts with.
 HEADER = (
     "# Written by imagestream-reconciler from the manifests in this repo and what the\n"
     "# registries answered. Do not edit by hand: it is recomputed on every pass.\n"
 )
+# The condition type of a tag's import result, as OpenShift names it.
 IMPORT_SUCCESS = "ImportSuccess"
 
 
@@ -45,12 +50,16 @@ class LockfileError(PermanentError):
 
 @dataclass(frozen=True)
 class HistoryItem:
+    """One entry of a tag's history: a digest the tag pointed at, its pinned pull spec,
+    when the reconciler first saw it there, and its generation (1, 2, ... per tag)."""
+
     digest: str
     image: str  # the pinned pull spec
     created: str  # RFC 3339, when the reconciler first saw the tag at this digest
     generation: int
 
     def to_data(self) -> dict[str, Any]:
+        """Plain data in the lock's field order."""
         return {
             "digest": self.digest,
             "image": self.image,
@@ -70,6 +79,7 @@ class Condition:
     status: str = "False"
 
     def to_data(self) -> dict[str, Any]:
+        """Plain data in OpenShift's field names and order (``lastTransitionTime``)."""
         return {
             "type": self.type,
             "status": self.status,
@@ -93,6 +103,9 @@ class TagSource:
     reference: bool = False
 
     def to_data(self) -> dict[str, Any]:
+        """Plain data as the lock writes a tag's spec: ``from``, ``importPolicy`` (with
+        ``importMode`` always, the flags only when true), ``referencePolicy``, ``reference``
+        only when true."""
         data: dict[str, Any] = {"kind": self.kind, "name": self.name}
         if self.namespace:
             data["namespace"] = self.namespace
@@ -113,6 +126,10 @@ class TagSource:
 
 @dataclass(frozen=True)
 class TagLock:
+    """One tag's lock entry: its source, and what it is pinned to (``digest`` and
+    ``image``, None until a resolve first succeeds and for ``reference`` tags), its history
+    newest first, and ``condition``, set while the last resolve failed."""
+
     source: TagSource
     resolved_from: str | None = None  # the fully qualified registry reference asked for
     digest: str | None = None
@@ -121,6 +138,8 @@ class TagLock:
     condition: Condition | None = None
 
     def to_data(self) -> dict[str, Any]:
+        """Plain data: the source's fields, then the pin, history and condition; absent
+        values left out."""
         data = self.source.to_data()
         if self.resolved_from:
             data["source"] = self.resolved_from
@@ -157,10 +176,14 @@ class TagLock:
 
 @dataclass(frozen=True)
 class Lock:
+    """The whole lockfile: each tag's entry by TagRef, each consumer's spec hash by
+    ObjectKey. ``Lock()`` is what a repo without a lockfile, or with an empty one, has."""
+
     tags: Mapping[TagRef, TagLock] = field(default_factory=dict)
     consumers: Mapping[ObjectKey, str] = field(default_factory=dict)  # key -> spec hash
 
     def get(self, ref: TagRef) -> TagLock | None:
+        """The entry for ``ref``, or None when the lock has no such tag."""
         return self.tags.get(ref)
 
 
@@ -179,9 +202,14 @@ def lock_to_data(lock: Lock) -> dict[str, Any]:
 
 
 def render_lock(lock: Lock) -> bytes:
+    """The lockfile's bytes, header comment first. Deterministic: equal locks give
+    equal bytes whatever order they were built in, so "nothing changed" is byte
+    equality."""
     return dump_machine_yaml(lock_to_data(lock), HEADER)
 
 
+# What parse_lock accepts: a digest (sha256, lowercase hex), a time, and the values of
+# from.kind, importPolicy.importMode and referencePolicy.
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 # RFC 3339 date-time (section 5.6); the separator may be "T", "t" or a space.
 RFC3339_RE = re.compile(
@@ -385,7 +413,8 @@ def _locate(text: bytes | str, path: Path) -> tuple[int, int]:
 
 
 def parse_lock(text: bytes | str) -> Lock:
-    """Read a committed lockfile. Raises LockfileError naming the field, at its line."""
+    """Read a committed lockfile; an empty text is ``Lock()``. Raises LockfileError naming
+    the field, at its line, rather than guess: the pass must not overwrite history."""
     try:
         data = load_machine_yaml(text)
     except MarkedYAMLError as exc:

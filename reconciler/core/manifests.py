@@ -23,6 +23,7 @@ from reconciler.core.violations import Path, Violation, render_path
 IMAGE_STREAM = "ImageStream"
 BUILD_CONFIG = "BuildConfig"
 DEPLOYMENT_CONFIG = "DeploymentConfig"
+# The kinds we read; documents of other kinds are counted and ignored.
 KINDS = (IMAGE_STREAM, BUILD_CONFIG, DEPLOYMENT_CONFIG)
 
 # Nodes that alias expansion may add to one file beyond what is written in it. Real
@@ -65,37 +66,45 @@ class ManifestObject:
 
     @property
     def kind(self) -> str:
+        """``kind``, or "" when missing."""
         return str(self.body.get("kind", ""))
 
     @property
     def api_version(self) -> str:
+        """``apiVersion``, or "" when missing."""
         return str(self.body.get("apiVersion", ""))
 
     @property
     def metadata(self) -> dict[str, JSON]:
+        """``metadata``, or {} when missing or not a mapping."""
         meta = self.body.get("metadata")
         return meta if isinstance(meta, dict) else {}
 
     @property
     def name(self) -> str:
+        """``metadata.name``, or "" when missing or not a string."""
         name = self.metadata.get("name")
         return name if isinstance(name, str) else ""
 
     @property
     def namespace(self) -> str:
+        """``metadata.namespace``, or the repo's default namespace when unset or empty."""
         ns = self.metadata.get("namespace")
         return ns if isinstance(ns, str) and ns else self.default_namespace
 
     @property
     def key(self) -> ObjectKey:
+        """The (kind, namespace, name) that identifies the object, namespace defaulted."""
         return ObjectKey(self.kind, self.namespace, self.name)
 
     @property
     def display(self) -> str:
+        """``Kind/namespace/name``, as messages and violations name the object."""
         return str(self.key)
 
     @property
     def spec(self) -> dict[str, JSON]:
+        """``spec``, or {} when missing or not a mapping."""
         spec = self.body.get("spec")
         return spec if isinstance(spec, dict) else {}
 
@@ -111,6 +120,8 @@ class ManifestObject:
         return self.positions.get((), (1, 1))
 
     def violation(self, path: Path, message: str, severity: str = "error") -> Violation:
+        """A Violation about ``path`` (relative to the object), placed by :meth:`locate`.
+        ``severity`` "warning" makes a warning; anything else an error."""
         line, col = self.locate(path)
         return Violation(
             file=self.file,
@@ -125,6 +136,10 @@ class ManifestObject:
 
 @dataclass(frozen=True)
 class ParsedFile:
+    """What one file holds: our objects in file order, file-level violations (when
+    there are any, there are no objects), and how many documents of other kinds were
+    ignored."""
+
     objects: list[ManifestObject]
     violations: list[Violation]
     other_documents: int  # documents of other kinds (Service, Route, ...): not ours, ignored

@@ -2,7 +2,8 @@
 that runs the image stream tag's image, redeployed by an ``ImageChange`` trigger, and a
 Service for the ports the image exposes.
 
-Pure: the image config (as the registry returns it) and names in, objects out.
+Pure: the image config (as the registry returns it) and names in, objects out. Fetching
+the config and writing the files are the ``new-app`` verb's job.
 """
 
 from __future__ import annotations
@@ -14,24 +15,34 @@ from typing import Any
 
 from reconciler.core.streams import TagRef
 
+# The annotation oc new-app puts on what it generates.
 GENERATED_BY = {"openshift.io/generated-by": "OpenShiftNewApp"}
+# The image label that names exposed ports ("8080:http,8443:https").
 EXPOSE_SERVICES = "io.openshift.expose-services"
 _DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
 @dataclass(frozen=True, order=True)
 class Port:
+    """A port the image exposes, with the name the image's label gives it (or "").
+    Sorts by number, then protocol."""
+
     port: int
     protocol: str = "TCP"
     name: str = ""
 
     @property
     def service_name(self) -> str:
+        """The Service port's name: the label's name, else ``<port>-<protocol>`` as oc
+        names it (``8080-tcp``)."""
         return self.name or f"{self.port}-{self.protocol.lower()}"
 
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """What new-app reads from an image config: exposed ports and volumes (sorted),
+    labels, and the creation time and user (None when the image does not say)."""
+
     ports: tuple[Port, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     volumes: tuple[str, ...] = ()
@@ -84,6 +95,8 @@ def app_name(stream: str) -> str:
 
 
 def valid_name(name: str) -> bool:
+    """Whether ``name`` is a DNS-1035 label (at most 63 characters), as a Service
+    name must be."""
     return len(name) <= 63 and _DNS_1035.fullmatch(name) is not None
 
 
@@ -179,6 +192,8 @@ def build_objects(
 
 
 def summary(name: str, config: ImageConfig, objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Lines telling the user what new-app writes: the exposed ports, volumes and a
+    root user worth knowing about, then ``Kind/name`` of each of ``objects``."""
     lines = []
     if config.ports:
         lines.append("exposes " + ", ".join(f"{p.port}/{p.protocol.lower()}" for p in config.ports))

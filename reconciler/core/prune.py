@@ -5,7 +5,8 @@ registry; never the current image of a tag, and never an image another tag pins
 (``ImageStreamImage``), since that pin reads the stream's history.
 
 Pure: the lock, ``now`` and the set of images known to be gone come in; the pruned lock
-and a list of removals with their reasons come out.
+and a list of removals with their reasons come out. Asking the registries which images
+are gone, and writing the lock, are the ``prune`` verb's job.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from reconciler.core.lockfile import HistoryItem, Lock, TagLock
 from reconciler.core.streams import IMAGE_STREAM_IMAGE, TagRef, parse_isimage_name
 from reconciler.core.times import parse_time
 
+# oc adm prune images' defaults.
 DEFAULT_KEEP_REVISIONS = 3
 DEFAULT_KEEP_YOUNGER_THAN = dt.timedelta(minutes=60)
+# Removal reasons.
 OLD_REVISION = "revision"
 MISSING = "missing"
 
@@ -52,17 +55,23 @@ def parse_duration(text: str) -> dt.timedelta:
 
 @dataclass(frozen=True)
 class PrunePolicy:
+    """What prune keeps, as ``oc adm prune images`` flags say it:
+    ``--keep-tag-revisions`` and ``--keep-younger-than``."""
+
     keep_revisions: int = DEFAULT_KEEP_REVISIONS
     keep_younger_than: dt.timedelta = DEFAULT_KEEP_YOUNGER_THAN
 
 
 @dataclass(frozen=True)
 class Removal:
+    """One history entry pruned from one tag, and why (OLD_REVISION or MISSING)."""
+
     ref: TagRef
     item: HistoryItem
     reason: str  # OLD_REVISION | MISSING
 
     def text(self) -> str:
+        """One line for people: tag, pull spec, generation and reason."""
         why = (
             "image no longer in its registry"
             if self.reason == MISSING
@@ -71,6 +80,8 @@ class Removal:
         return f"{self.ref}: {self.item.image} (generation {self.item.generation}): {why}"
 
     def to_data(self) -> dict[str, object]:
+        """Plain data for machine output: the tag, the history item's fields, the
+        reason."""
         return {"tag": str(self.ref), **self.item.to_data(), "reason": self.reason}
 
 

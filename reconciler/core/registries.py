@@ -28,7 +28,9 @@ from reconciler.core.references import (
     parse_image_reference,
 )
 
+# Where an unqualified name is looked up when no file sets unqualified-search-registries.
 DEFAULT_SEARCH_REGISTRIES = ("docker.io",)
+# The values registries.conf accepts for short-name-mode and pull-from-mirror.
 SHORT_NAME_MODES = frozenset({"enforcing", "permissive", "disabled"})
 PULL_FROM_MIRROR = frozenset({"all", "digest-only", "tag-only"})
 
@@ -59,6 +61,10 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class RegistryEntry:
+    """One ``[[registry]]`` table: the ``prefix`` it covers (a name prefix or a
+    ``*.domain`` wildcard), the ``location`` that serves it, whether it is insecure or
+    blocked, and its mirrors in the order they are tried."""
+
     prefix: str
     location: str
     insecure: bool = False
@@ -80,6 +86,9 @@ class RegistryEntry:
         return True
 
     def matches(self, name: str) -> bool:
+        """Whether the prefix covers image ``name`` (``registry/repository``): equal to
+        it or a prefix ending at a ``/``; a ``*.domain`` wildcard covers the subdomains
+        of the name's host."""
         if self.prefix.startswith("*."):
             host = name.split("/", 1)[0]
             return host.endswith(self.prefix[1:])
@@ -88,6 +97,10 @@ class RegistryEntry:
 
 @dataclass(frozen=True)
 class RegistriesConf:
+    """The merged routing table: search registries in order, ``[[registry]]``
+    entries, ``[aliases]``, and ``short-name-mode`` and ``credential-helpers`` as recorded
+    (None or empty when unset). ``RegistriesConf()`` is no file: search docker.io only."""
+
     search: tuple[str, ...] = DEFAULT_SEARCH_REGISTRIES
     registries: tuple[RegistryEntry, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
@@ -95,6 +108,8 @@ class RegistriesConf:
     credential_helpers: tuple[str, ...] = ()
 
     def entry_for(self, reference: ImageReference) -> RegistryEntry | None:
+        """The entry that covers ``reference``'s name, the longest prefix winning; None
+        when no entry does."""
         matching = [r for r in self.registries if r.matches(reference.name)]
         # The longest prefix wins, as in containers-registries.conf(5).
         return max(matching, key=lambda r: len(r.prefix), default=None)

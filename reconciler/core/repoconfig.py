@@ -5,6 +5,9 @@ the repo (on the cluster) so that references to them are not errors.
 
 Machine settings (credentials, registries.conf, work directories) never live here: the
 repo is shared, the machine is not.
+
+Pure: parses the file's text, problems as violations (never raised); reading the file is
+the pass's job.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from reconciler.core.secrets import PullSecretLinks, parse_pull_secret_links
 from reconciler.core.violations import Violation
 
+# OpenShift's internal registry, as pods in the cluster reach it.
 DEFAULT_LOCAL_REGISTRY = "image-registry.openshift-image-registry.svc:5000"
 _KNOWN_KEYS = {
     "defaultNamespace",
@@ -31,6 +35,9 @@ _KNOWN_KEYS = {
 
 @dataclass(frozen=True)
 class RepoConfig:
+    """The settings of ``.reconciler.yaml`` with defaults applied; ``RepoConfig()`` is
+    what a repo without the file gets."""
+
     default_namespace: str = "default"
     local_registry: str = DEFAULT_LOCAL_REGISTRY
     # The local registry is reached over plain HTTP (a test or dev registry).
@@ -42,6 +49,8 @@ class RepoConfig:
     pull_secrets: PullSecretLinks = field(default_factory=PullSecretLinks)
 
     def is_external(self, namespace: str, stream: str, tag: str) -> bool:
+        """Whether ``namespace/stream:tag`` matches an ``external`` pattern (fnmatch,
+        case-sensitive): a tag kept on the cluster, which references may name."""
         key = f"{namespace}/{stream}:{tag}"
         return any(fnmatch.fnmatchcase(key, pattern) for pattern in self.external)
 

@@ -11,7 +11,9 @@ Rules (OpenShift's, see DESIGN.md):
 - tags of invalid streams keep their committed entries untouched;
 - a failure keeps the last good digest and records a condition.
 
-Pure: registry answers come in as data, ``now`` as a string.
+Pure: registry answers come in as data, ``now`` as a string. Must not ask a registry:
+the pass sends :func:`import_requests` to ``reconciler.registry`` and hands the answers to
+:func:`build_lock`.
 """
 
 from __future__ import annotations
@@ -59,10 +61,14 @@ class Resolution:
 
 @dataclass(frozen=True)
 class Failure:
+    """Why one tag could not be resolved: a CamelCase ``reason`` and a message for
+    people. Becomes the tag's condition; its last good digest stays."""
+
     reason: str  # CamelCase constant
     message: str
 
 
+# A registry's answer for one tag.
 Outcome = Resolution | Failure
 
 
@@ -88,6 +94,11 @@ def desired_tags(
     unreadable: bool = False,
     invalid_consumers: Sequence[Consumer] = (),
 ) -> DesiredTags:
+    """What the manifests ask for this pass: a source for every tag of
+    ``valid_streams``, and a ``Push`` source (the local registry) for a tag without
+    ``from`` and for a BuildConfig output no stream tag imports. Tags of
+    ``invalid_streams`` and outputs of ``invalid_consumers`` are frozen (kept as committed);
+    ``unreadable`` (some manifest could not be read) means no committed entry is dropped."""
     sources: dict[TagRef, TagSource] = {}
     for stream in valid_streams:
         for tag in stream_tags(stream):
@@ -185,12 +196,17 @@ def import_requests(
 def pinned_reference(
     source: TagSource, ref: TagRef, repository: str, digest: str, config: RepoConfig
 ) -> str:
+    """The pull spec ``ref`` is pinned to: ``repository@digest``, or with
+    ``referencePolicy: Local`` the same digest in the local registry under ``ref``'s
+    namespace and stream."""
     if source.reference_policy == LOCAL:
         return f"{config.local_registry}/{ref.namespace}/{ref.stream}@{digest}"
     return f"{repository}@{digest}"
 
 
 def repository_of(source_text: str) -> str:
+    """The repository (no tag, no digest) of ``source_text``, a reference a registry
+    answered; best effort when it does not parse. Never raises."""
     try:
         image = parse_image_reference(source_text)
     except InvalidReference:
@@ -208,7 +224,9 @@ def build_lock(
     now: str,
 ) -> Lock:
     """The desired lock: registry answers applied, aliases and image pins followed,
-    invalid objects' entries carried over unchanged."""
+    invalid objects' entries carried over unchanged. A tag with no outcome keeps its pin;
+    a tag no longer desired is dropped unless frozen or ``desired.keep_unlisted``. Pure:
+    ``old`` is not changed."""
     tags: dict[TagRef, TagLock] = {}
     for ref, entry in old.tags.items():
         if (

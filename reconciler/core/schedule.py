@@ -8,7 +8,8 @@ per-tag jitter (up to 10 %) so that thousands of tags added at once do not fall 
 the same second forever. Never sooner than the minimum interval. At most ``per_minute``
 tags per rolling minute; the most overdue go first.
 
-Pure: the caller passes ``now`` (seconds) and the last-check times.
+Pure: the caller passes ``now`` (seconds) and the last-check times. Must not keep state
+or sleep: recording checks and waking up are the daemon's job.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from dataclasses import dataclass
 
 from reconciler.core.streams import TagRef
 
+# The most a tag's interval is stretched by its jitter (see jitter).
 JITTER_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
 class ImportPolicy:
+    """The scheduler's limits, OpenShift's defaults: at least ``minimum_interval`` seconds
+    between checks of one tag, at most ``per_minute`` checks per rolling minute,
+    ``disabled`` for no scheduled checks at all. ``max_bulk_per_repository`` (OpenShift's
+    ``maxImagesBulkImportedPerRepository``) is not the scheduler's: it is carried to the
+    registry settings."""
+
     minimum_interval: float = 900.0
     per_minute: int = 60
     disabled: bool = False
@@ -37,6 +45,8 @@ def jitter(ref: TagRef, interval: float) -> float:
 
 
 def next_due(ref: TagRef, last_checked: float | None, policy: ImportPolicy) -> float:
+    """When ``ref`` is next due, in the caller's seconds: 0.0 (at once) when never
+    checked, else the last check plus the minimum interval plus the tag's fixed jitter."""
     if last_checked is None:
         return 0.0
     return last_checked + policy.minimum_interval + jitter(ref, policy.minimum_interval)
@@ -44,6 +54,9 @@ def next_due(ref: TagRef, last_checked: float | None, policy: ImportPolicy) -> f
 
 @dataclass(frozen=True)
 class DueTags:
+    """:func:`due_tags`' answer: the tags to check now, most overdue first; how many
+    due tags the per-minute cap held back; when to wake up next (None: nothing waits)."""
+
     due: list[TagRef]
     deferred: int  # due but over the per-minute cap
     next_wakeup: float | None  # when the next not-yet-due tag falls due

@@ -37,6 +37,8 @@ class Secret:
         object.__setattr__(self, "_value", value)
 
     def reveal(self) -> str:
+        """The value. Call it only where the value leaves for its rightful destination (an
+        ``Authorization`` header), and never log or print what it returns."""
         return self._value
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
@@ -87,6 +89,7 @@ class PullSecretLinks:
     links: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def for_namespace(self, namespace: str) -> tuple[str, ...]:
+        """The pull secret names linked to ``namespace``, in order; empty when none."""
         return tuple(self.links.get(namespace, ()))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from reconciler.core.manifests import ManifestObject
 from reconciler.core.violations import Path
 
+# The values of from.kind, importPolicy.importMode and referencePolicy.type we read.
 DOCKER_IMAGE = "DockerImage"
 IMAGE_STREAM_TAG = "ImageStreamTag"
 IMAGE_STREAM_IMAGE = "ImageStreamImage"
@@ -68,6 +69,7 @@ class TagSpec:
 
     @property
     def from_path(self) -> Path:
+        """The path of the tag's ``from`` inside the object, for messages."""
         return (*self.path, "from")
 
     def target(self) -> TagRef | None:
@@ -92,6 +94,9 @@ def _dict(value: object) -> dict[str, object]:
 
 
 def stream_tags(stream: ManifestObject) -> list[TagSpec]:
+    """The ``spec.tags[]`` entries of ``stream`` in manifest order, defaults applied
+    (``Legacy``, ``Source``, flags false). An entry without a name is skipped. Lenient:
+    never raises."""
     tags = stream.spec.get("tags")
     if not isinstance(tags, list):
         return []

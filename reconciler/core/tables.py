@@ -1,7 +1,8 @@
 """The tables of ``reconciler get`` (``is``, ``istag``, ``images``), with ``oc get``'s
 columns and widths.
 
-Pure: views and ``now`` in, rows and text out.
+Pure: views and ``now`` in, rows and text out. Owns the layout only: what a stream holds
+is worked out in ``reconciler.core.views``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def short_tags(names: Sequence[str], limit: int | None = 3) -> str:
+    """Tag names joined by commas; past ``limit`` (None: no limit), the first ``limit``
+    and ``+ N more...`` as oc prints them."""
     if limit is not None and len(names) > limit:
         return f"{','.join(names[:limit])} + {len(names) - limit} more..."
     return ",".join(names)
@@ -35,6 +38,9 @@ def short_tags(names: Sequence[str], limit: int | None = 3) -> str:
 def is_rows(
     views: Sequence[StreamView], now: dt.datetime, *, wide: bool, all_namespaces: bool
 ) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of ``get is``: name, repository, tags, age of the last update;
+    FILE when ``wide``, NAMESPACE first when ``all_namespaces``. One row per view, in
+    the order given."""
     header = ["NAME", "IMAGE REPOSITORY", "TAGS", "UPDATED"]
     if wide:
         header.append("FILE")
@@ -60,6 +66,9 @@ def is_rows(
 def istag_rows(
     tags: Sequence[IsTagView], now: dt.datetime, *, wide: bool, all_namespaces: bool
 ) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of ``get istag``: name, pull spec, age; FROM and SCHEDULED when
+    ``wide``, NAMESPACE first when ``all_namespaces``. A tag never resolved has empty
+    cells."""
     header = ["NAME", "IMAGE REFERENCE", "UPDATED"]
     if wide:
         header += ["FROM", "SCHEDULED"]
@@ -80,6 +89,8 @@ def istag_rows(
 
 
 def image_rows(images: Sequence[ImageView], *, wide: bool) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of ``get images``: digest and pull spec; USED BY when
+    ``wide``."""
     header = ["NAME", "IMAGE REFERENCE"]
     if wide:
         header.append("USED BY")

@@ -7,6 +7,8 @@ import datetime as dt
 
 
 def parse_time(text: str) -> dt.datetime | None:
+    """An RFC 3339 (ISO 8601) time as an aware datetime, UTC when the text names no
+    offset; None, not an exception, when ``text`` is not one."""
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -43,6 +45,8 @@ def human_duration(delta: dt.timedelta) -> str:
 
 
 def ago(text: str | None, now: dt.datetime) -> str:
+    """``text`` as ``oc`` shows an age at ``now`` (``5 minutes ago``); ``<unknown>``
+    when ``text`` is None, empty or not a time."""
     moment = parse_time(text) if text else None
     if moment is None:
         return "<unknown>"

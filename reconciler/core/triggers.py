@@ -21,6 +21,7 @@ from reconciler.core.manifests import BUILD_CONFIG, ObjectKey
 from reconciler.core.streams import TagRef
 from reconciler.core.yamltext import dump_machine_yaml
 
+# A record's kind, its two types (OpenShift's trigger names) and its two statuses.
 RECORD_KIND = "TriggerRecord"
 IMAGE_CHANGE = "ImageChange"
 CONFIG_CHANGE = "ConfigChange"
@@ -36,6 +37,11 @@ class TriggerRecordError(PermanentError, ValueError):
 
 @dataclass(frozen=True)
 class TriggerRecord:
+    """A rebuild or redeploy that a lock change made due, as committed under
+    ``triggers/``. ``from_digest`` None: the consumer's first input; ``tag``, the digests
+    and ``image`` are None for a ConfigChange. ``status`` goes from ``open`` to
+    ``acknowledged`` (with its time); the id never changes."""
+
     id: str
     type: str  # ImageChange | ConfigChange
     consumer: ObjectKey
@@ -52,22 +58,28 @@ class TriggerRecord:
 
     @property
     def action(self) -> str:
+        """``rebuild`` for a BuildConfig, ``redeploy`` for a DeploymentConfig."""
         return "rebuild" if self.consumer.kind == BUILD_CONFIG else "redeploy"
 
     @property
     def filename(self) -> str:
+        """The record's file name under ``triggers/``: ``<id>.yaml``."""
         return f"{self.id}.yaml"
 
     def summary(self) -> str:
+        """One line for people: the action, the consumer and what changed."""
         if self.type == CONFIG_CHANGE:
             return f"{self.action} {self.consumer}: its spec changed"
         old = _short(self.from_digest) if self.from_digest else "(none)"
         return f"{self.action} {self.consumer}: {self.tag} {old} -> {_short(self.to_digest)}"
 
     def acknowledge(self, now: str) -> TriggerRecord:
+        """A copy marked acknowledged at ``now`` (RFC 3339)."""
         return replace(self, status=ACKNOWLEDGED, acknowledged=now)
 
     def to_data(self) -> dict[str, Any]:
+        """Plain data in the record file's field order; an ImageChange and a ConfigChange
+        record each write only their own fields."""
         data: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": RECORD_KIND,
@@ -164,6 +176,9 @@ def derive_triggers(
 
 
 def record_from_data(data: Any, where: str) -> TriggerRecord:
+    """A record from loaded YAML ``data``. Raises TriggerRecordError naming ``where``
+    when it is not a TriggerRecord, a field is missing or malformed, or the id has
+    characters a record id never has (it becomes a file name)."""
     if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
         raise TriggerRecordError(f"{where}: not a {RECORD_KIND}")
     try:
@@ -197,4 +212,5 @@ def record_from_data(data: Any, where: str) -> TriggerRecord:
 
 
 def render_record(record: TriggerRecord) -> bytes:
+    """A record's file bytes. Deterministic: the same record gives the same bytes."""
     return dump_machine_yaml(record.to_data())

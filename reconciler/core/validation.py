@@ -2,7 +2,8 @@
 and which objects are therefore invalid (skipped by the reconcile pass, their lock
 entries kept as they were).
 
-The schema check is passed in as a function so that this module stays pure.
+The schema check is passed in as a function so that this module stays pure. Problems are
+violations, never exceptions.
 """
 
 from __future__ import annotations
@@ -15,21 +16,27 @@ from reconciler.core.manifests import ManifestObject
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.violations import Violation, sort_violations
 
+# A per-object check (the schema, the machine's import policy): the violations it finds.
 SchemaCheck = Callable[[ManifestObject], list[Violation]]
 
 
 @dataclass
 class ValidationReport:
+    """Every violation found, sorted, and the objects split into ``valid`` and
+    ``invalid`` (at least one error), each in the order given."""
+
     violations: list[Violation] = field(default_factory=list)
     valid: list[ManifestObject] = field(default_factory=list)
     invalid: list[ManifestObject] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Violation]:
+        """The violations of severity error."""
         return [v for v in self.violations if v.is_error]
 
     @property
     def warnings(self) -> list[Violation]:
+        """The violations of severity warning."""
         return [v for v in self.violations if not v.is_error]
 
 

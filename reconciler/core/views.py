@@ -1,7 +1,8 @@
 """The view model ``describe`` and ``get`` show: image streams, their tags and images,
 built from the manifests and the lock as OpenShift would report them (``status.tags``).
 
-Pure: manifests, lock and ``now`` in; data out.
+Pure: manifests, lock and ``now`` in; data out. Must not lay out text: that is
+``reconciler.core.describe``'s and ``reconciler.core.tables``' job.
 """
 
 from __future__ import annotations
@@ -21,66 +22,84 @@ from reconciler.core.streams import (
 )
 from reconciler.core.times import ago, parse_time
 
+# apiVersion of the image objects ``get -o json`` shows.
 IMAGE_API = "image.openshift.io/v1"
 
 
 @dataclass(frozen=True)
 class TagView:
+    """One tag of a stream: its spec tag from the manifest and its lock entry, either
+    of which may be None. The properties read the spec first, then the lock's source (a tag
+    only the lock still has), then OpenShift's default."""
+
     name: str
     spec: TagSpec | None  # None: only in the lock (e.g. a tag removed from the manifest)
     lock: TagLock | None
 
     @property
     def history(self) -> tuple[HistoryItem, ...]:
+        """The lock's history, newest first; empty without a lock entry."""
         return self.lock.history if self.lock else ()
 
     @property
     def updated(self) -> str | None:
+        """When the tag last moved (its newest history item); None when it never
+        resolved."""
         return self.history[0].created if self.history else None
 
     @property
     def from_kind(self) -> str | None:
+        """``from.kind``; None when the spec tag has no ``from`` or nothing knows the tag."""
         if self.spec is not None:
             return self.spec.from_kind
         return self.lock.source.kind if self.lock else None
 
     @property
     def from_name(self) -> str:
+        """``from.name``; "" when unknown."""
         if self.spec is not None:
             return self.spec.from_name
         return self.lock.source.name if self.lock else ""
 
     @property
     def from_namespace(self) -> str | None:
+        """``from.namespace``; None when not given."""
         if self.spec is not None:
             return self.spec.from_namespace
         return self.lock.source.namespace if self.lock else None
 
     @property
     def scheduled(self) -> bool:
+        """``importPolicy.scheduled``; False when unknown."""
         return self.spec.scheduled if self.spec else bool(self.lock and self.lock.source.scheduled)
 
     @property
     def insecure(self) -> bool:
+        """``importPolicy.insecure``; False when unknown."""
         return self.spec.insecure if self.spec else bool(self.lock and self.lock.source.insecure)
 
     @property
     def reference(self) -> bool:
+        """``reference``; False when unknown."""
         return self.spec.reference if self.spec else bool(self.lock and self.lock.source.reference)
 
     @property
     def reference_policy(self) -> str:
+        """``referencePolicy.type``; ``Source`` when unknown."""
         if self.spec:
             return self.spec.reference_policy
         return self.lock.source.reference_policy if self.lock else "Source"
 
     @property
     def import_mode(self) -> str:
+        """``importPolicy.importMode``; ``Legacy`` when unknown."""
         if self.spec:
             return self.spec.import_mode
         return self.lock.source.import_mode if self.lock else "Legacy"
 
     def to_data(self, now: dt.datetime) -> dict[str, Any]:
+        """Plain data for ``describe -o json``: spec, pin, history (each item with its age
+        at ``now``) and conditions."""
         lock = self.lock
         return {
             "name": self.name,
@@ -107,6 +126,10 @@ class TagView:
 
 @dataclass(frozen=True)
 class StreamView:
+    """One image stream as ``describe`` and ``get`` show it: from its manifest (``file``
+    None when only the lock knows it) and the lock. :func:`stream_view` builds it, with
+    ``tags`` in oc's order (newest update first)."""
+
     namespace: str
     name: str
     file: str | None
@@ -120,10 +143,12 @@ class StreamView:
 
     @property
     def unique_images(self) -> int:
+        """How many distinct digests the tags' histories hold."""
         return len({item.digest for tag in self.tags for item in tag.history})
 
     @property
     def created(self) -> str | None:
+        """The earliest time in any tag's history; None when no tag ever resolved."""
         times = [item.created for tag in self.tags for item in tag.history]
         return (
             min(times, key=lambda t: parse_time(t) or dt.datetime.max.replace(tzinfo=dt.UTC))
@@ -133,6 +158,7 @@ class StreamView:
 
     @property
     def updated(self) -> str | None:
+        """The latest tag update; None when no tag ever resolved."""
         times = [t.updated for t in self.tags if t.updated]
         return (
             max(times, key=lambda t: parse_time(t) or dt.datetime.min.replace(tzinfo=dt.UTC))
@@ -141,6 +167,7 @@ class StreamView:
         )
 
     def to_data(self, now: dt.datetime) -> dict[str, Any]:
+        """Plain data for ``describe -o json``, ages computed at ``now``."""
         return {
             "name": self.name,
             "namespace": self.namespace,
@@ -208,6 +235,8 @@ def stream_view(
     lock: Lock,
     config: RepoConfig,
 ) -> StreamView:
+    """The view of stream ``namespace/name``: its manifest ``obj`` (None when only the
+    lock knows it) joined with the lock's entries for it, tags in oc's order."""
     specs = {t.ref.tag: t for t in stream_tags(obj)} if obj is not None else {}
     locked = {
         ref.tag: entry
@@ -256,12 +285,15 @@ class IsTagView:
 
     @property
     def name(self) -> str:
+        """``stream:tag``, or ``stream@sha256:...`` for an image stream image."""
         if self.tag is None:
             assert self.item is not None
             return f"{self.stream.name}@{self.item.digest}"
         return f"{self.stream.name}:{self.tag.name}"
 
     def to_object(self) -> dict[str, Any]:
+        """The ImageStreamTag or ImageStreamImage as ``oc get -o json`` shows it, built
+        from the manifest and the lock."""
         image = (
             {
                 "metadata": {"name": self.item.digest},
@@ -307,6 +339,8 @@ class IsTagView:
 
 
 def istag_views(views: Sequence[StreamView]) -> list[IsTagView]:
+    """Every tag of ``views`` with its current image (None when never resolved): views
+    in the order given, tags by name."""
     out: list[IsTagView] = []
     for view in views:
         for tag in sorted(view.tags, key=lambda t: t.name):
@@ -338,11 +372,15 @@ def find_istag(views: Sequence[StreamView], text: str) -> IsTagView | None:
 
 @dataclass(frozen=True)
 class ImageView:
+    """One image the lock's histories hold: its digest, the first pull spec seen for
+    it, and the tags whose history holds it."""
+
     digest: str
     image: str  # a pull spec (the first seen)
     used_by: tuple[str, ...]  # namespace/stream:tag whose history holds it
 
     def to_object(self) -> dict[str, Any]:
+        """The image as an ``Image`` object, plus ``usedBy``."""
         return {
             "apiVersion": IMAGE_API,
             "kind": "Image",
@@ -353,6 +391,8 @@ class ImageView:
 
 
 def image_views(lock: Lock, namespace: str | None) -> list[ImageView]:
+    """Every digest in the histories of ``namespace``'s tags (every namespace when
+    None), sorted by digest; users in tag order."""
     found: dict[str, tuple[str, list[str]]] = {}
     for ref in sorted(lock.tags):
         if namespace is not None and ref.namespace != namespace:
@@ -365,4 +405,5 @@ def image_views(lock: Lock, namespace: str | None) -> list[ImageView]:
 
 
 def tag_ref(view: StreamView, tag: TagView) -> TagRef:
+    """The TagRef of ``tag`` in ``view``."""
     return TagRef(view.namespace, view.name, tag.name)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+# A field's path inside an object: mapping keys and sequence indexes.
 Path = tuple[str | int, ...]
 
 
@@ -41,9 +42,12 @@ class Violation:
 
     @property
     def is_error(self) -> bool:
+        """True for an error, which makes its object invalid; False for a warning."""
         return self.severity == "error"
 
     def text(self) -> str:
+        """``file:line:column: object: path: message`` (empty parts left out), warnings
+        marked."""
         where = f"{self.file}:{self.line}:{self.column}"
         parts = [where]
         if self.object:
@@ -54,6 +58,8 @@ class Violation:
         return ": ".join(parts) + f": {prefix}{self.message}"
 
     def github(self) -> str:
+        """A GitHub Actions workflow command (``::error file=...``) that annotates the
+        place; values escaped as GitHub requires."""
         level = "error" if self.is_error else "warning"
         title = self.object or self.file
         body = f"{self.path}: {self.message}" if self.path else self.message
@@ -79,6 +85,8 @@ def _gh_data(value: str) -> str:
 
 
 def sort_violations(violations: Iterable[Violation]) -> list[Violation]:
+    """Sorted by file, line, column, object, path, message, severity; exact
+    duplicates dropped."""
     return sorted(set(violations))
 
 

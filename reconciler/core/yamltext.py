@@ -9,6 +9,8 @@ the data alone, not on a library's version.
 
 Reading: ruamel.yaml's safe loader (with its C parser where installed), duplicate keys
 refused.
+
+Pure: data to bytes and back. Must not read or write files: callers do.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ def _emit_list(items: list[Any], indent: int, out: list[str]) -> None:
 
 
 def dump_machine_yaml(data: dict[str, Any], header: str = "") -> bytes:
+    """``data`` in our dialect after ``header`` (comment lines, written as given).
+    Deterministic: the bytes depend on the data and its key order alone."""
     out: list[str] = [header]
     _emit(data, 0, out)
     return "".join(out).encode()
@@ -140,4 +144,7 @@ def machine_yaml() -> YAML:
 
 
 def load_machine_yaml(text: bytes | str) -> Any:
+    """Plain data from what :func:`dump_machine_yaml` wrote, or a person's edit of it
+    (None for an empty text). Raises ruamel's YAMLError on bad YAML or a duplicate
+    key."""
     return machine_yaml().load(text)
