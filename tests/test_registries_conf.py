@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from reconciler.core.references import parse_image_reference, registry_endpoint_host
-from reconciler.core.registries import (
-    RegistriesConfError,
+from reconciler.core.allowlist import (
     allowed_candidates,
     check_import_allowed,
     parse_allowed_registries,
+)
+from reconciler.core.references import parse_image_reference, registry_endpoint_host
+from reconciler.core.registries import (
+    RegistriesConfError,
     parse_registries_conf,
     parse_registries_conf_files,
 )

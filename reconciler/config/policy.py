@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.config.settings import Settings
+from reconciler.core.allowlist import allowed_candidates
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.references import InvalidReference, parse_image_reference
-from reconciler.core.registries import allowed_candidates
 from reconciler.core.streams import DOCKER_IMAGE, stream_tags
 from reconciler.core.violations import Violation
 from reconciler.registry.client import (

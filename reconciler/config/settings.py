@@ -18,12 +18,11 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from reconciler.core.allowlist import AllowedRegistry, parse_allowed_registries
 from reconciler.core.errors import ConfigurationError
 from reconciler.core.registries import (
-    AllowedRegistry,
     RegistriesConf,
     RegistriesConfError,
-    parse_allowed_registries,
     parse_registries_conf_files,
 )
 from reconciler.registry.client import Platform, RegistryClient, RegistryLimits

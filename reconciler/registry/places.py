@@ -8,13 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from reconciler.core.allowlist import AllowedRegistry, check_import_allowed
 from reconciler.core.references import ImageReference, InvalidReference, parse_image_reference
-from reconciler.core.registries import (
-    AllowedRegistry,
-    BlockedRegistry,
-    RegistriesConf,
-    check_import_allowed,
-)
+from reconciler.core.registries import BlockedRegistry, RegistriesConf
 from reconciler.registry import errors as e
 from reconciler.registry.errors import ResolveError
 

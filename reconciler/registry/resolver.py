@@ -12,13 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from reconciler.core.allowlist import AllowedRegistry, check_import_allowed
 from reconciler.core.references import ImageReference
-from reconciler.core.registries import (
-    AllowedRegistry,
-    BlockedRegistry,
-    RegistriesConf,
-    check_import_allowed,
-)
+from reconciler.core.registries import BlockedRegistry, RegistriesConf
 from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import TagRef
 from reconciler.registry import errors as e

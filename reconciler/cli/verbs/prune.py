@@ -15,6 +15,7 @@ from typing import TextIO
 from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
+from reconciler.core.allowlist import AllowedRegistry
 from reconciler.core.errors import EXIT_OK, PermanentError
 from reconciler.core.lockfile import Lock, render_lock
 from reconciler.core.prune import (
@@ -26,7 +27,7 @@ from reconciler.core.prune import (
     pinned_images,
     prune_lock,
 )
-from reconciler.core.registries import AllowedRegistry, RegistriesConf
+from reconciler.core.registries import RegistriesConf
 from reconciler.core.resolution import repository_of
 from reconciler.core.streams import LOCAL
 from reconciler.files import loader
