@@ -385,7 +385,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.daemon.config import load_daemon_config
     from reconciler.daemon.logs import configure, log
     from reconciler.daemon.runner import Daemon
-    from reconciler.daemon.server import make_server, serve_in_background
+    from reconciler.daemon.server import make_server
 
     config = load_daemon_config(Path(args.config), os.environ)
     configure(config.log_format)
@@ -416,8 +416,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         daemon.close()
         _err(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror}")
         return EXIT_CANNOT_RUN
-    serve_in_background(server)
-    host, port = str(server.server_address[0]), server.server_address[1]
+    server.start()
+    host, port = server.address
     log(
         20,
         "listening",
@@ -435,8 +435,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         daemon.run()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     log(20, "stopped")
     return EXIT_OK
 
