@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from reconciler import __version__
 from reconciler.cli import flags, progress, verbs
 from reconciler.config import policy
-from reconciler.config.settings import Settings, SettingsError, load_settings
+from reconciler.config.settings import Settings, SettingsError
 from reconciler.core.lockfile import LockfileError
 from reconciler.core.registries import RegistriesConfError
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
@@ -380,64 +380,10 @@ def cmd_triggers_ack(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    import signal
+    from reconciler import faults  # the kill tests' crash points; moving to test support
+    from reconciler.daemon import startup
 
-    from reconciler.daemon.config import load_daemon_config
-    from reconciler.daemon.logs import configure, log
-    from reconciler.daemon.runner import Daemon
-    from reconciler.daemon.server import make_server
-
-    config = load_daemon_config(Path(args.config), os.environ)
-    configure(config.log_format)
-    settings = load_settings(
-        os.environ,
-        registries_conf=config.registries_conf,
-        platform=config.platform,
-        concurrency=config.concurrency,
-        timeout=config.timeout,
-        ca_bundle=config.ca_bundle,
-        auth_files=[config.auth_file] if config.auth_file else None,
-        pull_secrets_dir=config.secrets_dir,
-        allowed_registries=config.allowed_registries_file,
-        max_bulk=config.policy.max_bulk_per_repository,
-        registry_concurrency=config.registry_concurrency,
-        registry_rate=config.registry_rate,
-    )
-    try:
-        from reconciler import faults  # the kill tests' crash points; moving to test support
-
-        daemon = Daemon(config, settings, checkpoint=faults.crash_point)
-    except OSError as exc:
-        _err(f"cannot use stateDir {config.state_dir}: {exc.strerror}")
-        return EXIT_CANNOT_RUN
-    try:
-        server = make_server(daemon, config.listen_host, config.listen_port)
-    except OSError as exc:
-        daemon.close()
-        _err(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror}")
-        return EXIT_CANNOT_RUN
-    server.start()
-    host, port = server.address
-    log(
-        20,
-        "listening",
-        address=f"{host}:{port}",
-        repo=display_url(config.repo_url),
-        branch=config.branch,
-    )
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log(20, "stopping: the current step finishes first", signal=signal.Signals(signum).name)
-        daemon.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        daemon.run()
-    finally:
-        server.stop()
-    log(20, "stopped")
-    return EXIT_OK
+    return startup.main(Path(args.config), checkpoint=faults.crash_point)
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
