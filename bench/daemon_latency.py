@@ -22,7 +22,7 @@ from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.runner import Daemon
-from reconciler.daemon.server import make_server, serve_in_background
+from reconciler.daemon.server import make_server
 from testsupport.images import push_image, push_tags
 from testsupport.registry import LocalRegistry
 
@@ -47,8 +47,8 @@ def measure(n_tags: int, pushes: int) -> list[float]:
         settings = Settings(cache_dir=tmp / "cache", max_concurrency=16)
         daemon = Daemon(DaemonConfig(**{**config.__dict__, "repo_url": str(bare)}), settings)
         server = make_server(daemon, "127.0.0.1", 0)
-        serve_in_background(server)
-        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/registry"
+        server.start()
+        url = f"{server.url}/hooks/registry"
         try:
             with LocalRegistry(notifications=[url], notification_token=TOKEN) as registry:
                 tags = [f"t{i}" for i in range(n_tags)]
@@ -87,8 +87,7 @@ def measure(n_tags: int, pushes: int) -> list[float]:
                 thread.join(timeout=60)
                 return latencies
         finally:
-            server.shutdown()
-            server.server_close()
+            server.stop()
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.daemon.config import DaemonConfig, DeliveryTarget
 from reconciler.daemon.runner import Daemon
-from reconciler.daemon.server import make_server, serve_in_background
+from reconciler.daemon.server import Server, make_server
 from testsupport.registry import LocalRegistry
 
 REGISTRY_TOKEN = "registry-notify-token"
@@ -46,19 +46,17 @@ def NotifyingRegistry(endpoints: Sequence[str], token: str = REGISTRY_TOKEN) -> 
 @dataclass
 class RunningDaemon:
     daemon: Daemon
-    server: ThreadingHTTPServer
+    server: Server
     thread: threading.Thread
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.server.url
 
     def stop(self) -> None:
         self.daemon.stop()
         self.thread.join(timeout=30)
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def daemon_config(
@@ -88,7 +86,7 @@ def start_daemon(config: DaemonConfig, settings: Settings | None = None) -> Runn
         config, settings or Settings(cache_dir=config.work_dir.parent, max_concurrency=4)
     )
     server = make_server(daemon, "127.0.0.1", 0)
-    serve_in_background(server)
+    server.start()
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     thread.start()
     return RunningDaemon(daemon, server, thread)

@@ -1,5 +1,6 @@
 """The daemon's HTTP server at the socket level: Content-Length handling, the per-connection
-timeout and the connection cap, against a stub daemon (no git, no registry)."""
+timeout and the connection cap, the route table (404, 405) and each endpoint's answer,
+against a stub daemon (no git, no registry)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,15 +43,20 @@ class StubDaemon:
     state: StubState = field(default_factory=StubState)
     ready: bool = True
     git_notifications: list[str] = field(default_factory=list)
+    registry_notifications: list[list[webhooks.PushedRepository]] = field(default_factory=list)
+    broken: bool = False
 
     def status(self) -> dict[str, Any]:
+        if self.broken:
+            raise RuntimeError("state unreadable")
         return {"ready": self.ready}
 
     def notify_git(self, source: str) -> None:
         self.git_notifications.append(source)
 
     def notify_registry(self, pushes: Any) -> int:
-        return 0
+        self.registry_notifications.append(list(pushes))
+        return len(self.registry_notifications[-1])
 
 
 @dataclass
@@ -60,7 +65,7 @@ class Running:
     port: int
 
 
-def _start(timeout: float = 10.0, max_connections: int = 64) -> Iterator[Running]:
+def _start(timeout: float = 10.0, max_connections: int = 64, **limits: int) -> Iterator[Running]:
     daemon = StubDaemon()
     server = make_server(
         daemon,  # type: ignore[arg-type]
@@ -68,16 +73,13 @@ def _start(timeout: float = 10.0, max_connections: int = 64) -> Iterator[Running
         0,
         timeout=timeout,
         max_connections=max_connections,
+        **limits,
     )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
+    server.start()
     try:
-        yield Running(daemon, server.server_address[1])
+        yield Running(daemon, server.address[1])
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 @pytest.fixture
@@ -209,11 +211,13 @@ def test_connections_over_the_cap_get_503() -> None:
     for run in _start(timeout=5.0, max_connections=2):
         held = [_connect(run.port) for _ in range(2)]
         try:
-            # Make sure both held connections have been accepted by handler threads.
+            # Make sure both held connections have been accepted and served.
             for sock in held:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
                 assert _read_response(sock)[0] == 200
             with _connect(run.port) as extra:
+                # uvicorn answers a connection over the cap when it asks for something.
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
                 status, _, payload = _read_response(extra)
                 assert status == 503, payload
         finally:
@@ -229,3 +233,218 @@ def test_connections_over_the_cap_get_503() -> None:
                 break
             time.sleep(0.05)
         assert status == 200
+
+
+# ---------------------------------------------------------------- limits and routing
+
+
+def _ask(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send one raw request on a new connection; the response."""
+    with _connect(port) as sock:
+        sock.sendall(request)
+        return _read_response(sock)
+
+
+def _exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+    """Send one raw request; the response and whether the server closed the connection
+    right after it (within a second; the servers here time idle connections out later)."""
+    with _connect(port) as sock:
+        sock.sendall(request)
+        status, headers, payload = _read_response(sock)
+        sock.settimeout(1)
+        try:
+            closed = _closed(sock)
+        except TimeoutError:
+            closed = False
+        return status, headers, payload, closed
+
+
+def _get(path: str, method: str = "GET") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+
+
+def test_body_limit_is_the_configured_one_and_refuses_before_reading() -> None:
+    for run in _start(timeout=5.0, max_body=10):
+        # At the limit: read and judged (no signature: 401), and the connection is kept.
+        status, _, payload, closed = _exchange(
+            run.port, _post("/hooks/git", {"Content-Length": "10"}, b"x" * 10)
+        )
+        assert (status, closed) == (401, False), payload
+        # One byte over, announced: 413 in the daemon's JSON, before the body is sent.
+        status, headers, payload, closed = _exchange(
+            run.port, _post("/hooks/git", {"Content-Length": "11"})
+        )
+        assert status == 413
+        assert json.loads(payload) == {"error": "body too large"}
+        assert headers["content-type"] == "application/json"
+        assert headers["connection"] == "close"
+        assert closed
+        assert run.daemon.git_notifications == []
+
+
+def test_default_body_limit_is_webhooks_max_body(running: Running) -> None:
+    body = b'{"events": []}'
+    status, _, _ = _ask(
+        running.port,
+        _post("/hooks/registry", {"Content-Length": str(webhooks.MAX_BODY)}, body),
+    )
+    # Announcing exactly MAX_BODY is allowed: the server waits for the body (and, as the
+    # client sends only a few bytes, gives up after the timeout).
+    assert status == 408
+
+
+def test_chunked_post_is_411(running: Running) -> None:
+    request = _post("/hooks/git", {"Transfer-Encoding": "chunked"}, b"5\r\nhello\r\n0\r\n\r\n")
+    status, _, payload, closed = _exchange(running.port, request)
+    assert status == 411
+    assert json.loads(payload) == {"error": "Content-Length required"}
+    assert closed
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "HEAD"])
+def test_unknown_route_is_404(running: Running, method: str) -> None:
+    request = (
+        _post("/nowhere", {"Content-Length": "2"}, b"{}")
+        if method == "POST"
+        else _get("/nowhere", method)
+    )
+    status, headers, payload = _ask(running.port, request)
+    assert status == 404
+    assert headers["content-type"] == "application/json"
+    if method != "HEAD":
+        assert json.loads(payload) == {"error": "not found"}
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "allowed"),
+    [
+        (_get("/hooks/git"), {"POST"}),
+        (_get("/hooks/registry"), {"POST"}),
+        (_get("/status", "DELETE"), {"GET", "HEAD"}),
+        (_post("/healthz", {"Content-Length": "2"}, b"{}"), {"GET", "HEAD"}),
+    ],
+)
+def test_wrong_method_is_405(running: Running, request_bytes: bytes, allowed: set[str]) -> None:
+    status, headers, payload = _ask(running.port, request_bytes)
+    assert status == 405
+    assert json.loads(payload) == {"error": "method not allowed"}
+    assert set(headers["allow"].replace(" ", "").split(",")) == allowed
+    assert running.daemon.git_notifications == []
+
+
+def test_answer_before_the_body_is_read_closes_the_connection(running: Running) -> None:
+    # 405 for a POST whose body has not all arrived: the rest is never read, so the
+    # connection cannot carry another request.
+    status, _, _, closed = _exchange(
+        running.port, _post("/healthz", {"Content-Length": "1000"}, b"partial")
+    )
+    assert (status, closed) == (405, True)
+
+
+def test_concurrency_cap_answers_503_and_closes() -> None:
+    for run in _start(timeout=5.0, max_connections=1):
+        with _connect(run.port) as held:
+            held.sendall(_get("/healthz"))
+            assert _read_response(held)[0] == 200
+            status, headers, _, closed = _exchange(run.port, _get("/healthz"))
+            assert status == 503
+            assert headers["connection"] == "close"
+            assert closed
+            # The held connection is still served.
+            held.sendall(_get("/status"))
+            assert _read_response(held)[0] == 200
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+def test_health_readiness_metrics_and_status(running: Running) -> None:
+    status, headers, payload = _ask(running.port, _get("/healthz"))
+    assert (status, payload) == (200, b"ok\n")
+    assert headers["content-type"].startswith("text/plain")
+    assert headers["server"] == "imagestream-reconciler"
+
+    assert _ask(running.port, _get("/readyz"))[::2] == (200, b"ready\n")
+    running.daemon.ready = False
+    assert _ask(running.port, _get("/readyz"))[::2] == (503, b"not ready\n")
+
+    status, headers, payload = _ask(running.port, _get("/metrics"))
+    assert status == 200
+    assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert b"# TYPE" in payload
+
+    status, headers, payload = _ask(running.port, _get("/status"))
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert payload == json.dumps({"ready": False}, indent=2, sort_keys=True).encode()
+
+    # HEAD: the GET's headers, no body.
+    with _connect(running.port) as sock:
+        sock.sendall(_get("/healthz", "HEAD"))
+        data = sock.recv(4096)
+        assert data.startswith(b"HTTP/1.1 200 ")
+        assert data.endswith(b"\r\n\r\n")
+        assert b"content-length: 3" in data.lower()
+
+
+def test_registry_hook_answers(running: Running) -> None:
+    running.daemon.config.registry_token = Secret("tok")
+    envelope = json.dumps(
+        {
+            "events": [
+                {"action": "push", "target": {"repository": "a/b", "tag": "1"}},
+                {"action": "pull", "target": {"repository": "a/b", "tag": "1"}},
+            ]
+        }
+    ).encode()
+
+    def post(body: bytes, token: str) -> tuple[int, Any]:
+        headers = {"Content-Length": str(len(body)), "Authorization": f"Bearer {token}"}
+        status, _, payload = _ask(running.port, _post("/hooks/registry", headers, body))
+        return status, json.loads(payload)
+
+    assert post(envelope, "wrong") == (401, {"error": "bad or missing bearer token"})
+    assert post(envelope, "tok") == (202, {"accepted": True, "pushes": 1, "tags": 1})
+    status, data = post(b"[]", "tok")
+    assert status == 400
+    assert "envelope" in data["error"]
+    assert running.daemon.registry_notifications == [
+        [webhooks.PushedRepository(host="", repository="a/b", tag="1")]
+    ]
+
+
+def test_git_hook_refuses_a_bad_signature(running: Running) -> None:
+    body = b"{}"
+    headers = {"X-Hub-Signature-256": "sha256=" + "0" * 64, "Content-Length": "2"}
+    status, _, payload = _ask(running.port, _post("/hooks/git", headers, body))
+    assert status == 401
+    assert json.loads(payload) == {"error": "bad X-Hub-Signature-256"}
+    assert running.daemon.git_notifications == []
+
+
+def test_a_failing_handler_is_500_in_one_log_line(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    running.daemon.broken = True
+    status, _, payload = _ask(running.port, _get("/status"))
+    assert status == 500
+    assert json.loads(payload) == {"error": "internal error"}
+    failures = [r for r in caplog.records if r.getMessage() == "HTTP request failed"]
+    assert len(failures) == 1
+    assert failures[0].exc_info is None  # no traceback: the error is a field
+    assert "state unreadable" in str(failures[0].__dict__["fields"]["error"])
+
+
+def test_pipelined_requests_are_answered_in_order(running: Running) -> None:
+    body = b'{"ref": "refs/heads/main"}'
+    first = _post("/hooks/git", {**_signed(body), "Content-Length": str(len(body))}, body)
+    # The second request's body arrives later: answering the first must not end the
+    # connection on its account.
+    second = _post("/hooks/git", {**_signed(body), "Content-Length": str(len(body))}, body[:5])
+    with _connect(running.port) as sock:
+        sock.sendall(first + second)
+        assert _read_response(sock)[0] == 202
+        time.sleep(0.1)
+        sock.sendall(body[5:])
+        assert _read_response(sock)[0] == 202
+    assert running.daemon.git_notifications == ["github", "github"]

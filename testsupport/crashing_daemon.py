@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.cli.verbs.run import run_daemon
+from reconciler.daemon.startup import main as run_daemon
 from reconciler.passes.run import Checkpoint
 
 POINTS = (

@@ -1,2 +1,3 @@
-"""The daemon (``reconciler run``): configuration, durable state, scheduling loop,
-HTTP endpoints (webhooks, health, metrics, status) and trigger delivery."""
+"""The daemon (``reconciler run``): start-up and shutdown (``startup``), configuration,
+durable state, scheduling loop (``runner``), HTTP endpoints (``server``: webhooks, health,
+metrics, status) and trigger delivery."""

@@ -1,6 +1,11 @@
 """Structured logs: one JSON object per line when stderr is not a terminal (for journald
 and log shippers), plain text when it is. Fields are passed as ``extra={"fields": {...}}``;
-secrets never reach here (they are ``Secret`` objects, which format as ``***``)."""
+secrets never reach here (they are ``Secret`` objects, which format as ``***``).
+
+Owns the process's log format, including for the libraries the daemon runs on (uvicorn,
+asyncio): their records go through the same handler, so no line on stderr is in another
+format. Must not decide what is logged elsewhere, nor print anything itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,16 @@ import time
 from typing import Any
 
 LOGGER = "reconciler"
+# Libraries whose records go through our handler, at WARNING: their INFO lines (server
+# started, shutting down) repeat ours; their warnings and errors (a malformed request, the
+# connection cap reached, a failed callback) matter.
+ADOPTED = ("uvicorn", "asyncio")
+
+
+def _foreign(record: logging.LogRecord) -> str | None:
+    """The logger name of a library's record (shown so its source is clear), else None."""
+    name = record.name
+    return None if name == LOGGER or name.startswith(LOGGER + ".") else name
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,6 +36,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "msg": record.getMessage(),
         }
+        if (name := _foreign(record)) is not None:
+            data["logger"] = name
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             data.update(
@@ -37,10 +54,20 @@ class TextFormatter(logging.Formatter):
         extra = ""
         if isinstance(fields, dict) and fields:
             extra = " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        if (name := _foreign(record)) is not None:
+            extra += f" logger={name}"
         line = f"{time.strftime('%H:%M:%S')} {record.levelname.lower():<7} {record.getMessage()}{extra}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+class _Forward(logging.Handler):
+    """Hands a library's record to our logger, to be written by whatever handler that has
+    (this one holds no stream, so it never outlives one)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(LOGGER).handle(record)
 
 
 def configure(fmt: str = "auto") -> logging.Logger:
@@ -51,6 +78,11 @@ def configure(fmt: str = "auto") -> logging.Logger:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    for name in ADOPTED:
+        adopted = logging.getLogger(name)
+        adopted.handlers[:] = [_Forward()]
+        adopted.setLevel(logging.WARNING)
+        adopted.propagate = False
     return logger
 
 

@@ -9,6 +9,10 @@ Each turn of the loop:
 5. sleep until the next poll, the next due tag, or an event, whichever comes first.
 
 SIGTERM (or ``stop()``) sets one event: the current pass finishes, then the loop ends.
+
+Owns the loop, the events it wakes on (``notify_git``, ``notify_registry``: cheap and
+thread-safe, called from the HTTP server's threads) and the status it reports. Must not
+parse requests, bind sockets or install signal handlers (``server`` and ``startup`` do).
 """
 
 from __future__ import annotations

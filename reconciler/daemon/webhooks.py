@@ -3,6 +3,10 @@
 distribution registry notification (its event envelope, with a bearer token).
 
 Every secret comparison is constant-time. Pure: headers and body in, a verdict out.
+
+Owns what a signature, a token and a notification envelope must look like, and the body
+size limit the server enforces (``MAX_BODY``). Must not do I/O, log, or know about HTTP
+framing (the server reads the body within its limits and hands it here).
 """
 
 from __future__ import annotations
