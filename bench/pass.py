@@ -24,7 +24,8 @@ from reconciler.core.references import parse_image_reference
 from reconciler.devregistry import LocalRegistry, push_tags
 from reconciler.gitrepo.workspace import Workspace
 from reconciler.passes.run import run_pass
-from reconciler.registry.client import RegistryClient, ResolveRequest
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.models import ResolveRequest
 
 
 def main() -> None:

@@ -29,8 +29,9 @@ import time
 
 from reconciler.core.references import parse_image_reference
 from reconciler.devregistry import LocalRegistry, push_tags
-from reconciler.registry.client import RegistryClient, Resolved, ResolveRequest
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.media_types import MANIFEST_ACCEPT
+from reconciler.registry.models import Resolved, ResolveRequest
 
 REPO = "bench/app"
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.registry.client import Platform
+from reconciler.core.platforms import Platform
 from reconciler.registry.media_types import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,

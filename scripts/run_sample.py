@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from reconciler.cli import main as cli
+from reconciler.core.platforms import Platform
 from reconciler.devregistry import LocalRegistry, push_image
-from reconciler.registry.client import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".work" / "sample"

@@ -1,5 +1,7 @@
 """The layering the README describes, checked: the core imports no shell (network, git,
-files, processes, environment) and nothing outside the core but itself."""
+files, processes, environment) and nothing outside the core but itself; the registry
+shell's plain modules (values, reasons, limits, what bodies mean) import no httpx, so code
+that only holds their values does not load the HTTP client."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "reconciler" / "core"
+REGISTRY = CORE.parent / "registry"
+REGISTRY_PLAIN = ("errors", "limits", "manifests", "media_types", "models", "targets")
 FORBIDDEN = {"httpx", "git", "subprocess", "socket", "sqlite3", "shutil", "os", "watchfiles"}
 
 
@@ -29,3 +33,12 @@ def test_core_module_imports_no_shell(path: Path) -> None:
         assert top not in FORBIDDEN, f"{path.name} imports {name}"
         if top == "reconciler":
             assert name.startswith("reconciler.core"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("name", REGISTRY_PLAIN)
+def test_registry_plain_module_imports_no_httpx(name: str) -> None:
+    plain = {f"reconciler.registry.{n}" for n in REGISTRY_PLAIN} | {"reconciler.registry"}
+    for imported in imports(REGISTRY / f"{name}.py"):
+        assert imported.split(".")[0] != "httpx", f"{name}.py imports {imported}"
+        if imported.startswith("reconciler.") and not imported.startswith("reconciler.core"):
+            assert imported in plain, f"{name}.py imports {imported}"

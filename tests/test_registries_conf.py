@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from reconciler.core.plan import Failure, ImportRequest, Resolution
+from reconciler.core.platforms import Platform
 from reconciler.core.references import parse_image_reference, registry_endpoint_host
 from reconciler.core.registries import (
     RegistriesConfError,
@@ -19,7 +20,8 @@ from reconciler.core.registries import (
     parse_registries_conf_files,
 )
 from reconciler.core.streams import TagRef
-from reconciler.registry.client import Platform, Resolved, ResolveError, ResolveRequest
+from reconciler.registry.errors import ResolveError
+from reconciler.registry.models import Resolved, ResolveRequest
 from reconciler.registry.resolver import resolve_imports
 
 DIGEST = "sha256:" + "b" * 64

@@ -25,9 +25,11 @@ from reconciler.devregistry import (
     push_image,
     write_htpasswd,
 )
-from reconciler.registry.client import RegistryClient, Resolved, ResolveError, ResolveRequest
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.credentials import CredentialStore, load_credential_store
+from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RegistryLimits
+from reconciler.registry.models import Resolved, ResolveRequest
 
 pytestmark = pytest.mark.integration
 

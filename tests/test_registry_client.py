@@ -11,21 +11,18 @@ import subprocess
 import httpx
 import pytest
 
+from reconciler.core.platforms import Platform
 from reconciler.core.references import parse_image_reference
 from reconciler.devregistry import LocalRegistry, manifest_digest, push_image, push_tags
-from reconciler.registry.client import (
-    Platform,
-    RegistryClient,
-    Resolved,
-    ResolveError,
-    ResolveRequest,
-)
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.errors import ResolveError
 from reconciler.registry.media_types import (
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST_V2,
     OCI_INDEX,
     OCI_MANIFEST,
 )
+from reconciler.registry.models import Resolved, ResolveRequest
 
 # Fixtures (local_registry, fresh_registry, registry_client, unique_repo) come from
 # tests/registry_fixtures.py. Registering it as a plugin by module name is idempotent, so this

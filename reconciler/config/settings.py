@@ -18,6 +18,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from reconciler.core.platforms import Platform
 from reconciler.core.registries import (
     AllowedRegistry,
     RegistriesConf,
@@ -25,12 +26,13 @@ from reconciler.core.registries import (
     parse_allowed_registries,
     parse_registries_conf_files,
 )
-from reconciler.registry.client import Platform, RegistryClient, RegistryLimits
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.credentials import (
     CredentialsError,
     CredentialStore,
     load_credential_store,
 )
+from reconciler.registry.limits import RegistryLimits
 
 
 class SettingsError(Exception):

@@ -30,8 +30,9 @@ from reconciler.core.registries import AllowedRegistry, RegistriesConf
 from reconciler.core.streams import LOCAL
 from reconciler.files import loader
 from reconciler.registry import errors as e
-from reconciler.registry.client import RegistryClient, ResolveRequest
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
+from reconciler.registry.models import ResolveRequest
 
 EXAMPLES = """\
   reconciler prune                                   # report what the defaults would remove
