@@ -23,7 +23,8 @@ from reconciler.config.settings import Settings
 from reconciler.core.references import parse_image_reference
 from reconciler.gitrepo.workspace import Workspace
 from reconciler.passes.run import run_pass
-from reconciler.registry.client import RegistryClient, ResolveRequest
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.models import ResolveRequest
 from testsupport.images import push_tags
 from testsupport.registry import LocalRegistry
 

@@ -28,8 +28,9 @@ import sys
 import time
 
 from reconciler.core.references import parse_image_reference
-from reconciler.registry.client import RegistryClient, Resolved, ResolveRequest
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.media_types import MANIFEST_ACCEPT
+from reconciler.registry.models import Resolved, ResolveRequest
 from testsupport.images import push_tags
 from testsupport.registry import LocalRegistry
 

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from reconciler.cli import main as cli
-from reconciler.registry.client import Platform
+from reconciler.core.platforms import Platform
 from testsupport.images import push_image
 from testsupport.registry import LocalRegistry
 

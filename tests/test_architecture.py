@@ -1,6 +1,8 @@
 """The layering the README describes, checked: the core imports no shell (network, git,
-files, processes, environment) and nothing outside the core but itself; the product
-imports no test support, and the wheel ships the product only."""
+files, processes, environment) and nothing outside the core but itself; the registry
+shell's plain modules (values, reasons, limits, what bodies mean) import no httpx, so code
+that only holds their values does not load the HTTP client; the product imports no test
+support, and the wheel ships the product only."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "reconciler" / "core"
+REGISTRY = CORE.parent / "registry"
+REGISTRY_PLAIN = ("errors", "limits", "manifests", "media_types", "models", "targets")
 FORBIDDEN = {"httpx", "git", "subprocess", "socket", "sqlite3", "shutil", "os", "watchfiles"}
 
 
@@ -53,3 +57,12 @@ def test_wheel_ships_the_product_only() -> None:
     ]["wheel"]
     assert wheel["packages"] == ["reconciler"]
     assert all(not target.startswith("testsupport") for target in wheel["force-include"].values())
+
+
+@pytest.mark.parametrize("name", REGISTRY_PLAIN)
+def test_registry_plain_module_imports_no_httpx(name: str) -> None:
+    plain = {f"reconciler.registry.{n}" for n in REGISTRY_PLAIN} | {"reconciler.registry"}
+    for imported in imports(REGISTRY / f"{name}.py"):
+        assert imported.split(".")[0] != "httpx", f"{name}.py imports {imported}"
+        if imported.startswith("reconciler.") and not imported.startswith("reconciler.core"):
+            assert imported in plain, f"{name}.py imports {imported}"

@@ -11,7 +11,7 @@ from reconciler.core.prune import PrunePolicy, pinned_images, prune_lock
 from reconciler.core.registries import RegistriesConf
 from reconciler.core.streams import TagRef
 from reconciler.registry import errors as e
-from reconciler.registry.client import Resolved, ResolveRequest
+from reconciler.registry.models import Resolved, ResolveRequest
 
 OLD, NEW = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"

@@ -13,6 +13,7 @@ from reconciler.core.allowlist import (
     check_import_allowed,
     parse_allowed_registries,
 )
+from reconciler.core.platforms import Platform
 from reconciler.core.references import parse_image_reference, registry_endpoint_host
 from reconciler.core.registries import (
     RegistriesConfError,
@@ -21,7 +22,8 @@ from reconciler.core.registries import (
 )
 from reconciler.core.resolution import Failure, ImportRequest, Resolution
 from reconciler.core.streams import TagRef
-from reconciler.registry.client import Platform, Resolved, ResolveError, ResolveRequest
+from reconciler.registry.errors import ResolveError
+from reconciler.registry.models import Resolved, ResolveRequest
 from reconciler.registry.resolver import resolve_imports
 
 DIGEST = "sha256:" + "b" * 64

@@ -18,9 +18,11 @@ import httpx
 import pytest
 
 from reconciler.core.references import parse_image_reference
-from reconciler.registry.client import RegistryClient, Resolved, ResolveError, ResolveRequest
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.credentials import CredentialStore, load_credential_store
+from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RegistryLimits
+from reconciler.registry.models import Resolved, ResolveRequest
 from testsupport.certs import make_test_ca
 from testsupport.htpasswd import write_htpasswd
 from testsupport.images import push_image

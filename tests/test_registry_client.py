@@ -11,20 +11,17 @@ import subprocess
 import httpx
 import pytest
 
+from reconciler.core.platforms import Platform
 from reconciler.core.references import parse_image_reference
-from reconciler.registry.client import (
-    Platform,
-    RegistryClient,
-    Resolved,
-    ResolveError,
-    ResolveRequest,
-)
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.errors import ResolveError
 from reconciler.registry.media_types import (
     DOCKER_MANIFEST_LIST,
     DOCKER_MANIFEST_V2,
     OCI_INDEX,
     OCI_MANIFEST,
 )
+from reconciler.registry.models import Resolved, ResolveRequest
 from testsupport.images import manifest_digest, push_image, push_tags
 from testsupport.registry import LocalRegistry
 

@@ -12,16 +12,13 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from reconciler.core.platforms import Platform
 from reconciler.core.references import parse_image_reference
-from reconciler.registry.client import (
-    MAX_MANIFEST_BYTES,
-    Platform,
-    RegistryClient,
-    Resolved,
-    ResolveError,
-    ResolveRequest,
-)
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.errors import ResolveError
+from reconciler.registry.manifests import MAX_MANIFEST_BYTES
 from reconciler.registry.media_types import MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST
+from reconciler.registry.models import Resolved, ResolveRequest
 
 REGISTRY = "reg.example"
 TOKEN = "tok-secret-1"
@@ -149,8 +146,10 @@ def fake() -> FakeRegistry:
 
 @pytest.fixture
 def client(fake: FakeRegistry) -> Iterator[RegistryClient]:
-    with RegistryClient(max_concurrency=4, transport=httpx.MockTransport(fake)) as c:
-        c._sleep = lambda seconds: None  # retries and backoff without wall-clock waits
+    # Retries and backoff without wall-clock waits.
+    with RegistryClient(
+        max_concurrency=4, transport=httpx.MockTransport(fake), sleep=lambda seconds: None
+    ) as c:
         yield c
 
 
@@ -263,17 +262,22 @@ def test_token_fetched_once_under_concurrent_first_use(fake: FakeRegistry) -> No
     assert len(fake.token_requests()) == 1
 
 
-def test_access_token_field_and_expiry_refetch(fake: FakeRegistry, client: RegistryClient) -> None:
+def test_access_token_field_and_expiry_refetch(fake: FakeRegistry) -> None:
     fake.require_token = True
     fake.token_body = {"access_token": TOKEN, "expires_in": 10}  # below the 60 s minimum
     now = [1000.0]
-    client._clock = lambda: now[0]
-    client.resolve(req("reg.example/app:v1"))
-    now[0] += 50  # still inside the 60 s floor
-    client.resolve(req("reg.example/app:v1"))
-    assert len(fake.token_requests()) == 1
-    now[0] += 3600
-    client.resolve(req("reg.example/app:v1"))
+    with RegistryClient(
+        max_concurrency=4,
+        transport=httpx.MockTransport(fake),
+        sleep=lambda seconds: None,
+        clock=lambda: now[0],
+    ) as client:
+        client.resolve(req("reg.example/app:v1"))
+        now[0] += 50  # still inside the 60 s floor
+        client.resolve(req("reg.example/app:v1"))
+        assert len(fake.token_requests()) == 1
+        now[0] += 3600
+        client.resolve(req("reg.example/app:v1"))
     assert len(fake.token_requests()) == 2
 
 

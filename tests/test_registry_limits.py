@@ -28,9 +28,12 @@ from test_registry_faults import (
 
 from reconciler.core.references import parse_image_reference
 from reconciler.core.secrets import Secret
-from reconciler.registry.client import RegistryClient, Resolved, ResolveError, _Auth
+from reconciler.registry.auth import TokenCache
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.credentials import AuthConfig, Credential, CredentialStore
+from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RegistryLimits, parse_rate_limit, parse_retry_after
+from reconciler.registry.models import Resolved
 
 PASSWORD = "pw-Secret-5be1"
 WALL = 1_700_000_000.0
@@ -72,21 +75,25 @@ def clock() -> FakeClock:
 
 
 def make_client(fake: FakeRegistry, clock: FakeClock, **kwargs: object) -> RegistryClient:
-    client = RegistryClient(
+    return RegistryClient(
         max_concurrency=kwargs.pop("max_concurrency", 4),  # type: ignore[arg-type]
         transport=httpx.MockTransport(fake),
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+        wall_clock=lambda: WALL + clock.now,
+        jitter=lambda: 0.5,
         **kwargs,  # type: ignore[arg-type]
     )
-    client._clock = clock.monotonic
-    client._sleep = clock.sleep
-    client._wall_clock = lambda: WALL + clock.now
-    client._random = lambda: 0.5
-    return client
 
 
 @pytest.fixture
-def client(fake: FakeRegistry, clock: FakeClock) -> Iterator[RegistryClient]:
-    with make_client(fake, clock) as c:
+def tokens() -> TokenCache:
+    return TokenCache()
+
+
+@pytest.fixture
+def client(fake: FakeRegistry, clock: FakeClock, tokens: TokenCache) -> Iterator[RegistryClient]:
+    with make_client(fake, clock, tokens=tokens) as c:
         yield c
 
 
@@ -361,18 +368,16 @@ def test_credentials_for_another_registry_are_not_used(
     assert all("authorization" not in r.headers for r in fake.seen)
 
 
-def seed_token(client: RegistryClient, value: str) -> None:
+def seed_token(tokens: TokenCache, value: str) -> None:
     """A token cached by an earlier pass (the client's own cache entry for app pulls)."""
-    client._auth[("reg.example", "repository:app:pull", ())] = _Auth(
-        Secret(f"Bearer {value}"), float("inf")
-    )
+    tokens.put(("reg.example", "repository:app:pull", ()), Secret(f"Bearer {value}"), float("inf"))
 
 
 def test_revoked_cached_token_is_refetched_once(
-    fake: FakeRegistry, clock: FakeClock, client: RegistryClient
+    fake: FakeRegistry, clock: FakeClock, client: RegistryClient, tokens: TokenCache
 ) -> None:
     fake.require_token = True
-    seed_token(client, "tok-revoked")
+    seed_token(tokens, "tok-revoked")
     assert isinstance(client.resolve(req("reg.example/app:v1")), Resolved)
     assert len(fake.token_requests()) == 1
     auth = [r.headers.get("authorization") for r in registry_requests(fake)]
@@ -402,7 +407,7 @@ def test_token_early_refresh(fake: FakeRegistry, clock: FakeClock, client: Regis
 
 
 def test_insufficient_scope_rechallenge_uses_the_scope_asked(
-    fake: FakeRegistry, clock: FakeClock, client: RegistryClient
+    fake: FakeRegistry, clock: FakeClock, client: RegistryClient, tokens: TokenCache
 ) -> None:
     wide = "repository:app:pull repository:base:pull"
 
@@ -422,7 +427,7 @@ def test_insufficient_scope_rechallenge_uses_the_scope_asked(
 
     fake.require_token = True
     fake.hooks.append(scoped)
-    seed_token(client, "narrow")  # as cached by an earlier pass
+    seed_token(tokens, "narrow")  # as cached by an earlier pass
     assert isinstance(client.resolve(req("reg.example/app:v1")), Resolved)
     assert [r.url.params["scope"] for r in fake.token_requests()] == [wide]
 

@@ -9,15 +9,15 @@ import subprocess
 
 import pytest
 
-from reconciler.core.references import parse_image_reference
-from reconciler.registry.client import (
+from reconciler.core.platforms import (
     PREFER_ARCH_ANNOTATION,
     PREFER_OS_ANNOTATION,
     Platform,
-    RegistryClient,
-    ResolveRequest,
     platform_for,
 )
+from reconciler.core.references import parse_image_reference
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.models import ResolveRequest
 from testsupport.images import push_image, push_tags
 from testsupport.registry import LocalRegistry
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from reconciler.registry.client import Platform
+from reconciler.core.platforms import Platform
 from reconciler.registry.media_types import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,

@@ -10,15 +10,15 @@ from collections.abc import Callable
 from reconciler.config.settings import Settings
 from reconciler.core.allowlist import allowed_candidates
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
-from reconciler.core.references import InvalidReference, parse_image_reference
-from reconciler.core.streams import DOCKER_IMAGE, stream_tags
-from reconciler.core.violations import Violation
-from reconciler.registry.client import (
+from reconciler.core.platforms import (
     PREFER_ARCH_ANNOTATION,
     PREFER_OS_ANNOTATION,
     Platform,
     platform_for,
 )
+from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.streams import DOCKER_IMAGE, stream_tags
+from reconciler.core.violations import Violation
 
 
 def stream_annotations(obj: ManifestObject) -> dict[str, str]:

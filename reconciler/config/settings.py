@@ -20,17 +20,19 @@ from ruamel.yaml.error import YAMLError
 
 from reconciler.core.allowlist import AllowedRegistry, parse_allowed_registries
 from reconciler.core.errors import ConfigurationError
+from reconciler.core.platforms import Platform
 from reconciler.core.registries import (
     RegistriesConf,
     RegistriesConfError,
     parse_registries_conf_files,
 )
-from reconciler.registry.client import Platform, RegistryClient, RegistryLimits
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.credentials import (
     CredentialsError,
     CredentialStore,
     load_credential_store,
 )
+from reconciler.registry.limits import RegistryLimits
 
 
 class SettingsError(ConfigurationError):

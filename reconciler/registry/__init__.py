@@ -1,1 +1,10 @@
-"""The registry shell: talks the OCI distribution protocol over httpx."""
+"""The registry shell: talks the OCI distribution protocol over httpx.
+
+Owns, one idea per module: ``client`` (the :class:`RegistryClient` facade), ``transport``
+(sending: limits, retries, redirects, size caps), ``auth`` (challenges and tokens as an
+``httpx.Auth`` flow), ``manifests`` (what bodies mean), ``models`` and ``targets`` (plain
+values), ``errors`` (reasons), ``limits`` (per-host gates), ``credentials`` (where
+credentials come from), ``media_types`` and ``resolver`` (import requests to outcomes).
+
+Must not: be imported by ``reconciler.core`` (the pure core takes data, never a client).
+"""

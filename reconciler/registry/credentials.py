@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.core.errors import ConfigurationError
 from reconciler.core.secrets import Secret
 
 __all__ = [
@@ -61,8 +62,9 @@ DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
 DOCKERCFG = "kubernetes.io/dockercfg"
 
 
-class CredentialsError(Exception):
-    """A credential source cannot be used. The message names the source, never a secret."""
+class CredentialsError(ConfigurationError):
+    """A credential source cannot be used (the operator must fix it); the message names the
+    source, never a secret."""
 
 
 @dataclass(frozen=True, repr=False)

@@ -1,13 +1,19 @@
 """Why a registry lookup failed, in a form the reconcile pass can record as a condition.
 
 Owns: :class:`ResolveError` and the reason constants (CamelCase, like OpenShift's condition
-reasons) plus which of them are worth retrying.
+reasons) plus which of them are worth retrying. ``ResolveError`` sits in the program's one
+exception tree (``reconciler.core.errors``) as a :class:`ReconcilerError` whose branch is
+decided by its reason: ``retryable`` is true for the transient ones (unreachable, 5xx,
+timeouts, 429) and false for the permanent ones (not found, unauthorized, forbidden, a bad
+manifest or digest, no matching platform, a bad request, an untrusted certificate).
 
 Must not: carry secrets. Messages name the registry and repository, never a token, a
 password or a URL query string (token realms put credentials-adjacent state there).
 """
 
 from __future__ import annotations
+
+from reconciler.core.errors import ReconcilerError
 
 __all__ = [
     "BAD_REQUEST",
@@ -44,12 +50,13 @@ TLS_VERIFICATION_FAILED = "TLSVerificationFailed"
 RETRYABLE_REASONS = frozenset({REGISTRY_UNAVAILABLE, TIMEOUT, TOO_MANY_REQUESTS})
 
 
-class ResolveError(Exception):
+class ResolveError(ReconcilerError):
     """A tag or digest could not be resolved.
 
     ``reason`` is a CamelCase constant from this module, ``message`` a human sentence naming
     the registry and repository, ``registry`` the registry name as requested and
-    ``retryable`` whether trying again later without changes may help.
+    ``retryable`` whether trying again later without changes may help (from ``reason``:
+    :data:`RETRYABLE_REASONS`). ``str()`` is ``"<reason>: <message>"``.
     """
 
     def __init__(
@@ -62,9 +69,14 @@ class ResolveError(Exception):
     ) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
-        self.message = message
+        self._message = message
         self.registry = registry
         self.retryable = reason in RETRYABLE_REASONS if retryable is None else retryable
+
+    @property
+    def message(self) -> str:
+        """The sentence without the reason (``str()`` carries both)."""
+        return self._message
 
     def __repr__(self) -> str:
         return (

@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from reconciler.core.errors import TransientError
+
 __all__ = [
     "GateClosed",
     "HostGate",
@@ -82,8 +84,9 @@ class RateLimitInfo:
     observed_at: float  # monotonic clock of the client
 
 
-class GateClosed(Exception):
-    """The host may not be asked now; ``reason`` is a ResolveError reason."""
+class GateClosed(TransientError):
+    """The host may not be asked now; ``reason`` is a ResolveError reason. Transient by
+    nature: the circuit closes and the pause ends on their own."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)

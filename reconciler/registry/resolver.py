@@ -1,10 +1,16 @@
-"""Turns the plan's import requests into outcomes: expands unqualified names through the
-search registries, routes each qualified name through registries.conf (mirrors first),
-asks the registry client, and keeps the first answer in order.
+"""Turns the plan's import requests into outcomes.
+
+Owns: expanding unqualified names through the search registries, routing each qualified
+name through registries.conf (mirrors first) and the import allow-list, asking the registry
+client, keeping the first answer in order, and wording a failure in the lock's terms.
 
 The lock records the logical name (``docker.io/bitnami/apache:2.4``), never the mirror or
 rewritten location that answered: the digest is the same, and the lock stays portable
 between machines with different registries.conf.
+
+Must not: talk HTTP itself (the client does), move on to the next search registry after
+any answer but "not found" (another registry's image of the same name would move the tag),
+or put a mirror's name into an outcome.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.core.allowlist import AllowedRegistry, check_import_allowed
+from reconciler.core.platforms import Platform
 from reconciler.core.references import ImageReference
 from reconciler.core.registries import BlockedRegistry, RegistriesConf
 from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import TagRef
 from reconciler.registry import errors as e
-from reconciler.registry.client import Platform, RegistryClient, ResolveRequest
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.models import ResolveRequest
 
 
 @dataclass(frozen=True)

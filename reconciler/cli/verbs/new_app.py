@@ -20,9 +20,9 @@ from reconciler.core.newapp import app_name, build_objects, parse_image_config, 
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import parse_istag_name
 from reconciler.passes.plan import validate_repo
-from reconciler.registry.client import ImageConfig as RegistryImageConfig
-from reconciler.registry.client import ResolveRequest
 from reconciler.registry.errors import ResolveError
+from reconciler.registry.models import ImageConfig as RegistryImageConfig
+from reconciler.registry.models import ResolveRequest
 from reconciler.registry.places import first_answer, locations
 
 EXAMPLES = """\

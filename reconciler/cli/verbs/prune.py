@@ -33,8 +33,9 @@ from reconciler.core.streams import LOCAL
 from reconciler.files import loader
 from reconciler.gitrepo.checkout import commit_paths
 from reconciler.registry import errors as e
-from reconciler.registry.client import RegistryClient, ResolveRequest
+from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
+from reconciler.registry.models import ResolveRequest
 from reconciler.registry.places import locations
 
 EXAMPLES = """\
