@@ -309,7 +309,7 @@ def test_a_relative_repo_path_works_on_every_run(
 
 def test_per_registry_caps_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
     from reconciler.cli import flags
-    from reconciler.config.settings import registry_client
+    from reconciler.passes.clients import registry_client
 
     parser = cli.build_parser()
     args = parser.parse_args(["plan", "--registry-concurrency", "3", "--registry-rate", "2.5"])

@@ -15,13 +15,14 @@ from typing import Any
 from reconciler.cli import progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.flags import reference_policy
-from reconciler.config.settings import Settings, registry_client
+from reconciler.config.settings import Settings
 from reconciler.core import editing
 from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
 from reconciler.core.streams import DOCKER_IMAGE, TagRef
 from reconciler.core.violations import Violation
+from reconciler.passes.clients import registry_client
 from reconciler.passes.plan import ResolveCache, compute_plan
 from reconciler.registry.client import RegistryClient
 

@@ -9,8 +9,9 @@ import argparse
 import datetime as dt
 import os
 
-from reconciler.config.settings import Settings, load_settings, registry_client
+from reconciler.config.settings import Settings, load_settings
 from reconciler.core.errors import ConfigurationError
+from reconciler.passes.clients import registry_client
 from reconciler.registry.client import RegistryClient
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,21 +18,22 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from reconciler.core import policy
 from reconciler.core.allowlist import AllowedRegistry, parse_allowed_registries
 from reconciler.core.errors import ConfigurationError
+from reconciler.core.manifests import ManifestObject
 from reconciler.core.platforms import Platform
 from reconciler.core.registries import (
     RegistriesConf,
     RegistriesConfError,
     parse_registries_conf_files,
 )
-from reconciler.registry.client import RegistryClient
+from reconciler.core.violations import Violation
 from reconciler.registry.credentials import (
     CredentialsError,
     CredentialStore,
     load_credential_store,
 )
-from reconciler.registry.limits import RegistryLimits
 
 
 class SettingsError(ConfigurationError):
@@ -57,6 +58,10 @@ class Settings:
     # the overall --concurrency applies, and no rate cap).
     registry_concurrency: int | None = None
     registry_rate: float | None = None
+
+    def policy_check(self) -> Callable[[ManifestObject], list[Violation]]:
+        """The machine's import policy as a validation check (see core.policy)."""
+        return policy.policy_check(self.registries, self.allowed, self.platform)
 
 
 def registries_conf_candidates(env: Mapping[str, str]) -> list[Path]:
@@ -208,19 +213,5 @@ def load_settings(
         ),
         registry_rate=_optional_positive(
             registry_rate, env.get("RECONCILER_REGISTRY_RATE"), "registry-rate", float
-        ),
-    )
-
-
-def registry_client(settings: Settings) -> RegistryClient:
-    """The one registry client a command or the daemon uses, built from the settings."""
-    return RegistryClient(
-        max_concurrency=settings.max_concurrency,
-        timeout=settings.timeout,
-        verify=settings.verify,
-        credentials=settings.credentials,
-        default_limits=RegistryLimits(
-            max_concurrency=settings.registry_concurrency,
-            requests_per_second=settings.registry_rate,
         ),
     )

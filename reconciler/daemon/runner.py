@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler.config.settings import Settings, registry_client
+from reconciler.config.settings import Settings
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.lockfile import Lock
 from reconciler.core.references import InvalidReference, parse_image_reference
@@ -42,6 +42,7 @@ from reconciler.files import triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.gitrepo import remote
 from reconciler.gitrepo.workspace import GitError, Workspace, display_url
+from reconciler.passes.clients import registry_client
 from reconciler.passes.run import Checkpoint, PassResult, no_checkpoint, run_pass
 from reconciler.registry.client import RegistryClient
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
-from reconciler.config import policy
 from reconciler.config.settings import Settings
+from reconciler.core import policy
 from reconciler.core.consumers import Consumer, read_consumer
 from reconciler.core.lockdiff import lock_changes
 from reconciler.core.lockfile import Lock, render_lock
@@ -58,7 +58,7 @@ def validate_repo(
         config,
         lambda obj: contents.schema_verdict(obj, schemas.check_schema),
         [*config_problems, *loaded.violations],
-        [policy.policy_check(settings)] if settings is not None else (),
+        [settings.policy_check()] if settings is not None else (),
     )
     return config, report, len(loaded.files)
 

@@ -14,8 +14,8 @@ from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, write_and_pin
-from reconciler.config import policy
 from reconciler.config.settings import Settings
+from reconciler.core import policy
 from reconciler.core.describe import render_describe
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM

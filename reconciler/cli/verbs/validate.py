@@ -12,7 +12,6 @@ from typing import TextIO
 
 from reconciler.cli import flags
 from reconciler.cli.command import EXIT_OK, EXIT_PROBLEMS, Subparsers, add_verb
-from reconciler.config import policy
 from reconciler.core.errors import ConfigurationError
 from reconciler.core.validation import validate_objects
 from reconciler.core.violations import format_violations
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         config,
         schemas.check_schema,
         [*problems, *loaded.violations],
-        [policy.policy_check(flags.settings_from_args(args))],
+        [flags.settings_from_args(args).policy_check()],
     )
     report.violations = [v for v in report.violations if _named(v.file, wanted)]
     loaded.objects = [o for o in loaded.objects if _named(o.file, wanted)]

@@ -1,0 +1,23 @@
+"""The registry client a command or the daemon uses, built from the settings: here, where
+the configuration and the registry shells meet, so that neither imports the other and
+reading the configuration does not load the HTTP stack."""
+
+from __future__ import annotations
+
+from reconciler.config.settings import Settings
+from reconciler.registry.client import RegistryClient
+from reconciler.registry.limits import RegistryLimits
+
+
+def registry_client(settings: Settings) -> RegistryClient:
+    """The one registry client a command or the daemon uses, built from the settings."""
+    return RegistryClient(
+        max_concurrency=settings.max_concurrency,
+        timeout=settings.timeout,
+        verify=settings.verify,
+        credentials=settings.credentials,
+        default_limits=RegistryLimits(
+            max_concurrency=settings.registry_concurrency,
+            requests_per_second=settings.registry_rate,
+        ),
+    )
