@@ -15,17 +15,19 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.secrets import Secret
+from reconciler.registry.authfiles import (
+    default_auth_files,
+    load_credential_store,
+    load_secrets_dir,
+    parse_auth_config,
+)
 from reconciler.registry.credentials import (
     AuthConfig,
     Credential,
     CredentialsError,
     CredentialStore,
-    default_auth_files,
-    load_credential_store,
-    load_secrets_dir,
     lookup_keys,
     normalise_key,
-    parse_auth_config,
     run_credential_helper,
 )
 

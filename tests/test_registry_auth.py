@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from reconciler.core.references import parse_image_reference
+from reconciler.registry.authfiles import load_credential_store
 from reconciler.registry.client import RegistryClient
-from reconciler.registry.credentials import CredentialStore, load_credential_store
+from reconciler.registry.credentials import CredentialStore
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RegistryLimits
 from reconciler.registry.models import Resolved, ResolveRequest

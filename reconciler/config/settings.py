@@ -29,11 +29,8 @@ from reconciler.core.registries import (
     parse_registries_conf_files,
 )
 from reconciler.core.violations import Violation
-from reconciler.registry.credentials import (
-    CredentialsError,
-    CredentialStore,
-    load_credential_store,
-)
+from reconciler.registry.authfiles import load_credential_store
+from reconciler.registry.credentials import CredentialsError, CredentialStore
 
 
 class SettingsError(ConfigurationError):
