@@ -137,7 +137,9 @@ def test_registry_push_and_git_webhook_drive_passes_without_polling(
             body = json.dumps({"ref": "refs/heads/main"}).encode()
             good = "sha256=" + hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
             reply = httpx.post(
-                f"{running.url}/hooks/git", content=body, headers={"X-Hub-Signature-256": good}
+                f"{running.url}/hooks/git",
+                content=body,
+                headers={"X-Hub-Signature-256": good, "X-GitHub-Event": "push"},
             )
             assert reply.status_code == 202
             wait_for(lambda: digest_of(placeholder) == first)

@@ -29,6 +29,7 @@ class StubConfig:
     gitea_secret: Secret | None = None
     gitlab_token: Secret | None = None
     registry_token: Secret | None = None
+    branch: str = "main"
 
 
 class StubState:
@@ -419,6 +420,104 @@ def test_git_hook_refuses_a_bad_signature(running: Running) -> None:
     status, _, payload = _ask(running.port, _post("/hooks/git", headers, body))
     assert status == 401
     assert json.loads(payload) == {"error": "bad X-Hub-Signature-256"}
+    assert running.daemon.git_notifications == []
+
+
+def _gitlab(event: str) -> dict[str, str]:
+    return {"X-Gitlab-Token": SECRET, "X-Gitlab-Event": event}
+
+
+def _gitea(event: str, body: bytes) -> dict[str, str]:
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Gitea-Signature": digest, "X-Gitea-Event": event}
+
+
+@pytest.mark.parametrize(
+    ("forge", "event", "ref", "status", "answer"),
+    [
+        ("github", "ping", None, 200, {"accepted": False, "ignored": "ping: nothing to do"}),
+        (
+            "github",
+            "push",
+            "refs/heads/feature",
+            200,
+            {"accepted": False, "ignored": "ref refs/heads/feature is not the tracked branch"},
+        ),
+        (
+            "github",
+            "push",
+            "refs/tags/v1",
+            200,
+            {"accepted": False, "ignored": "ref refs/tags/v1 is not the tracked branch"},
+        ),
+        (
+            "github",
+            "pull_request",
+            "refs/heads/main",
+            200,
+            {"accepted": False, "ignored": "event 'pull_request' is not a push"},
+        ),
+        ("github", None, "refs/heads/main", 200, None),
+        ("github", "push", "refs/heads/main", 202, {"accepted": True}),
+        ("gitlab", "Push Hook", "refs/heads/main", 202, {"accepted": True}),
+        (
+            "gitlab",
+            "Push Hook",
+            "refs/heads/x",
+            200,
+            {"accepted": False, "ignored": "ref refs/heads/x is not the tracked branch"},
+        ),
+        (
+            "gitlab",
+            "Tag Push Hook",
+            "refs/tags/v1",
+            200,
+            {"accepted": False, "ignored": "event 'Tag Push Hook' is not a push"},
+        ),
+        ("gitea", "push", "refs/heads/main", 202, {"accepted": True}),
+        (
+            "gitea",
+            "push",
+            "refs/heads/x",
+            200,
+            {"accepted": False, "ignored": "ref refs/heads/x is not the tracked branch"},
+        ),
+    ],
+)
+def test_only_a_push_to_the_tracked_branch_starts_a_pass(
+    running: Running,
+    forge: str,
+    event: str | None,
+    ref: str | None,
+    status: int,
+    answer: dict[str, Any] | None,
+) -> None:
+    running.daemon.config.gitlab_token = Secret(SECRET)
+    running.daemon.config.gitea_secret = Secret(SECRET)
+    body = json.dumps({"zen": "hi"} if ref is None else {"ref": ref}).encode()
+    if forge == "github":
+        headers = {k: v for k, v in _signed(body).items() if k != "X-GitHub-Event"}
+        if event is not None:
+            headers["X-GitHub-Event"] = event
+    elif forge == "gitlab":
+        headers = _gitlab(event or "")
+    else:
+        headers = _gitea(event or "", body)
+    headers["Content-Length"] = str(len(body))
+    got, _, payload = _ask(running.port, _post("/hooks/git", headers, body))
+    assert got == status, payload
+    if answer is not None:
+        assert json.loads(payload) == answer
+    else:
+        assert json.loads(payload)["ignored"] == "no event header is not a push"
+    assert running.daemon.git_notifications == ([forge] if status == 202 else [])
+
+
+def test_a_push_event_without_a_ref_is_400(running: Running) -> None:
+    body = b'{"commits": []}'
+    headers = {**_signed(body), "Content-Length": str(len(body))}
+    status, _, payload = _ask(running.port, _post("/hooks/git", headers, body))
+    assert (status, json.loads(payload)) == (400, {"error": "push event without a ref"})
     assert running.daemon.git_notifications == []
 
 

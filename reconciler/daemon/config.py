@@ -20,6 +20,7 @@ from reconciler.core.manifests import load_positioned
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.core.violations import Violation, render_path
+from reconciler.daemon.faults import RetryPolicy
 from reconciler.files.schemas import schema_dir
 
 
@@ -65,6 +66,7 @@ class DaemonConfig:
     registry_token: Secret | None = None
     delivery: tuple[DeliveryTarget, ...] = ()
     log_format: str = "auto"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @cache
@@ -134,6 +136,14 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
     port = str(data.get("listen", "127.0.0.1:8080")).rpartition(":")[2]
     if port.isdigit() and int(port) > 65535:
         problems.append(f"{at(('listen',))}: listen: port must be 0-65535, got {port}")
+    retry = data.get("retry", {})
+    if isinstance(retry, dict) and not problems:
+        first, cap = retry.get("initialDelaySeconds", 1), retry.get("maxDelaySeconds", 300)
+        if first > cap:
+            problems.append(
+                f"{at(('retry', 'maxDelaySeconds'))}: retry.maxDelaySeconds: must be at least "
+                f"initialDelaySeconds ({first:g}), got {cap:g}"
+            )
     if problems:
         raise DaemonConfigError(problems)
 
@@ -197,6 +207,12 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             for d in data.get("delivery", [])
         ),
         log_format=data.get("logFormat", "auto"),
+        retry=RetryPolicy(
+            initial=float(retry.get("initialDelaySeconds", 1)),
+            maximum=float(retry.get("maxDelaySeconds", 300)),
+            stall=float(retry.get("stallSeconds", 900)),
+            not_ready_after=int(retry.get("notReadyAfterFailures", 3)),
+        ),
     )
 
 

@@ -62,6 +62,11 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.consecutive_failures = Gauge(
+            "reconciler_consecutive_failed_passes",
+            "Passes (or loop turns) that failed in a row; 0 after a good pass",
+            registry=r,
+        )
         self.last_pass = Gauge(
             "reconciler_last_pass_timestamp_seconds", "When the last pass ended", registry=r
         )

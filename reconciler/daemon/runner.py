@@ -4,9 +4,15 @@ Each turn of the loop:
 1. ask git where the branch is (``git ls-remote``: one round trip, no fetch);
 2. work out which scheduled and build-output tags are due (core.schedule), plus the tags
    a registry notification named;
-3. run a pass only when the head moved, a webhook arrived, or tags are due;
+3. run a pass only when the head moved, a webhook arrived, or tags are due, and only
+   when the last failure allows it (``faults``: a permanent error stalls until the input
+   changes, a transient one backs off exponentially; success resets both);
 4. record the check times, hand new open trigger records to the delivery outbox;
-5. sleep until the next poll, the next due tag, or an event, whichever comes first.
+5. sleep until the next poll, the next due tag, the end of a backoff, or an event,
+   whichever comes first.
+
+Tags a registry notification named while their registry is backed off (its circuit open
+or a 429 pause) stay queued, and are checked first when the backoff ends.
 
 SIGTERM (or ``stop()``) sets one event: the current pass finishes, then the loop ends.
 
@@ -27,16 +33,21 @@ from typing import Any
 from reconciler.config.settings import Settings
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.lockfile import Lock
-from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.references import (
+    InvalidReference,
+    parse_image_reference,
+    registry_endpoint_host,
+)
 from reconciler.core.registries import BlockedRegistry
 from reconciler.core.schedule import due_tags, next_due
 from reconciler.core.streams import TagRef
 from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerRecord
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.delivery import Deliverer, enqueue_open_records
+from reconciler.daemon.faults import PERMANENT, Faults
 from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
-from reconciler.daemon.state import Delivery, State
+from reconciler.daemon.state import REBUILT, Delivery, State
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.files import triggerstore
 from reconciler.files.contentcache import ContentCache
@@ -65,8 +76,17 @@ class Daemon:
         self.checkpoint = checkpoint
         self.settings = settings
         self.clock = clock
-        self.state = State(config.state_dir)
+        self.state = State.open_or_rebuild(config.state_dir, clock())
+        if self.state.moved_aside is not None:
+            log(
+                logging.WARNING,
+                "state database unreadable: moved aside, starting from an empty state",
+                error=self.state.corruption,
+                moved_to=str(self.state.moved_aside),
+                lost=REBUILT,
+            )
         self.metrics = Metrics()
+        self.faults = Faults(config.retry)
         # Parsed files, schema verdicts and the last lock, kept across this daemon's passes.
         self.contents = ContentCache()
         self.workspace = Workspace(
@@ -88,22 +108,25 @@ class Daemon:
         self._delivery_wake = threading.Event()
         self._lock = threading.Lock()
         self._git_event = False
+        self._new_event = False  # an event arrived since the last pass started
         self._forced: set[TagRef] = set()
+        self._hosts: dict[TagRef, set[str]] = {}  # where each recheckable tag is asked
         self._early_pushes: list[PushedRepository] = []
         self._recent_checks: list[float] = []
         self._recheckable: list[TagRef] = []
         self._index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
         self._lock_model: Lock | None = None
         self._last_result: dict[str, Any] = {}
-        self.ready = False
         self.passes = 0
         self.last_head: str | None = self.state.get("last_head")
+        self._seen_head: str | None = None  # what the last ls-remote said
 
     # -- events from the HTTP server --------------------------------------------------------
 
     def notify_git(self, source: str) -> None:
         with self._lock:
             self._git_event = True
+            self._new_event = True
         log(logging.INFO, "git push webhook", source=source)
         self._wake.set()
 
@@ -123,6 +146,7 @@ class Daemon:
                         if push.tag is None or tag is None or tag == push.tag:
                             matched.add(ref)
             self._forced |= matched
+            self._new_event = self._new_event or bool(matched)
         if pushes:
             log(logging.INFO, "registry notification", pushes=len(pushes), tags=len(matched))
         if matched:
@@ -157,12 +181,46 @@ class Daemon:
 
         return select
 
+    def _backed_off(self) -> dict[str, float]:
+        """Registry hosts that may not be asked now, and for how many more seconds: an
+        open circuit, or a 429 pause."""
+        hosts: dict[str, float] = {}
+        for host, snapshot in self.client.registry_status().items():
+            left = max(
+                float(str(snapshot.get("open_for_seconds", 0.0)))
+                if snapshot.get("circuit_open")
+                else 0.0,
+                float(str(snapshot.get("paused_for_seconds", 0.0))),
+            )
+            if left > 0:
+                hosts[host.lower()] = left
+        return hosts
+
+    def _held_for(self, ref: TagRef, backed_off: dict[str, float]) -> float:
+        """Seconds until ``ref`` may be asked: 0 unless every place it is asked at is
+        backed off (then until the first of them is free)."""
+        hosts = self._hosts.get(ref)
+        if not hosts or not hosts <= backed_off.keys():
+            return 0.0
+        return min(backed_off[h] for h in hosts)
+
     def next_wakeup(self) -> float:
-        """Seconds until the loop must look again: the git poll, the next due tag, or,
-        when tags are overdue but this minute's import budget is spent, the moment the
-        oldest import of the minute leaves the window (never a busy loop)."""
+        """Seconds until the loop must look again: the git poll, the next due tag, the end
+        of a backoff (the loop's own, or a registry's that holds notified tags), or, when
+        tags are overdue but this minute's import budget is spent, the moment the oldest
+        import of the minute leaves the window (never a busy loop)."""
         now = self.clock()
         wait = self.config.git_poll_interval
+        held = self.faults.wait(now)
+        if held is not None and held > 0:
+            # Failing: due tags are no reason to look sooner; the poll still notices a
+            # new head, and events wake the loop.
+            return max(min(wait, held), MIN_WAIT)
+        with self._lock:
+            forced = set(self._forced)
+        if forced:
+            backed_off = self._backed_off()
+            wait = min(wait, min(self._held_for(r, backed_off) for r in forced))
         if not self.config.policy.disabled and self._recheckable:
             checked = self.state.last_checked()
             soonest = min(
@@ -176,10 +234,15 @@ class Daemon:
     def step(self) -> PassResult | None:
         """One turn of the loop; returns the pass result when a pass ran."""
         now = self.clock()
-        head = self.remote_head()
+        head = self._seen_head = self.remote_head()
         with self._lock:
-            forced, self._forced = self._forced, set()
+            if not self.faults.may_run(now, head, self._new_event):
+                return None  # stalled or backing off: the events wait, kept
+            backed_off = self._backed_off() if self._forced else {}
+            held = {r for r in self._forced if self._held_for(r, backed_off) > 0}
+            forced, self._forced = self._forced - held, held
             git_event, self._git_event = self._git_event, False
+            self._new_event = False
         due_now = []
         if not self.config.policy.disabled and self._recheckable:
             due_now = due_tags(
@@ -216,17 +279,54 @@ class Daemon:
                 contents=self.contents,
             )
         except ReconcilerError as exc:
-            self.metrics.passes.labels("error").inc()
-            log(logging.ERROR, "pass failed", error=str(exc), retryable=exc.retryable)
-            self._last_result = {"error": str(exc), "time": self.clock()}
             self._requeue(forced, git_event)
+            self.pass_failed(exc, head)
             return None
         except BaseException:
             self._requeue(forced, git_event)  # whatever failed, the events are not lost
             raise
         self.passes += 1
+        self.faults.succeeded(self.clock())
         self._after_pass(result, now, reason, time.monotonic() - started)
+        self._hold_unanswered(forced, result)
         return result
+
+    def pass_failed(self, exc: BaseException, head: str | None) -> None:
+        """Record a failed pass or loop turn: stall (permanent) or back off (transient),
+        and say so once, with the error in full (git's own lines included)."""
+        now = self.clock()
+        failure = self.faults.failed(exc, now, head)
+        self.metrics.passes.labels("error").inc()
+        self.metrics.consecutive_failures.set(failure.count)
+        retry_in = round(failure.retry_at - now, 1)
+        log(
+            logging.ERROR,
+            "pass failed: stalled until the input changes"
+            if failure.kind == PERMANENT
+            else "pass failed: retrying with backoff",
+            error=failure.error,
+            kind=failure.kind,
+            failures=failure.count,
+            retry_in=retry_in,
+        )
+        self._last_result = {
+            "error": failure.error,
+            "kind": failure.kind,
+            "time": now,
+            "retryInSeconds": retry_in,
+        }
+
+    def _hold_unanswered(self, forced: set[TagRef], result: PassResult) -> None:
+        """Notified tags whose check failed because their registry is backed off (it
+        went into backoff during this pass) stay queued for when it is out."""
+        failed = {r for r in forced if r in result.plan.failures}
+        if not failed:
+            return
+        backed_off = self._backed_off()
+        again = {r for r in failed if self._held_for(r, backed_off) > 0}
+        if again:
+            with self._lock:
+                self._forced |= again
 
     def _requeue(self, forced: set[TagRef], git_event: bool) -> None:
         with self._lock:
@@ -252,6 +352,7 @@ class Daemon:
         self.last_head = result.commit if pushed_here and result.commit else result.head
         self.state.put("last_head", self.last_head)
         self.metrics.passes.labels("ok").inc()
+        self.metrics.consecutive_failures.set(0)
         self.metrics.pass_seconds.observe(seconds)
         self.metrics.tags_resolved.inc(len(plan.requested))
         if plan.requested:
@@ -282,7 +383,6 @@ class Daemon:
         added = enqueue_open_records(self.state, records, self.config.delivery)
         if added:
             self._delivery_wake.set()
-        self.ready = True
         self._last_result = {
             "time": self.clock(),
             "reason": reason,
@@ -334,6 +434,7 @@ class Daemon:
         logical name and every location registries.conf sends it to."""
         conf = self.settings.registries
         index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
+        asked_at: dict[TagRef, set[str]] = {}
         for ref in self._recheckable:
             entry = lock.get(ref)
             if entry is None:
@@ -351,6 +452,11 @@ class Daemon:
                         (e.reference.registry or "", e.reference.repository, e.reference.tag)
                         for e in endpoints
                     ]
+                    asked_at.setdefault(ref, set()).update(
+                        registry_endpoint_host(e.reference.registry or "").lower()
+                        for e in endpoints
+                        if e.reference.registry
+                    )
             except InvalidReference:
                 continue
             for host, repository, tag in places:
@@ -358,6 +464,7 @@ class Daemon:
                     index.setdefault(key, set()).add((ref, tag))
         with self._lock:
             self._index = index
+            self._hosts = asked_at
 
     def _skip_reason(self, item: Delivery) -> str | None:
         """Why a queued delivery is no longer worth sending, from the latest pass: the
@@ -384,6 +491,12 @@ class Daemon:
 
     # -- status ---------------------------------------------------------------------------
 
+    @property
+    def ready(self) -> bool:
+        """What ``/readyz`` says: a pass has succeeded, and the loop is neither stalled on
+        a permanent error nor ``retry.notReadyAfterFailures`` failures into a backoff."""
+        return self.faults.readiness()[0]
+
     def status(self) -> dict[str, Any]:
         checked = self.state.last_checked()
         tags: dict[str, Any] = {}
@@ -407,6 +520,7 @@ class Daemon:
             "repo": display_url(self.config.repo_url),
             "branch": self.config.branch,
             "ready": self.ready,
+            "health": self.faults.status(self.clock()),
             "passes": self.passes,
             "head": self.last_head,
             "lastPass": self._last_result,
@@ -419,7 +533,7 @@ class Daemon:
     def delivery_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                if self.ready:  # deliveries are judged against the latest pass
+                if self.passes:  # deliveries are judged against the latest good pass
                     self.deliverer.deliver_due()
             except Exception as exc:  # a bad target must not kill the worker
                 log(logging.ERROR, "delivery sweep failed", error=str(exc))
@@ -437,8 +551,7 @@ class Daemon:
                 try:
                     self.step()
                 except Exception as exc:  # the loop survives anything one turn throws
-                    self.metrics.passes.labels("error").inc()
-                    log(logging.ERROR, "loop turn failed", error=repr(exc))
+                    self.pass_failed(exc, self._seen_head)  # ...and backs off (transient)
                 if self.stopping.is_set():
                     break
                 self._wake.wait(self.next_wakeup())

@@ -116,6 +116,19 @@ class Endpoints:
             log(logging.WARNING, "git webhook refused", peer=peer, reason=verdict.reason)
             return _error(401, verdict.reason)
         self.daemon.metrics.events.labels(verdict.source).inc()
+        try:
+            event = webhooks.git_event(verdict.source, headers, body, config.branch)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        if not event.run:
+            log(
+                logging.INFO,
+                "git webhook: no pass",
+                source=verdict.source,
+                event=event.event,
+                reason=event.ignored,
+            )
+            return JsonResponse({"accepted": False, "ignored": event.ignored}, 200)
         self.daemon.notify_git(verdict.source)
         return JsonResponse({"accepted": True}, 202)
 

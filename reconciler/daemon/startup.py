@@ -2,16 +2,23 @@
 
 1. read the configuration file and the settings it names (environment included);
 2. set up the process's logs in the configured format;
-3. build the ``Daemon`` (its durable state opens here);
+3. build the ``Daemon`` (its durable state opens here; an unreadable state file is moved
+   aside and rebuilt, not fatal);
 4. listen, and serve HTTP from a background thread;
-5. route SIGTERM and SIGINT into the daemon's one stop event;
-6. run the loop in this (the main) thread until it stops;
-7. stop the HTTP server, after the loop: the current step finishes first.
+5. ask the repository for the branch (``git ls-remote``): a repository that does not
+   exist, a missing branch or refused access ends start-up; a remote that cannot be
+   reached does not (the loop retries with backoff, ``/readyz`` says 503 meanwhile, and
+   ``/status`` says why);
+6. route SIGTERM and SIGINT into the daemon's one stop event;
+7. run the loop in this (the main) thread until it stops;
+8. stop the HTTP server, after the loop: the current step finishes first.
 
 Owns the order of those steps and turning a start-up failure into its message and exit
 code: every failure is a ``ConfigurationError`` (the operator's input is wrong: a bad
-file, a state directory we cannot use, an address we cannot listen on), reported as
-``reconciler: error: ...`` lines on stderr with exit code 2.
+file, a state directory we cannot use, an address we cannot listen on, a repository or
+branch that is not there), reported as ``reconciler: error: ...`` lines on stderr with
+exit code 2. Exit code 2 is not worth restarting for: under systemd, see
+``RestartPreventExitStatus=2`` in ``deploy/imagestream-reconciler.service``.
 
 Must not: parse command-line flags (the CLI does), do a pass's work (the runner does), or
 answer requests (the server does).
@@ -22,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -32,7 +40,8 @@ from reconciler.daemon import logs
 from reconciler.daemon.config import DaemonConfig, DaemonConfigError, load_daemon_config
 from reconciler.daemon.runner import Daemon
 from reconciler.daemon.server import Server, make_server
-from reconciler.gitrepo.workspace import display_url
+from reconciler.gitrepo import remote
+from reconciler.gitrepo.workspace import GitError, display_url
 from reconciler.passes.run import Checkpoint, no_checkpoint
 
 
@@ -60,6 +69,12 @@ def _run(config_path: Path, checkpoint: Checkpoint) -> int:
         repo=display_url(config.repo_url),
         branch=config.branch,
     )
+    try:
+        _check_repository(config)  # 5
+    except ConfigurationError:
+        server.stop()
+        daemon.close()
+        raise
 
     def on_signal(signum: int, _frame: object) -> None:
         logs.log(
@@ -69,12 +84,12 @@ def _run(config_path: Path, checkpoint: Checkpoint) -> int:
         )
         daemon.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)  # 5
+    signal.signal(signal.SIGTERM, on_signal)  # 6
     signal.signal(signal.SIGINT, on_signal)
     try:
-        daemon.run()  # 6
+        daemon.run()  # 7
     finally:
-        server.stop()  # 7
+        server.stop()  # 8
     logs.log(logging.INFO, "stopped")
     return EXIT_OK
 
@@ -104,11 +119,26 @@ def _configuration(config_path: Path) -> tuple[DaemonConfig, Settings]:
     return config, settings
 
 
+def _check_repository(config: DaemonConfig) -> None:
+    """ConfigurationError (git's first line) when the repository or branch is not there or
+    lets us not in; a remote that does not answer is only logged: the loop retries."""
+    try:
+        remote.check_repository(config.repo_url, config.branch)
+    except GitError as exc:
+        logs.log(
+            logging.WARNING,
+            "cannot reach the repository: starting anyway, the loop retries with backoff",
+            error=str(exc),
+        )
+
+
 def _daemon(config: DaemonConfig, settings: Settings, checkpoint: Checkpoint) -> Daemon:
     try:
         return Daemon(config, settings, checkpoint=checkpoint)
     except OSError as exc:
         raise ConfigurationError(f"cannot use stateDir {config.state_dir}: {exc.strerror}") from exc
+    except sqlite3.Error as exc:  # not corruption (that is rebuilt): permissions, a full disk
+        raise ConfigurationError(f"cannot use stateDir {config.state_dir}: {exc}") from exc
 
 
 def _listen(daemon: Daemon, config: DaemonConfig) -> Server:

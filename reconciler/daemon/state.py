@@ -6,17 +6,24 @@ re-checking too early or delivering too rarely.
 Every write is its own transaction, so a daemon killed at any point restarts from a
 consistent state: at worst a check is repeated or a delivery is sent again (deliveries
 are at least once, with an idempotency key).
+
+A file SQLite cannot read (overwritten, truncated, a disk fault) is a cache lost, not a
+reason to stop: ``State.open_or_rebuild`` moves it aside as
+``state.sqlite3.corrupt-<UTC time>`` and starts empty. What that loses, and how it comes
+back, is in ``REBUILT``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.core.errors import PermanentError
 from reconciler.core.streams import TagRef
 
 SCHEMA = """
@@ -48,6 +55,27 @@ FAILED = "failed"  # gave up after max_attempts
 SKIPPED = "skipped"  # no longer worth sending: acknowledged, or superseded by a newer record
 
 
+# What a state rebuilt from nothing loses, said in the warning: the repository holds the
+# rest (the lock, the records), and the first pass re-derives the outbox from it.
+REBUILT = (
+    "check times are lost, so scheduled tags are re-checked at once (within "
+    "MaxScheduledImageImportsPerMinute); the delivery outbox is re-derived from the open "
+    "records in the repository (the newest open record per consumer is sent), so a record "
+    "already delivered may be sent again under the same Idempotency-Key, and the history "
+    "of abandoned and skipped deliveries is gone"
+)
+_UNREADABLE = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+class CorruptState(PermanentError):
+    """The state file is not a database SQLite can read."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"the state database {path} is corrupt: {detail}")
+        self.path = path
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class Delivery:
     id: str
@@ -76,13 +104,52 @@ class State:
     worker threads (one connection, serialised by a lock)."""
 
     def __init__(self, directory: Path) -> None:
+        """Open (or create) the state in ``directory``; CorruptState when the file is there
+        and SQLite cannot read it. OSError and other sqlite3 errors (permissions, a full
+        disk) are not corruption and go to the caller as they are."""
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "state.sqlite3"
+        self.moved_aside: Path | None = None  # set by open_or_rebuild
+        self.corruption = ""
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            verdict = [str(row[0]) for row in self._db.execute("PRAGMA quick_check")]
+            if verdict != ["ok"]:
+                raise CorruptState(self.path, "; ".join(verdict[:3]))
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if getattr(exc, "sqlite_errorcode", None) in _UNREADABLE:
+                raise CorruptState(self.path, str(exc)) from exc
+            raise
+        except CorruptState:
+            self._db.close()
+            raise
         self._lock = threading.Lock()
+
+    @classmethod
+    def open_or_rebuild(cls, directory: Path, now: float | None = None) -> State:
+        """The state in ``directory``; when its file is corrupt, that file (with its WAL
+        and shared-memory files) is moved aside as ``state.sqlite3.corrupt-<UTC time>``
+        and an empty state is opened. The caller says what that loses (``REBUILT``); the
+        path moved to is ``moved_aside``."""
+        try:
+            return cls(directory)
+        except CorruptState as exc:
+            stamp = time.strftime(
+                "%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now)
+            )
+            aside = exc.path.with_name(f"{exc.path.name}.corrupt-{stamp}")
+            for suffix in ("", "-wal", "-shm"):
+                source = exc.path.with_name(exc.path.name + suffix)
+                if source.exists():
+                    source.rename(aside.with_name(aside.name + suffix))
+            state = cls(directory)
+            state.moved_aside = aside
+            state.corruption = exc.detail
+            return state
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

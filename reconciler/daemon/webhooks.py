@@ -2,6 +2,10 @@
 ``X-Hub-Signature-256``, Gitea ``X-Gitea-Signature``, GitLab ``X-Gitlab-Token``) and a
 distribution registry notification (its event envelope, with a bearer token).
 
+A verified git webhook starts a pass only when it is a push (GitHub and Gitea ``push``,
+GitLab ``Push Hook``, by the forge's event header) to the tracked branch: a ``ping`` is
+answered and does nothing, and any other event or ref is ignored with the reason.
+
 Every secret comparison is constant-time. Pure: headers and body in, a verdict out.
 
 Owns what a signature, a token and a notification envelope must look like, and the body
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -68,6 +73,57 @@ def verify_git_webhook(
             return Verdict(True, "gitlab")
         return Verdict(False, "gitlab", "bad X-Gitlab-Token")
     return Verdict(False, "", "no signature or token for a configured forge")
+
+
+# The event header each forge sends, and the value that means "a branch was pushed".
+# Gitea also sends GitHub's header (and Gogs's), so it is read last for gitea.
+EVENT_HEADERS = {
+    "github": ("X-GitHub-Event",),
+    "gitea": ("X-Gitea-Event", "X-Gogs-Event", "X-GitHub-Event"),
+    "gitlab": ("X-Gitlab-Event",),
+}
+PUSH_EVENTS = {"github": "push", "gitea": "push", "gitlab": "Push Hook"}
+PING = "ping"
+
+
+@dataclass(frozen=True)
+class GitEvent:
+    """What a verified git webhook asks for: ``run`` a pass or not, the forge's event name,
+    and why not (``ignored``)."""
+
+    run: bool
+    event: str
+    ignored: str = ""
+
+
+def git_event(source: str, headers: Mapping[str, str], body: bytes, branch: str) -> GitEvent:
+    """Judge a verified webhook from ``source`` (github, gitea, gitlab) against the tracked
+    ``branch``. Raises ValueError when a push event's body carries no ref."""
+    event = next((v for name in EVENT_HEADERS.get(source, ()) if (v := _header(headers, name))), "")
+    if event.lower() == PING:
+        return GitEvent(False, event, "ping: nothing to do")
+    if event != PUSH_EVENTS.get(source):
+        shown = f"event {event!r}" if event else "no event header"
+        return GitEvent(False, event, f"{shown} is not a push")
+    ref = _push_ref(body)
+    if ref != f"refs/heads/{branch}":
+        return GitEvent(False, event, f"ref {ref} is not the tracked branch")
+    return GitEvent(True, event)
+
+
+def _push_ref(body: bytes) -> str:
+    """The ``ref`` of a push payload: JSON, or GitHub's form encoding (``payload=...``)."""
+    text = body.decode("utf-8", "replace")
+    if text.startswith("payload="):
+        text = urllib.parse.parse_qs(text).get("payload", [""])[0]
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"push event body is not JSON: {exc}") from exc
+    ref = payload.get("ref") if isinstance(payload, dict) else None
+    if not isinstance(ref, str) or not ref:
+        raise ValueError("push event without a ref")
+    return ref
 
 
 def verify_bearer(headers: Mapping[str, str], token: Secret | None) -> bool:

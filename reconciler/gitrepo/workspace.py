@@ -16,7 +16,7 @@ from pathlib import Path
 
 import git
 
-from reconciler.core.errors import TransientError
+from reconciler.core.errors import PermanentError, ReconcilerError, TransientError
 
 BOT_NAME = "imagestream-reconciler"
 BOT_EMAIL = "imagestream-reconciler@users.noreply.local"
@@ -29,6 +29,13 @@ class GitError(TransientError):
 
 class PushRejected(TransientError):
     """The branch moved between our fetch and our push."""
+
+
+class PushRefused(PermanentError):
+    """The remote refused the push for a reason other than a race: a hook declined it, the
+    branch is protected, we may not write. Pushing the same commit again fails the same
+    way, so the message carries git's own lines (``remote: ...`` and ``! [remote
+    rejected] main (pre-receive hook declined)``) for the operator to act on."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,63 @@ def default_workdir(cache_root: Path, url: str) -> Path:
 def clean_error(exc: git.GitCommandError) -> str:
     stderr = str(exc.stderr or "").strip().replace("stderr: ", "").strip("'\" \n")
     return stderr.splitlines()[-1] if stderr else str(exc)
+
+
+def command_output(value: object) -> str:
+    """A GitCommandError's ``stdout`` or ``stderr`` as git wrote it (GitPython wraps it
+    in ``"\\n  stderr: '...'"``)."""
+    text = str(value or "")
+    match = re.match(r"\s*(?:stdout|stderr): '(.*)'\s*$", text, re.DOTALL)
+    return match.group(1) if match else text.strip()
+
+
+# Why a ref was not updated, as ``git push --porcelain`` says (``!<TAB>src:dst<TAB>[...]``).
+_STATUS_LINE = re.compile(r"^!\t[^\t]*:(?P<ref>[^\t]+)\t(?P<status>.*)$")
+# A race: the ref moved under us, or another push held its lock at that moment. Fetching
+# and computing again is the answer.
+_RACE = re.compile(
+    r"^\[rejected\] \((fetch first|non-fast-forward|stale info)\)"
+    r"|^\[remote rejected\] .*(cannot lock|failed to lock|incorrect old value|failed to update ref)"
+)
+# Refused outright, before any ref is considered: permissions and authentication.
+_ACCESS_REFUSED = re.compile(
+    r"permission denied|permission to .* denied|access denied|not allowed|authentication "
+    r"failed|could not read username|terminal prompts disabled|returned error: 40[13]|"
+    r"\b403 forbidden|unauthorized",
+    re.IGNORECASE,
+)
+
+
+def classify_push_failure(stdout: str, stderr: str, url: str) -> PushOutcome | ReconcilerError:
+    """What a failed ``git push --porcelain`` means: a race (a PushOutcome not pushed: fetch
+    and try again), a refusal (PushRefused, with git's own lines), or anything else
+    (GitError, transient: the remote unreachable, say)."""
+    statuses = [m for m in map(_STATUS_LINE.match, stdout.splitlines()) if m is not None]
+    said = [line.rstrip() for line in stderr.splitlines() if line.strip()]
+    remote_lines = [line for line in said if line.startswith("remote:") and line[7:].strip()]
+    if statuses and all(_RACE.search(m["status"]) for m in statuses):
+        return PushOutcome(False, "; ".join(m["status"] for m in statuses))
+    refused = [m for m in statuses if m["status"].startswith("[remote rejected]")]
+    access = [x for x in said if not x.startswith("remote:") and _ACCESS_REFUSED.search(x)]
+    if refused or access:
+        # As git shows them without --porcelain: "! [remote rejected] main (reason)".
+        shown = [_rejection_line(m["ref"], m["status"]) for m in refused]
+        detail = redact("\n".join(dict.fromkeys([*remote_lines, *shown, *access])))
+        return PushRefused(f"the remote {display_url(url)} refused the push:\n{detail}")
+    last = said[-1:] or [stdout.strip()]
+    detail = redact("\n".join(dict.fromkeys([*remote_lines, *last])))
+    return GitError(f"cannot push to {display_url(url)}: {detail}")
+
+
+def redact(text: str) -> str:
+    """``text`` with any ``user:password@`` or token in a URL shown as ``***@``."""
+    return re.sub(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s'\"]+@", r"\1***@", text, flags=re.IGNORECASE)
+
+
+def _rejection_line(ref: str, status: str) -> str:
+    flag, sep, reason = status.partition("] ")
+    branch = ref.removeprefix("refs/heads/")
+    return f"! {flag}] {branch} {reason}" if sep else f"! {status} {branch}"
 
 
 class Workspace:
@@ -257,11 +321,10 @@ class Workspace:
         try:
             self.repo.git.push(*args, "origin", refspec)
         except git.GitCommandError as exc:
-            text = f"{exc.stdout or ''}\n{exc.stderr or ''}"
-            if re.search(
-                r"\[rejected\]|non-fast-forward|fetch first|stale info|\[remote rejected\].*(lock|cannot lock)",
-                text,
-            ):
-                return PushOutcome(False, clean_error(exc))
-            raise GitError(f"cannot push to {display_url(self.url)}: {clean_error(exc)}") from exc
+            outcome = classify_push_failure(
+                command_output(exc.stdout), command_output(exc.stderr), self.url
+            )
+            if isinstance(outcome, PushOutcome):
+                return outcome
+            raise outcome from exc
         return PushOutcome(True)
