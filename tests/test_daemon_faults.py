@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import logging
@@ -29,6 +30,7 @@ import pytest
 from daemon_fixtures import GITHUB_SECRET, daemon_config, start_daemon, wait_for
 from git_fixtures import GitRemote
 
+from reconciler.cli import main as cli
 from reconciler.config.settings import Settings
 from reconciler.core.errors import ConfigurationError, PermanentError
 from reconciler.core.lockfile import parse_lock
@@ -362,6 +364,7 @@ def test_a_corrupt_state_database_is_moved_aside_and_rebuilt(
     make_remote: MakeRemote,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     push_image(local_registry.url, "corrupt/app", "latest", seed="corrupt-1")
     remote = make_remote(
@@ -379,7 +382,11 @@ def test_a_corrupt_state_database_is_moved_aside_and_rebuilt(
     garbage = os.urandom(4096)
     database.write_bytes(garbage)
     with pytest.raises(PermanentError, match="is corrupt"):
-        State(config.state_dir)  # a reader (triggers list) gets an error, not a traceback
+        State(config.state_dir)  # a reader gets an error, not a traceback, and moves nothing
+    argv = ["triggers", "list", "--repo", str(config.work_dir), "--state-dir"]
+    assert cli.main([*argv, str(config.state_dir)], out=io.StringIO()) == 2
+    assert "state.sqlite3 is corrupt: file is not a database" in capsys.readouterr().err
+    assert database.read_bytes() == garbage
 
     caplog.set_level(logging.WARNING, logger="reconciler")
     second = Daemon(config, Settings(cache_dir=tmp_path))
