@@ -1,11 +1,12 @@
-"""The daemon's pure parts: webhook verification, notification parsing, the scheduling
-policy, the config file's errors, delivery backoff."""
+"""The daemon's pure parts: webhook verification and what a git event asks for,
+notification parsing, the scheduling policy, the config file's errors, delivery backoff."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from reconciler.core.streams import TagRef
 from reconciler.daemon.config import DaemonConfigError, parse_daemon_config
 from reconciler.daemon.delivery import MAX_BACKOFF, backoff
 from reconciler.daemon.webhooks import (
+    GitEvent,
     PushedRepository,
+    git_event,
     registry_pushes,
     verify_bearer,
     verify_git_webhook,
@@ -47,6 +50,17 @@ def sig(body: bytes, key: str = "s3cret") -> str:
 def test_git_webhook_verification(headers: dict[str, str], accepted: bool, source: str) -> None:
     verdict = verify_git_webhook(headers, BODY, github=SECRET, gitea=SECRET, gitlab=SECRET)
     assert (verdict.accepted, verdict.source) == (accepted, source)
+
+
+def test_git_event_reads_github_form_encoded_payloads() -> None:
+    form = b"payload=" + urllib.parse.quote_plus('{"ref": "refs/heads/main"}').encode()
+    push = {"X-GitHub-Event": "push"}
+    assert git_event("github", push, form, "main") == GitEvent(True, "push")
+    assert git_event("github", push, form, "prod").ignored == (
+        "ref refs/heads/main is not the tracked branch"
+    )
+    with pytest.raises(ValueError, match="not JSON"):
+        git_event("github", push, b"<html>", "main")
 
 
 def test_git_webhook_without_configured_secret_is_refused() -> None:
