@@ -111,6 +111,7 @@ class _Reader:
         self.triggers: list[AnnotationTrigger] = []
         self.findings: list[Finding] = []
         self.spans: dict[Path, Span] = {}
+        self.holes: list[tuple[int, int]] = []  # where the placeholders stand
 
     def problem(
         self, offset: int | None, path: Path, message: str, severity: str = "error"
@@ -118,8 +119,11 @@ class _Reader:
         self.findings.append(Finding(offset, path, message, severity))
 
     def placeholder_in(self, path: Path) -> bool:
+        """Whether the value at ``path`` is, or holds, a placeholder."""
         span = self.spans.get(path)
-        return span is not None and holds_placeholder(self.text[span.start : span.end])
+        if span is None:
+            return False
+        return any(start < span.end and end > span.start for start, end in self.holes)
 
     def start(self, *paths: Path) -> int | None:
         """Where the first of ``paths`` that the JSON holds starts."""
@@ -138,6 +142,7 @@ class _Reader:
                 f"{MAX_ANNOTATION_CHARS} bytes in all",
             )
             return
+        self.holes = [m.span() for m in PLACEHOLDER.finditer(self.text)]
         try:
             data, self.spans = load_with_places(self.text)
         except JSONProblem as exc:

@@ -42,9 +42,14 @@ class FieldWrite:
     image: str
 
     @property
+    def field(self) -> str:
+        """The field's path as text: ``spec.template.spec.containers[0].image``."""
+        return render_path(self.path)
+
+    @property
     def text(self) -> str:
         """``Deployment/team/web spec....image: <image>``, for commit messages."""
-        return f"{self.obj.display} {render_path(self.path)}: {self.image}"
+        return f"{self.obj.display} {self.field}: {self.image}"
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,12 @@ def _edit_round_trip(source: str, writes: Sequence[FieldWrite]) -> str:
         holder = _node(obj, write.path[:-1])
         if not isinstance(holder, CommentedMap):
             raise EditError(f"{render_path(write.path[:-1])} is not a mapping")
-        set_value(holder, str(write.path[-1]), write.image)
+        key = str(write.path[-1])
+        if key not in holder and "name" in holder:
+            # A new field goes right under the container's name, where people look.
+            holder.insert(list(holder).index("name") + 1, key, write.image)
+        else:
+            set_value(holder, key, write.image)
     text = document.render()
     changed = sum(
         max(i2 - i1, j2 - j1)
