@@ -8,6 +8,7 @@ manifests' image lines follow in the same commit, comments kept; without, they s
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from git_fixtures import GitRemote, git
 
+from reconciler.cli.planview import print_plan
 from reconciler.config.settings import Settings
 from reconciler.core.lockfile import parse_lock
 from reconciler.core.streams import TagRef
@@ -335,6 +337,10 @@ def test_workloads_follow_a_moving_tag(
         text = remote.show(name)
         assert f"fromDigest: {first}" in text and f"toDigest: {second}" in text
     assert "paused: deploy/canary follows app:latest (no record)" in moved.plan.notes
+    shown = io.StringIO()
+    print_plan(moved.plan, shown, show_diff=True)
+    assert "\npaused: deploy/canary follows app:latest (no record)\n" in shown.getvalue()
+    assert ("+++ b/deploy/web.yaml" in shown.getvalue()) == write_back
     new_image = f"{host}/{unique_repo}/app@{second}"
     if write_back:
         assert f'image: "{new_image}"' in remote.show("deploy/web.yaml")

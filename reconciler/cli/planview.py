@@ -72,6 +72,10 @@ def print_plan(plan: Plan, out: TextIO, *, show_diff: bool) -> None:
         out.writelines(
             difflib.unified_diff(old, new, f"a/{loader.LOCKFILE_NAME}", f"b/{loader.LOCKFILE_NAME}")
         )
+    for edit in plan.edits if show_diff else ():
+        before = edit.writes[0].obj.source.replace("\r\n", "\n").splitlines(keepends=True)
+        after = edit.text.splitlines(keepends=True)
+        out.writelines(difflib.unified_diff(before, after, f"a/{edit.file}", f"b/{edit.file}"))
 
 
 def exit_code_for(plan: Plan) -> int:
