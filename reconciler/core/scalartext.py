@@ -13,6 +13,7 @@ Pure: text in, positions out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 Place = tuple[int, int]  # 1-based line and column
@@ -40,11 +41,24 @@ _ESCAPES = {
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
 
-def value_places(text: str, key_line: int, key_column: int, value: str) -> list[Place] | None:
+def split_lines(text: str) -> tuple[str, ...]:
+    """``text`` split at line feeds, as the functions here take it. The last few texts
+    are remembered: problems in many objects of one large file split it once."""
+    return _split(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split("\n"))
+
+
+def value_places(
+    lines: Sequence[str], key_line: int, key_column: int, value: str
+) -> list[Place] | None:
     """The place of each character of ``value`` (and one more: where it ends), for the
-    mapping value whose key starts at ``key_line``:``key_column`` (1-based) in ``text``;
-    None when the scalar there does not read back as ``value``."""
-    lines = text.split("\n")
+    mapping value whose key starts at ``key_line``:``key_column`` (1-based) in ``lines``
+    (see :func:`split_lines`); None when the scalar there does not read back as
+    ``value``."""
     start = _value_start(lines, key_line, key_column)
     if start is None:
         return None
@@ -53,14 +67,13 @@ def value_places(text: str, key_line: int, key_column: int, value: str) -> list[
 
 
 def scalar_span(
-    text: str, key_line: int, key_column: int, value: str
+    lines: Sequence[str], key_line: int, key_column: int, value: str
 ) -> tuple[int, int, int, str] | None:
     """Where the scalar ``value`` of the key at ``key_line``:``key_column`` is written,
     when it is on one line: its line, the column where its token (quotes included)
     starts and the column just after it ends (1-based), and its style (``plain``, ``'``
     or ``"``). None for a block scalar, one over several lines, or one that does not
     read back as ``value``."""
-    lines = text.split("\n")
     start = _value_start(lines, key_line, key_column)
     if start is None:
         return None

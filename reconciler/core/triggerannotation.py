@@ -29,7 +29,7 @@ from reconciler.core.fieldpaths import (
 )
 from reconciler.core.jsonplaces import JSONProblem, Span, load_with_places, string_offsets
 from reconciler.core.objects import ManifestObject
-from reconciler.core.scalartext import value_places
+from reconciler.core.scalartext import split_lines, value_places
 from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, parse_istag_name
 from reconciler.core.violations import Path, Violation, render_path
 
@@ -330,7 +330,8 @@ class Placer:
         self.obj = obj
         key = obj.positions.get((*obj.base, *ANNOTATION_PATH))
         self.key = key if key is not None else obj.locate(ANNOTATION_PATH)
-        self.places = value_places(obj.source, self.key[0], self.key[1], text) if key else None
+        lines = split_lines(obj.source)
+        self.places = value_places(lines, self.key[0], self.key[1], text) if key else None
 
     def place(self, offset: int | None) -> tuple[int, int]:
         """The (line, column) of ``offset`` in the annotation's text."""

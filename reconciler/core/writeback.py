@@ -122,22 +122,21 @@ def _spelled(value: str, style: str) -> str:
     return value
 
 
-def _splice(text: str, write: FieldWrite) -> str | None:
-    """``text`` with the one-line scalar at ``write.path`` replaced by the image, in the
-    same quoting; None when the field is not a one-line scalar (or is missing)."""
+def _splice(lines: list[str], write: FieldWrite) -> bool:
+    """Replace the one-line scalar at ``write.path`` in ``lines`` by the image, in the
+    same quoting; False when the field is not a one-line scalar (or is missing)."""
     obj = write.obj
     key = obj.positions.get((*obj.base, *write.path))
     current = _value_at(obj.body, write.path)
     if key is None or not isinstance(current, str):
-        return None
-    span = scalar_span(text, key[0], key[1], current)
+        return False
+    span = scalar_span(lines, key[0], key[1], current)
     if span is None:
-        return None
+        return False
     row, start, end, style = span
-    lines = text.split("\n")
     line = lines[row - 1]
     lines[row - 1] = line[: start - 1] + _spelled(write.image, style) + line[end - 1 :]
-    return "\n".join(lines)
+    return True
 
 
 def _edit_round_trip(source: str, writes: Sequence[FieldWrite]) -> str:
@@ -182,15 +181,10 @@ def manifest_edits(writes: Sequence[FieldWrite]) -> tuple[list[ManifestEdit], li
         group = by_file[file]
         # Edits work on LF text; the shell writes it with the file's own line endings.
         source = group[0].obj.source.replace("\r\n", "\n")
-        text = source
-        rest: list[FieldWrite] = []
+        lines = source.split("\n")
         # Right to left, bottom up: a splice never moves a place still to be used.
-        for write in sorted(group, key=_place, reverse=True):
-            spliced = _splice(text, write)
-            if spliced is None:
-                rest.append(write)
-            else:
-                text = spliced
+        rest = [w for w in sorted(group, key=_place, reverse=True) if not _splice(lines, w)]
+        text = "\n".join(lines)
         if rest:
             try:
                 text = _edit_round_trip(text, rest)

@@ -18,7 +18,7 @@ from reconciler.core.following import paused_notes, read_consumers
 from reconciler.core.lockfile import Lock, TagLock, TagSource
 from reconciler.core.manifests import ManifestObject, parse_manifests
 from reconciler.core.repoconfig import _KNOWN_KEYS, parse_repo_config
-from reconciler.core.scalartext import scalar_span, value_places
+from reconciler.core.scalartext import scalar_span, split_lines, value_places
 from reconciler.core.streams import TagRef
 from reconciler.core.triggers import derive_triggers
 from reconciler.core.workloads import lookup_table, workload_findings
@@ -47,7 +47,7 @@ from reconciler.files.manifeststore import write_edits
 def test_value_places_find_each_character(yaml_value: str, token: str) -> None:
     text = f"top:\n  key: {yaml_value}\nnext: 1\n"
     value = YAML(typ="safe").load(text)["top"]["key"]
-    places = value_places(text, 2, 3, value)
+    places = value_places(split_lines(text), 2, 3, value)
     assert places is not None and len(places) == len(value) + 1
     line, column = places[value.index(token)]
     assert text.splitlines()[line - 1][column - 1 :].startswith(token)
@@ -55,9 +55,9 @@ def test_value_places_find_each_character(yaml_value: str, token: str) -> None:
 
 def test_value_places_refuse_what_does_not_read_back() -> None:
     text = "key: |+\n  kept\n\n\nnext: 1\n"
-    assert value_places(text, 1, 1, "kept\n\n\n") is None
-    assert value_places("key: a\n", 1, 1, "b") is None
-    assert value_places("key:\n  on the next line\n", 1, 1, "on the next line") is None
+    assert value_places(split_lines(text), 1, 1, "kept\n\n\n") is None
+    assert value_places(split_lines("key: a\n"), 1, 1, "b") is None
+    assert value_places(split_lines("key:\n  on the next\n"), 1, 1, "on the next") is None
 
 
 @pytest.mark.parametrize(
@@ -72,12 +72,12 @@ def test_value_places_refuse_what_does_not_read_back() -> None:
 def test_scalar_span_of_one_line_scalars(line: str, span: tuple[int, int, int, str]) -> None:
     text = f"c:\n{line}\n"
     value = YAML(typ="safe").load(text)["c"]["image"]
-    assert scalar_span(text, 2, 3, value) == span
+    assert scalar_span(split_lines(text), 2, 3, value) == span
 
 
 def test_scalar_span_refuses_blocks_and_flow_plain() -> None:
-    assert scalar_span("image: |\n  x\n", 1, 1, "x\n") is None
-    assert scalar_span("{name: a, image: x}\n", 1, 11, "x") is None
+    assert scalar_span(split_lines("image: |\n  x\n"), 1, 1, "x\n") is None
+    assert scalar_span(split_lines("{name: a, image: x}\n"), 1, 11, "x") is None
 
 
 # ---------------------------------------------------------------- fieldPath
