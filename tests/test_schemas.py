@@ -710,9 +710,17 @@ def test_schema_dir_holds_our_schemas() -> None:
     assert names == [
         "buildconfig.json",
         "common.json",
+        "cronjob.json",
         "daemon-config.json",
+        "daemonset.json",
+        "deployment.json",
         "deploymentconfig.json",
         "imagestream.json",
+        "job.json",
+        "replicaset.json",
+        "repo-config.json",
+        "statefulset.json",
+        "workload.json",
     ]
     assert schema_dir() == Path(__file__).resolve().parents[1] / "schemas"
 

@@ -16,7 +16,7 @@ from reconciler.cli import progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.flags import reference_policy
 from reconciler.config.settings import Settings
-from reconciler.core import editing
+from reconciler.core import editing, newfiles
 from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
@@ -180,7 +180,7 @@ def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: editing
     text = edits.created.get(path)
     if text is None:
         ns_field = dest.namespace if dest.namespace != checkout.config.default_namespace else None
-        text = editing.new_file_text([editing.new_stream(dest.stream, ns_field)], style)
+        text = newfiles.new_file_text([newfiles.new_stream(dest.stream, ns_field)], style)
     doc = editing.ManifestFile(text, style)
     editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
     edits.create(path, doc.render())

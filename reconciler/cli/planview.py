@@ -16,6 +16,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "lockChanged": plan.lock_changed,
         "changes": [{"tag": str(c.ref), "kind": c.kind, "text": c.text} for c in plan.changes],
         "triggers": [t.to_data() for t in plan.triggers],
+        "writeBack": [
+            {"file": e.file, "object": w.obj.display, "field": w.field, "image": w.image}
+            for e in plan.edits
+            for w in e.writes
+        ],
+        "notes": plan.notes,
         "failures": {
             str(ref): {"reason": f.reason, "message": f.message}
             for ref, f in sorted(plan.failures.items())
@@ -45,6 +51,13 @@ def print_plan(plan: Plan, out: TextIO, *, show_diff: bool) -> None:
         print("triggers:", file=out)
         for record in plan.triggers:
             print(f"  {record.id}: {record.summary()}", file=out)
+    if plan.edits:
+        print("write-back:", file=out)
+        for edit in plan.edits:
+            for write in edit.writes:
+                print(f"  {edit.file}: {write.text}", file=out)
+    for note in plan.notes:
+        print(note, file=out)
     if plan.failures:
         print("failed (last good digest kept):", file=out)
         for ref, failure in sorted(plan.failures.items()):
@@ -59,6 +72,10 @@ def print_plan(plan: Plan, out: TextIO, *, show_diff: bool) -> None:
         out.writelines(
             difflib.unified_diff(old, new, f"a/{loader.LOCKFILE_NAME}", f"b/{loader.LOCKFILE_NAME}")
         )
+    for edit in plan.edits if show_diff else ():
+        before = edit.writes[0].obj.source.replace("\r\n", "\n").splitlines(keepends=True)
+        after = edit.text.splitlines(keepends=True)
+        out.writelines(difflib.unified_diff(before, after, f"a/{edit.file}", f"b/{edit.file}"))
 
 
 def exit_code_for(plan: Plan) -> int:

@@ -1,6 +1,8 @@
 """What BuildConfigs and DeploymentConfigs consume and produce: their ImageChange
-triggers (which image stream tag, automatic, containerNames), ConfigChange triggers, a
-BuildConfig's output tag, and a fingerprint of the consumer's own spec for ConfigChange.
+triggers (which image stream tag, automatic, containerNames, and the fields a write-back
+sets), ConfigChange triggers, a BuildConfig's output tag, and a fingerprint of the
+consumer's own spec for ConfigChange. Kubernetes workloads are read into the same
+``Consumer`` by ``reconciler.core.workloads``.
 
 Pure, lenient reading of validated objects: never raises. Must not decide which triggers
 fire: that is ``reconciler.core.triggers``'s job.
@@ -8,8 +10,10 @@ fire: that is ``reconciler.core.triggers``'s job.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, ManifestObject, ObjectKey
@@ -31,13 +35,20 @@ class ImageTrigger:
     automatic: bool
     container_names: tuple[str, ...]
     path: Path  # where the ``from`` that names the tag stands in the object
+    # The fields that hold the image as a pull spec, which a write-back sets to the
+    # tag's pinned image (paths in the object): a container's ``image``, a build
+    # strategy's DockerImage ``from.name``.
+    targets: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
 class Consumer:
-    """A BuildConfig or DeploymentConfig as trigger derivation sees it: its ImageChange
-    triggers in manifest order, whether it has a ConfigChange trigger, the fingerprint of
-    what that trigger watches, its output tag (builds) and its containers (deployments)."""
+    """A BuildConfig, DeploymentConfig or workload as trigger derivation sees it: its
+    ImageChange triggers in manifest order, whether it has a ConfigChange trigger, the
+    fingerprint of what that trigger watches, its output tag (builds) and its containers
+    (deployments). A workload's paused triggers are kept apart: they open no record.
+    ``in_lock`` False: the lock holds no fingerprint for it (a workload that only has
+    paused triggers follows nothing yet)."""
 
     key: ObjectKey
     image_triggers: tuple[ImageTrigger, ...]
@@ -45,6 +56,8 @@ class Consumer:
     spec_hash: str
     output: TagRef | None  # a BuildConfig's output.to ImageStreamTag
     containers: tuple[str, ...]  # a DeploymentConfig's container names
+    paused: tuple[ImageTrigger, ...] = ()
+    in_lock: bool = True
 
 
 def _dict(value: object) -> dict[str, object]:
@@ -83,14 +96,44 @@ def _istag(source: dict[str, object], default_namespace: str) -> TagRef | None:
     return parse_istag_name(name, ns)
 
 
-def spec_fingerprint(obj: ManifestObject) -> str:
+def without(body: dict[str, object], paths: Iterable[Path]) -> dict[str, object]:
+    """A copy of ``body`` with the fields at ``paths`` removed (those that exist)."""
+    paths = list(paths)
+    if not paths:
+        return body
+    out = copy.deepcopy(body)
+    for path in paths:
+        node: object = out
+        for part in path[:-1]:
+            if isinstance(node, dict) and isinstance(part, str):
+                node = node.get(part)
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                node = None
+        if isinstance(node, dict):
+            node.pop(str(path[-1]), None)
+    return out
+
+
+def fingerprint(watched: object) -> str:
+    """``sha256:`` and the hash of ``watched`` as canonical JSON."""
+    canonical = json.dumps(watched, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def spec_fingerprint(obj: ManifestObject, exclude: Iterable[Path] = ()) -> str:
     """A hash of what a ConfigChange trigger watches: a DeploymentConfig's pod template,
     a BuildConfig's spec. Fields the cluster writes back (``lastTriggered*``) are left
-    out so that a manifest exported from a live cluster does not look changed."""
+    out so that a manifest exported from a live cluster does not look changed, and so
+    are the fields at ``exclude`` (those the reconciler's write-back sets)."""
+    body = without(obj.body, exclude)
+    spec = body.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
     if obj.kind == DEPLOYMENT_CONFIG:
-        watched: object = obj.spec.get("template")
+        watched: object = spec.get("template")
     else:
-        spec = dict(obj.spec)
+        spec = dict(spec)
         triggers = []
         for trigger in _list(spec.get("triggers")):
             t = dict(_dict(trigger))
@@ -101,16 +144,38 @@ def spec_fingerprint(obj: ManifestObject) -> str:
             triggers.append(t)
         spec["triggers"] = triggers
         watched = spec
-    canonical = json.dumps(watched, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return fingerprint(watched)
 
 
-def read_consumer(obj: ManifestObject) -> Consumer:
+def _container_paths(obj: ManifestObject) -> dict[str, Path]:
+    """A DeploymentConfig's containers by name: the path of each one."""
+    pod = _dict(_dict(obj.spec.get("template")).get("spec"))
+    found: dict[str, Path] = {}
+    for key in ("initContainers", "containers"):
+        for i, container in enumerate(_list(pod.get(key))):
+            name = _dict(container).get("name")
+            if isinstance(name, str) and name:
+                found.setdefault(name, ("spec", "template", "spec", key, i))
+    return found
+
+
+def _build_targets(obj: ManifestObject, own_from: bool) -> tuple[Path, ...]:
+    """A BuildConfig trigger with its own ``from`` feeds the strategy's image: the
+    strategy's ``from.name`` when it is written as a DockerImage pull spec."""
+    found = strategy_from(obj)
+    if own_from and found is not None and found[0].get("kind") == "DockerImage":
+        return ((*found[1], "name"),)
+    return ()
+
+
+def read_consumer(obj: ManifestObject, write_back: bool = False) -> Consumer:
     """What ``obj`` (a BuildConfig or DeploymentConfig) consumes and produces.
 
     Lenient, never raises: a malformed trigger or ``from`` is skipped. A BuildConfig's
     ImageChange trigger without its own ``from`` watches the strategy's ``from``; trigger
-    types are matched case-insensitively (OpenShift 3 wrote ``imageChange``)."""
+    types are matched case-insensitively (OpenShift 3 wrote ``imageChange``). With
+    ``write_back``, the fields the write-back sets are left out of the fingerprint: they
+    change with the tag, which is an ImageChange, not a ConfigChange."""
     key = obj.key
     triggers: list[ImageTrigger] = []
     config_change = False
@@ -129,13 +194,17 @@ def read_consumer(obj: ManifestObject) -> Consumer:
             ref = _istag(_dict(params.get("from")), obj.namespace)
             if ref is not None:
                 names = tuple(str(n) for n in _list(params.get("containerNames")))
+                automatic = params.get("automatic") is True
+                paths = _container_paths(obj)
+                targets = tuple((*paths[n], "image") for n in names if n in paths)
                 triggers.append(
                     ImageTrigger(
                         key,
                         ref,
-                        params.get("automatic") is True,
+                        automatic,
                         names,
                         (*base, "imageChangeParams", "from"),
+                        targets if automatic else (),
                     )
                 )
         else:
@@ -146,7 +215,9 @@ def read_consumer(obj: ManifestObject) -> Consumer:
                 found = strategy_from(obj)
                 ref, path = (_istag(found[0], obj.namespace), found[1]) if found else (None, base)
             if ref is not None:
-                triggers.append(ImageTrigger(key, ref, True, (), path))
+                triggers.append(
+                    ImageTrigger(key, ref, True, (), path, _build_targets(obj, bool(own)))
+                )
     if obj.kind == DEPLOYMENT_CONFIG:
         pod = _dict(_dict(obj.spec.get("template")).get("spec"))
         containers = tuple(
@@ -156,11 +227,12 @@ def read_consumer(obj: ManifestObject) -> Consumer:
         )
     if obj.kind == BUILD_CONFIG:
         output = _istag(_dict(_dict(obj.spec.get("output")).get("to")), obj.namespace)
+    written = [p for t in triggers for p in t.targets] if write_back else []
     return Consumer(
         key=key,
         image_triggers=tuple(triggers),
         config_change=config_change,
-        spec_hash=spec_fingerprint(obj),
+        spec_hash=spec_fingerprint(obj, written),
         output=output,
         containers=containers,
     )

@@ -1,6 +1,7 @@
 """Checks that need more than one object: duplicate objects and tags, ImageStreamTag
-references that point nowhere, alias cycles, ``containerNames`` that name no container,
-and ``scheduled`` on a tag that is not imported from a registry.
+references that point nowhere (workloads' trigger annotations included), alias cycles,
+``containerNames`` that name no container, ``scheduled`` on a tag that is not imported
+from a registry, and workload images that look like a stream whose lookup is off.
 
 Templates are left out: their names are parameters, resolved only when processed.
 
@@ -33,6 +34,7 @@ from reconciler.core.streams import (
     stream_tags,
 )
 from reconciler.core.violations import Violation
+from reconciler.core.workloads import lookup_table, workload_findings, workloads_of
 
 # An object and a problem that makes it invalid.
 Finding = tuple[ManifestObject, Violation]
@@ -99,6 +101,9 @@ def cross_check(objects: Sequence[ManifestObject], config: RepoConfig) -> list[F
                 )
             if obj.kind == DEPLOYMENT_CONFIG:
                 findings += _container_names(obj, trigger.path, consumer.containers)
+    lookups = lookup_table(streams)
+    for obj in workloads_of(live):
+        findings += [(obj, v) for v in workload_findings(obj, missing, lookups)]
     return findings
 
 

@@ -19,7 +19,7 @@ import difflib
 import io
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -470,44 +470,3 @@ def _move_to_sequence_start(stream: CommentedMap, tags: Any, own: Any) -> None:
         while len(slot) < 4:
             slot.append(None)
         slot[3] = replacement
-
-
-# ---------------------------------------------------------------- new files
-
-
-def _to_commented(value: Any, quote: str) -> Any:
-    if isinstance(value, Mapping):
-        out = CommentedMap()
-        for key, item in value.items():
-            out[key] = _to_commented(item, quote)
-        return out
-    if isinstance(value, list):
-        seq = CommentedSeq()
-        seq.extend(_to_commented(item, quote) for item in value)
-        return seq
-    if isinstance(value, str):
-        return scalar(value, quote)
-    return value
-
-
-def new_file_text(
-    objects: Sequence[Mapping[str, Any]], style: Style = DEFAULT_STYLE, header: str = ""
-) -> str:
-    """A new manifest file holding ``objects`` (several become YAML documents)."""
-    documents = [_to_commented(obj, style.quote) for obj in objects]
-    body = dump_documents(documents, style, explicit_start=False)
-    return header + body
-
-
-def new_stream(name: str, namespace: str | None) -> dict[str, Any]:
-    """A new ImageStream as plain data, for :func:`new_file_text`: ``namespace`` is
-    written only when given, ``lookupPolicy.local`` is false."""
-    metadata: dict[str, Any] = {"name": name}
-    if namespace:
-        metadata["namespace"] = namespace
-    return {
-        "apiVersion": "image.openshift.io/v1",
-        "kind": "ImageStream",
-        "metadata": metadata,
-        "spec": {"lookupPolicy": {"local": False}},
-    }

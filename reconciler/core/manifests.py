@@ -1,5 +1,6 @@
-"""The manifest model: ImageStream, BuildConfig and DeploymentConfig objects parsed from
-YAML text, each with the file, line and column of every field it holds.
+"""Manifests parsed: the objects of ``reconciler.core.objects.KINDS`` (ImageStream,
+BuildConfig, DeploymentConfig and the Kubernetes workloads) read from YAML text, each
+with the file, line and column of every field it holds.
 
 Owns YAML parsing (ruamel.yaml, round-trip so we keep positions), the refusal of
 duplicate keys, recursive or exploding aliases, and the unpacking of multi-document
@@ -11,127 +12,27 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import CollectionNode, Node
 
-from reconciler.core.violations import Path, Violation, render_path
-
-IMAGE_STREAM = "ImageStream"
-BUILD_CONFIG = "BuildConfig"
-DEPLOYMENT_CONFIG = "DeploymentConfig"
-# The kinds we read; documents of other kinds are counted and ignored.
-KINDS = (IMAGE_STREAM, BUILD_CONFIG, DEPLOYMENT_CONFIG)
+from reconciler.core.objects import BUILD_CONFIG as BUILD_CONFIG
+from reconciler.core.objects import DEPLOYMENT_CONFIG as DEPLOYMENT_CONFIG
+from reconciler.core.objects import IMAGE_STREAM as IMAGE_STREAM
+from reconciler.core.objects import JSON as JSON
+from reconciler.core.objects import KINDS as KINDS
+from reconciler.core.objects import ManifestObject as ManifestObject
+from reconciler.core.objects import ObjectKey as ObjectKey
+from reconciler.core.violations import Path, Violation
 
 # Nodes that alias expansion may add to one file beyond what is written in it. Real
 # manifests use anchors for a few shared blocks; a "billion laughs" file multiplies them.
 MAX_ALIAS_EXPANSION = 100_000
 # Nodes in one file after expansion: a hard stop whatever the anchors do.
 MAX_NODES = 2_000_000
-
-JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None
-
-
-@dataclass(frozen=True, order=True)
-class ObjectKey:
-    """What identifies an object in the repo: kind, namespace, name."""
-
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True, eq=False)
-class ManifestObject:
-    """One ImageStream, BuildConfig or DeploymentConfig as written. Compared and hashed
-    by identity: two objects are the same only if they are the same place in a file.
-
-    ``body`` is plain JSON data (dicts, lists, scalars); ``positions`` maps a field path
-    inside ``body`` to its 1-based (line, column) in ``file``.
-    """
-
-    file: str
-    document: int  # 0-based index of the YAML document in the file
-    base: Path  # where the object sits in its document: () or ("items", 3) or ("objects", 1)
-    body: dict[str, JSON]
-    positions: Mapping[Path, tuple[int, int]] = field(repr=False, compare=False)
-    default_namespace: str = "default"
-    in_template: bool = False  # inside a Template: ${PARAM} may stand for any scalar
-
-    @property
-    def kind(self) -> str:
-        """``kind``, or "" when missing."""
-        return str(self.body.get("kind", ""))
-
-    @property
-    def api_version(self) -> str:
-        """``apiVersion``, or "" when missing."""
-        return str(self.body.get("apiVersion", ""))
-
-    @property
-    def metadata(self) -> dict[str, JSON]:
-        """``metadata``, or {} when missing or not a mapping."""
-        meta = self.body.get("metadata")
-        return meta if isinstance(meta, dict) else {}
-
-    @property
-    def name(self) -> str:
-        """``metadata.name``, or "" when missing or not a string."""
-        name = self.metadata.get("name")
-        return name if isinstance(name, str) else ""
-
-    @property
-    def namespace(self) -> str:
-        """``metadata.namespace``, or the repo's default namespace when unset or empty."""
-        ns = self.metadata.get("namespace")
-        return ns if isinstance(ns, str) and ns else self.default_namespace
-
-    @property
-    def key(self) -> ObjectKey:
-        """The (kind, namespace, name) that identifies the object, namespace defaulted."""
-        return ObjectKey(self.kind, self.namespace, self.name)
-
-    @property
-    def display(self) -> str:
-        """``Kind/namespace/name``, as messages and violations name the object."""
-        return str(self.key)
-
-    @property
-    def spec(self) -> dict[str, JSON]:
-        """``spec``, or {} when missing or not a mapping."""
-        spec = self.body.get("spec")
-        return spec if isinstance(spec, dict) else {}
-
-    def locate(self, path: Path) -> tuple[int, int]:
-        """Line and column of ``path`` (relative to the object), or of its nearest
-        ancestor that exists (a missing field is reported where it should have been)."""
-        full = self.base + tuple(path)
-        while full:
-            pos = self.positions.get(full)
-            if pos is not None:
-                return pos
-            full = full[:-1]
-        return self.positions.get((), (1, 1))
-
-    def violation(self, path: Path, message: str, severity: str = "error") -> Violation:
-        """A Violation about ``path`` (relative to the object), placed by :meth:`locate`.
-        ``severity`` "warning" makes a warning; anything else an error."""
-        line, col = self.locate(path)
-        return Violation(
-            file=self.file,
-            line=line,
-            column=col,
-            object=self.display,
-            path=render_path(path),
-            message=message,
-            severity="warning" if severity == "warning" else "error",
-        )
 
 
 @dataclass(frozen=True)
@@ -306,9 +207,11 @@ def parse_manifests(text: str, file: str, default_namespace: str = "default") ->
     keeps positions is several times slower, and most passes report nothing. Anything
     the fast path refuses goes through the round-trip path, which words the error."""
     fast = _parse_fast(text, file, default_namespace)
-    if fast is not None:
-        return fast
-    return _parse_round_trip(text, file, default_namespace)
+    parsed = fast if fast is not None else _parse_round_trip(text, file, default_namespace)
+    # Each object keeps its file's text (shared, not copied): a place inside a scalar
+    # (an annotation's JSON) and an edit of the file are found from it.
+    objects = [replace(obj, source=text) for obj in parsed.objects]
+    return ParsedFile(objects, parsed.violations, parsed.other_documents)
 
 
 def _parse_fast(text: str, file: str, default_namespace: str) -> ParsedFile | None:

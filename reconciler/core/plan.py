@@ -18,6 +18,7 @@ from reconciler.core.resolution import Failure
 from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, alias_target
 from reconciler.core.triggers import TriggerRecord
 from reconciler.core.validation import ValidationReport
+from reconciler.core.writeback import ManifestEdit
 
 
 @dataclass
@@ -25,7 +26,8 @@ class Plan:
     """Everything one pass decided, before anything is written: the validation report,
     the committed and the desired lock (with their bytes: "changed" is byte inequality,
     so a hand-reformatted but equal lock is not a change), the lock changes, the new
-    trigger records (ids with no file yet), and the tags that failed this pass."""
+    trigger records (ids with no file yet), the manifest edits of a write-back, and the
+    tags that failed this pass."""
 
     report: ValidationReport
     config: RepoConfig
@@ -39,6 +41,9 @@ class Plan:
     requested: list[TagRef] = field(default_factory=list)  # asked the registries about
     resolve_seconds: float = 0.0  # time spent waiting on registries this pass
     recheckable: list[TagRef] = field(default_factory=list)  # scheduled and build outputs
+    edits: list[ManifestEdit] = field(default_factory=list)  # write-back, same commit
+    # For people: paused triggers whose tag moved, files a write-back could not edit.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def lock_changed(self) -> bool:
@@ -49,8 +54,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """Something would be committed: lock bytes or new records."""
-        return self.lock_changed or bool(self.triggers)
+        """Something would be committed: lock bytes, new records or manifest edits."""
+        return self.lock_changed or bool(self.triggers) or bool(self.edits)
 
     @property
     def skipped(self) -> list[str]:
@@ -72,6 +77,9 @@ class Plan:
         others = len(self.changes) - len(moved) - len(added)
         if others:
             head.append(f"{others} other lock change{'s' * (others != 1)}")
+        writes = [w for e in self.edits for w in e.writes]
+        if writes:
+            head.append(f"write back {len(writes)} image{'s' * (len(writes) != 1)}")
         lines = ["reconciler: " + (", ".join(head) or "update lock"), ""]
         if self.changes:
             lines.append("Lock:")
@@ -79,6 +87,12 @@ class Plan:
         if self.triggers:
             lines.append("Triggers:")
             lines += [f"  {t.id}: {t.summary()}" for t in self.triggers]
+        if writes:
+            lines.append("Written back:")
+            lines += [f"  {e.file}: {w.text}" for e in self.edits for w in e.writes]
+        if self.notes:
+            lines.append("Notes:")
+            lines += [f"  {note}" for note in self.notes]
         if self.skipped:
             lines.append("Skipped (invalid, lock entries kept):")
             lines += [f"  {name}" for name in self.skipped]

@@ -1,7 +1,8 @@
 """The repository's own settings, read from ``.reconciler.yaml`` at the repo root:
 the default namespace, the local (in-cluster) registry path used by
-``referencePolicy: Local`` and by build outputs, and which ImageStreamTags live outside
-the repo (on the cluster) so that references to them are not errors.
+``referencePolicy: Local`` and by build outputs, which ImageStreamTags live outside
+the repo (on the cluster) so that references to them are not errors, and whether the
+pass writes pinned images back into the manifests (``writeBack``).
 
 Machine settings (credentials, registries.conf, work directories) never live here: the
 repo is shared, the machine is not.
@@ -30,6 +31,7 @@ _KNOWN_KEYS = {
     "localRegistryInsecure",
     "external",
     "pullSecrets",
+    "writeBack",
 }
 
 
@@ -47,6 +49,10 @@ class RepoConfig:
     # The equivalent of `oc secrets link`: which pull secret *names* each namespace's
     # imports use. The secrets' contents stay on the reconciling machine.
     pull_secrets: PullSecretLinks = field(default_factory=PullSecretLinks)
+    # Write each followed tag's pinned image into the field its trigger names (a
+    # workload's fieldPath, a DeploymentConfig's containerNames, a BuildConfig's
+    # DockerImage strategy image), as OpenShift's trigger controllers do on a cluster.
+    write_back: bool = False
 
     def is_external(self, namespace: str, stream: str, tag: str) -> bool:
         """Whether ``namespace/stream:tag`` matches an ``external`` pattern (fnmatch,
@@ -112,6 +118,11 @@ def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]
         values["external"] = tuple(external)
     else:
         bad("external", 'must be a list of "namespace/stream:tag" patterns')
+    write_back = data.get("writeBack", False)
+    if isinstance(write_back, bool):
+        values["write_back"] = write_back
+    else:
+        bad("writeBack", "must be true or false")
     links, link_problems = parse_pull_secret_links(data.get("pullSecrets"))
     for problem in link_problems:
         bad("pullSecrets", problem)

@@ -279,7 +279,8 @@ def build_lock(
         if key in frozen or desired.keep_unlisted:
             hashes[key] = value
     for consumer in consumers:
-        hashes[consumer.key] = consumer.spec_hash
+        if consumer.in_lock:
+            hashes[consumer.key] = consumer.spec_hash
     return Lock(tags=tags, consumers=hashes)
 
 

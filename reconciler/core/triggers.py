@@ -18,6 +18,7 @@ from reconciler.core.consumers import Consumer
 from reconciler.core.errors import PermanentError
 from reconciler.core.lockfile import API_VERSION, Lock
 from reconciler.core.manifests import BUILD_CONFIG, ObjectKey
+from reconciler.core.objects import SHORT_KINDS
 from reconciler.core.streams import TagRef
 from reconciler.core.yamltext import dump_machine_yaml
 
@@ -27,7 +28,6 @@ IMAGE_CHANGE = "ImageChange"
 CONFIG_CHANGE = "ConfigChange"
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"
-_SHORT_KIND = {"BuildConfig": "bc", "DeploymentConfig": "dc"}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
@@ -58,7 +58,8 @@ class TriggerRecord:
 
     @property
     def action(self) -> str:
-        """``rebuild`` for a BuildConfig, ``redeploy`` for a DeploymentConfig."""
+        """``rebuild`` for a BuildConfig, ``redeploy`` for a DeploymentConfig or a
+        workload."""
         return "rebuild" if self.consumer.kind == BUILD_CONFIG else "redeploy"
 
     @property
@@ -114,14 +115,15 @@ def _short(digest: str | None) -> str:
 
 
 def record_id(consumer: ObjectKey, subject: str, digest: str, previous: str | None = None) -> str:
-    """``dc-marsview-<12 hex>``: a readable prefix and a hash of (consumer, tag, new
+    """``dc-marsview-<12 hex>`` (``deploy-web-...`` for a Deployment: `oc`'s short kind
+    names): a readable prefix and a hash of (consumer, tag, new
     digest, previous digest). The previous digest is in the material so that moving
     back to a digest the tag had before (a rollback) is a new record, not the old one."""
     material = f"{consumer.kind}/{consumer.namespace}/{consumer.name}|{subject}|{digest}"
     if previous:
         material += f"|from:{previous}"
     digest_hex = hashlib.sha256(material.encode()).hexdigest()[:12]
-    prefix = _SHORT_KIND.get(consumer.kind, consumer.kind.lower())
+    prefix = SHORT_KINDS.get(consumer.kind, consumer.kind.lower())
     name = re.sub(r"[^a-z0-9.-]", "-", consumer.name.lower())[:40]
     return f"{prefix}-{name}-{digest_hex}"
 
@@ -130,7 +132,9 @@ def derive_triggers(
     old: Lock, new: Lock, consumers: Sequence[Consumer], now: str
 ) -> list[TriggerRecord]:
     """One record per consumer per input digest change (first resolution included), and
-    one per ConfigChange consumer whose spec fingerprint changed."""
+    one per ConfigChange consumer whose spec fingerprint changed. Two triggers of one
+    consumer on one tag (two containers) make one record naming both containers; a
+    paused trigger makes none."""
     records: dict[str, TriggerRecord] = {}
     for consumer in consumers:
         for trigger in consumer.image_triggers:
@@ -144,6 +148,10 @@ def derive_triggers(
             if to_digest is None or to_digest == from_digest:
                 continue
             rid = record_id(consumer.key, str(trigger.source), to_digest, from_digest)
+            names = trigger.container_names
+            if rid in records:
+                earlier = records[rid].container_names
+                names = (*earlier, *(n for n in names if n not in earlier))
             records[rid] = TriggerRecord(
                 id=rid,
                 type=IMAGE_CHANGE,
@@ -153,7 +161,7 @@ def derive_triggers(
                 to_digest=to_digest,
                 image=after.image if after else None,
                 automatic=trigger.automatic,
-                container_names=trigger.container_names,
+                container_names=names,
                 created=now,
             )
         previous_hash = old.consumers.get(consumer.key)

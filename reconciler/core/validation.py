@@ -2,8 +2,9 @@
 and which objects are therefore invalid (skipped by the reconcile pass, their lock
 entries kept as they were).
 
-The schema check is passed in as a function so that this module stays pure. Problems are
-violations, never exceptions.
+The schema check is passed in as a function so that this module stays pure; a workload's
+``image.openshift.io/triggers`` annotation, a string to the schema, is checked here.
+Problems are violations, never exceptions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 from reconciler.core.crosscheck import cross_check
 from reconciler.core.manifests import ManifestObject
 from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.triggerannotation import annotation_violations
 from reconciler.core.violations import Violation, sort_violations
+from reconciler.core.workloads import is_workload
 
 # A per-object check (the schema, the machine's import policy): the violations it finds.
 SchemaCheck = Callable[[ManifestObject], list[Violation]]
@@ -55,6 +58,8 @@ def validate_objects(
         found = schema_check(obj)
         for extra in object_checks:
             found = [*found, *extra(obj)]
+        if is_workload(obj):
+            found = [*found, *annotation_violations(obj)]
         violations.extend(found)
         if any(v.is_error for v in found):
             bad.add(id(obj))

@@ -2,7 +2,8 @@
 
 The schemas in ``schemas/`` (draft 2020-12, written for this project) model what
 OpenShift's API validation checks in ImageStream, BuildConfig and DeploymentConfig
-objects and what the reconciler reads from them. ``check_schema`` runs the matching one
+objects, and the Kubernetes workloads that follow image stream tags, and what the
+reconciler reads from them. ``check_schema`` runs the matching one
 over an object and turns every error into a ``Violation`` that names the field, with the
 file, line and column of the object's text.
 
@@ -45,6 +46,14 @@ from reconciler.core.manifests import (
     IMAGE_STREAM,
     ManifestObject,
 )
+from reconciler.core.objects import (
+    CRON_JOB,
+    DAEMON_SET,
+    DEPLOYMENT,
+    JOB,
+    REPLICA_SET,
+    STATEFUL_SET,
+)
 from reconciler.core.violations import Path as FieldPath
 from reconciler.core.violations import Violation
 
@@ -52,6 +61,12 @@ SCHEMA_FILES = {
     IMAGE_STREAM: "imagestream.json",
     BUILD_CONFIG: "buildconfig.json",
     DEPLOYMENT_CONFIG: "deploymentconfig.json",
+    DEPLOYMENT: "deployment.json",
+    STATEFUL_SET: "statefulset.json",
+    DAEMON_SET: "daemonset.json",
+    REPLICA_SET: "replicaset.json",
+    JOB: "job.json",
+    CRON_JOB: "cronjob.json",
 }
 
 # OpenShift template parameters: ${NAME} (string substitution) and ${{NAME}} (JSON value).

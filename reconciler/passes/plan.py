@@ -1,6 +1,7 @@
 """Steps 2 to 4 of a pass, on a checkout: load and validate the manifests (files, core),
 ask the registries about the tags that need an answer (registry), and compute the
-desired lock and the trigger records that fall due (core). Nothing is written here.
+desired lock, the trigger records that fall due and, with ``writeBack``, the manifest
+edits (core). Nothing is written here.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 
 from reconciler.config.settings import Settings
 from reconciler.core import policy
-from reconciler.core.consumers import Consumer, read_consumer
+from reconciler.core.following import is_consumer_kind, paused_notes, read_consumers
 from reconciler.core.lockdiff import lock_changes
 from reconciler.core.lockfile import Lock, render_lock
-from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, IMAGE_STREAM
-from reconciler.core.plan import Plan, scoped_lock
+from reconciler.core.manifests import IMAGE_STREAM
+from reconciler.core.plan import Plan, followers, scoped_lock
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.resolution import (
     PUSH,
@@ -33,6 +34,7 @@ from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
 from reconciler.core.times import rfc3339
 from reconciler.core.triggers import IMAGE_CHANGE, derive_triggers
 from reconciler.core.validation import ValidationReport, validate_objects
+from reconciler.core.writeback import field_writes, manifest_edits
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.lockstore import read_lock
@@ -91,9 +93,10 @@ def compute_plan(
     live = [o for o in report.valid if not o.in_template]
     invalid = [o for o in report.invalid if not o.in_template]
     streams = [o for o in live if o.kind == IMAGE_STREAM]
-    consumers: list[Consumer] = [
-        read_consumer(o) for o in live if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
-    ]
+    # Image lookup asks whether a stream exists, valid or not (as validation does).
+    every_stream = [*streams, *(o for o in invalid if o.kind == IMAGE_STREAM)]
+    followed = read_consumers(live, every_stream, config.write_back)
+    consumers = [consumer for _, consumer in followed]
     # A file that did not parse, or an invalid object without a usable name, may hold
     # streams we cannot name: then nothing committed is dropped this pass.
     unreadable = any(v.is_error and not v.object for v in report.violations) or any(
@@ -105,9 +108,7 @@ def compute_plan(
         consumers,
         config,
         unreadable=unreadable,
-        invalid_consumers=[
-            read_consumer(o) for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)
-        ],
+        invalid_consumers=[consumer for _, consumer in read_consumers(invalid, every_stream)],
     )
     due = None if select_due is None else select_due(recheckable(desired, old_lock))
     requests, failures = import_requests(
@@ -149,7 +150,7 @@ def compute_plan(
             # A build output that no build has pushed yet is waiting, not failing.
             del outcomes[ref]
 
-    frozen_consumers = [o.key for o in invalid if o.kind in (BUILD_CONFIG, DEPLOYMENT_CONFIG)]
+    frozen_consumers = [o.key for o in invalid if is_consumer_kind(o)]
     built = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
     new_lock = scoped_lock(old_lock, built, scope)
     if old_bytes is not None and old_lock == new_lock:
@@ -163,6 +164,12 @@ def compute_plan(
         # A verb's edit feeds consumers new images; their own specs are the pass's to judge.
         records = [r for r in records if r.type == IMAGE_CHANGE]
     existing = {r.id for r in triggerstore.read_records(root)[0]}
+    writes = (
+        field_writes(followed, new_lock, None if scope is None else followers(new_lock, scope))
+        if config.write_back
+        else []
+    )
+    edits, edit_problems = manifest_edits(writes)
     return Plan(
         report=report,
         config=config,
@@ -180,6 +187,8 @@ def compute_plan(
         requested=[r.ref for r in requests],
         resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
         recheckable=recheckable(desired, new_lock),
+        edits=edits,
+        notes=[*paused_notes(old_lock, new_lock, consumers), *edit_problems],
     )
 
 

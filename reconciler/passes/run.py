@@ -5,7 +5,8 @@ It reads as steps:
 2. load and validate the manifests (files, core);
 3. plan which tags need a registry answer, and ask (registry);
 4. compute the desired lock and the trigger records that fall due (core);
-5. write only what differs, commit only when bytes changed, push without force (git);
+5. write only what differs (the lock, new records, a write-back's manifest edits), commit
+   only when bytes changed, push without force (git);
 6. when the push is rejected because the branch moved, start again from step 1.
 
 Level-triggered and idempotent: the desired lock is a function of the manifests, the
@@ -25,7 +26,7 @@ from reconciler.core.errors import PermanentError, TransientError
 from reconciler.core.lockdiff import lock_changes
 from reconciler.core.lockfile import Lock, LockfileError, parse_lock
 from reconciler.core.plan import Plan
-from reconciler.files import loader, triggerstore
+from reconciler.files import loader, manifeststore, triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.lockstore import write_derived
 from reconciler.gitrepo.workspace import PushOutcome, Workspace
@@ -49,7 +50,8 @@ def utc_now() -> dt.datetime:
 
 def write_plan(root: Path, plan: Plan) -> list[str]:
     """Step 5a: write what differs; returns the repo-relative paths written."""
-    return write_derived(root, plan.new_bytes if plan.lock_changed else None, plan.triggers)
+    written = write_derived(root, plan.new_bytes if plan.lock_changed else None, plan.triggers)
+    return written + manifeststore.write_edits(root, plan.edits)
 
 
 @dataclass
@@ -120,7 +122,7 @@ def _commit_for_review(
     root = workspace.path
     derived = [
         name for name in (loader.LOCKFILE_NAME, loader.TRIGGERS_DIR) if (root / name).exists()
-    ]
+    ] + [edit.file for edit in plan.edits]
     tracked_raw = workspace.show(workspace.tracked_head, loader.LOCKFILE_NAME)
     try:
         tracked_lock = parse_lock(tracked_raw) if tracked_raw else Lock()

@@ -13,7 +13,7 @@ from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.edits import Edits
-from reconciler.core import editing
+from reconciler.core import newfiles
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     objects = build_objects(name, ref, entry.image or "", config, namespace=ns_field)
     style = checkout.style_for_new(DEPLOYMENT_CONFIG)
     header = f"# reconciler new-app --image-stream={args.image_stream}\n"
-    text = editing.new_file_text(objects, style, header=header)
+    text = newfiles.new_file_text(objects, style, header=header)
     path = checkout.new_file_path(DEPLOYMENT_CONFIG, name, "deployments")
     for line in summary(name, config, objects):
         print(f"--> {line}", file=out)
