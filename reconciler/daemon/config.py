@@ -65,6 +65,9 @@ class DaemonConfig:
     registry_token: Secret | None = None
     delivery: tuple[DeliveryTarget, ...] = ()
     log_format: str = "auto"
+    lease: bool = True  # replicas: lead through the lease in the repository
+    lease_seconds: float = 30.0
+    replica_id: str | None = None  # None: host name and state directory
 
 
 @cache
@@ -197,6 +200,9 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             for d in data.get("delivery", [])
         ),
         log_format=data.get("logFormat", "auto"),
+        lease=bool(data.get("replicas", {}).get("lease", True)),
+        lease_seconds=float(data.get("replicas", {}).get("leaseSeconds", 30)),
+        replica_id=data.get("replicas", {}).get("id"),
     )
 
 

@@ -10,6 +10,9 @@ Each turn of the loop:
 
 SIGTERM (or ``stop()``) sets one event: the current pass finishes, then the loop ends.
 
+Replicas: only the lease's holder (``daemon.leadership``) runs passes and delivers; a
+follower's turn does nothing, and its notifications only make it look at the lease.
+
 Owns the loop, the events it wakes on (``notify_git``, ``notify_registry``: cheap and
 thread-safe, called from the HTTP server's threads) and the status it reports. Must not
 parse requests, bind sockets or install signal handlers (``server`` and ``startup`` do).
@@ -34,6 +37,7 @@ from reconciler.core.streams import TagRef
 from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerRecord
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.delivery import Deliverer, enqueue_open_records
+from reconciler.daemon.leadership import Leadership, View
 from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.state import Delivery, State
@@ -81,6 +85,7 @@ class Daemon:
             transport=delivery_transport,
             skip_reason=self._skip_reason,
             checkpoint=checkpoint,
+            may_send=self._delivering,
         )
         self._records: dict[str, TriggerRecord] = {}
         self.stopping = threading.Event()
@@ -98,10 +103,16 @@ class Daemon:
         self.ready = False
         self.passes = 0
         self.last_head: str | None = self.state.get("last_head")
+        self.leadership = Leadership.for_config(config, self._on_lease_change)
+        self.metrics.leader.set(1.0 if self.leadership.leading() else 0.0)
+        self._pass_term: int | None = None  # the lease term of our last pass
 
     # -- events from the HTTP server --------------------------------------------------------
 
     def notify_git(self, source: str) -> None:
+        if self.leadership.following():
+            self.leadership.nudge()  # forward nothing: maybe the leader is gone
+            return
         with self._lock:
             self._git_event = True
         log(logging.INFO, "git push webhook", source=source)
@@ -111,6 +122,9 @@ class Daemon:
         """Queue a re-check of every scheduled or build-output tag whose repository was
         pushed; returns how many tags matched."""
         pushes = list(pushes)
+        if self.leadership.following():
+            self.leadership.nudge()
+            return 0
         matched: set[TagRef] = set()
         with self._lock:
             if self.passes == 0:
@@ -133,6 +147,16 @@ class Daemon:
         self.stopping.set()
         self._wake.set()
         self._delivery_wake.set()
+        self.leadership.nudge()
+
+    def _on_lease_change(self, view: View) -> None:
+        self.metrics.leader.set(1.0 if view.leading else 0.0)
+        self._wake.set()  # a new leader's first pass runs now
+
+    def _delivering(self) -> bool:
+        """Deliveries are ours to make: we lead, and our last pass was in this term."""
+        view = self.leadership.view()
+        return view.leading and self._pass_term == view.term
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -175,6 +199,10 @@ class Daemon:
 
     def step(self) -> PassResult | None:
         """One turn of the loop; returns the pass result when a pass ran."""
+        lease = self.leadership.current()
+        if not lease.leading:
+            self.ready = self.ready or lease.known  # a follower is ready once it knows
+            return None
         now = self.clock()
         head = self.remote_head()
         with self._lock:
@@ -189,7 +217,7 @@ class Daemon:
                 now,
                 self.config.policy,
             ).due
-        first = self.passes == 0
+        first = self.passes == 0 or self._pass_term != lease.term  # a new term starts anew
         moved = head is not None and head != self.last_head
         if not (first or moved or git_event or forced or due_now):
             return None
@@ -226,6 +254,8 @@ class Daemon:
             raise
         self.passes += 1
         self._after_pass(result, now, reason, time.monotonic() - started)
+        self._pass_term = lease.term
+        self._delivery_wake.set()
         return result
 
     def _requeue(self, forced: set[TagRef], git_event: bool) -> None:
@@ -405,6 +435,8 @@ class Daemon:
                 tags[str(ref)] = item
         return {
             "repo": display_url(self.config.repo_url),
+            "leader": self.leadership.leading(),
+            "lease": self.leadership.status(),
             "branch": self.config.branch,
             "ready": self.ready,
             "passes": self.passes,
@@ -419,7 +451,8 @@ class Daemon:
     def delivery_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                if self.ready:  # deliveries are judged against the latest pass
+                # Deliveries are judged against the latest pass, made by the leader only.
+                if self.ready and self._delivering():
                     self.deliverer.deliver_due()
             except Exception as exc:  # a bad target must not kill the worker
                 log(logging.ERROR, "delivery sweep failed", error=str(exc))
@@ -432,6 +465,10 @@ class Daemon:
         """Loop until ``stop()``; one pass at a time, in this thread."""
         worker = threading.Thread(target=self.delivery_loop, name="delivery", daemon=True)
         worker.start()
+        lease = threading.Thread(
+            target=self.leadership.run, args=(self.stopping,), name="lease", daemon=True
+        )
+        lease.start()
         try:
             while not self.stopping.is_set():
                 try:
@@ -446,9 +483,11 @@ class Daemon:
         finally:
             self._delivery_wake.set()
             worker.join(timeout=10)
+            lease.join(timeout=10)
             self.close()
 
     def close(self) -> None:
+        self.leadership.release()  # a follower takes over at its next look
         self.deliverer.close()
         self.client.close()
         self.state.close()
