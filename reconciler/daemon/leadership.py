@@ -124,7 +124,11 @@ class Leadership:
         if self.lease is None:
             return
         while not stopping.is_set():
-            self.check()
+            try:
+                self.check()
+            except Exception as exc:  # the thread must outlive anything one look throws
+                log(logging.ERROR, "lease check failed", error=repr(exc)[:300])
+                self._next_check = self.monotonic() + leases.period(self.seconds)
             wait = max(leases.MIN_RECHECK, self._next_check - self.monotonic())
             self._nudge.wait(wait)
             if self._nudge.is_set():
