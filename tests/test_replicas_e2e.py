@@ -366,7 +366,6 @@ logFormat: json
     return config
 
 
-
 def test_failover_after_the_leader_is_killed(
     local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, receiver: Receiver
 ) -> None:
