@@ -180,7 +180,7 @@ def lease_holder(remote: GitRemote) -> tuple[str, int, bool] | None:
         pytest.param(True, 10.0, id="one-leader"),
         # No lease: all three write at once, racing each other's pushes all the time. The
         # lock and the records must still be right; each replica delivers everything.
-        pytest.param(False, 5.0, id="all-three-write"),
+        pytest.param(False, 4.0, id="all-three-write"),
     ],
 )
 def test_three_replicas_under_churn(
