@@ -202,6 +202,7 @@ class Daemon:
         lease = self.leadership.current()
         if not lease.leading:
             self.ready = self.ready or lease.known  # a follower is ready once it knows
+            self._recheckable = []  # nothing falls due on a follower: no early wake-ups
             return None
         now = self.clock()
         head = self.remote_head()
