@@ -233,3 +233,21 @@ def test_deliverer_skips_gives_up_and_delivers(tmp_path: Path) -> None:
     finally:
         deliverer.close()
         state.close()
+
+
+def test_config_replicas_defaults_values_and_errors() -> None:
+    plain = parse_daemon_config("repo: {url: x}\n", "d.yaml", {})
+    assert (plain.lease, plain.lease_seconds, plain.replica_id) == (True, 30.0, None)
+    text = "repo: {url: x}\nreplicas: {lease: false, leaseSeconds: 2.5, id: reconciler-1}\n"
+    config = parse_daemon_config(text, "d.yaml", {})
+    assert (config.lease, config.lease_seconds, config.replica_id) == (False, 2.5, "reconciler-1")
+    with pytest.raises(DaemonConfigError) as info:
+        parse_daemon_config(
+            "repo: {url: x}\nreplicas:\n  leaseSeconds: 0\n  id: 'a b'\n  leader: yes\n",
+            "d.yaml",
+            {},
+        )
+    problems = "\n".join(info.value.problems)
+    assert "d.yaml:3:3: replicas.leaseSeconds: 0 is less than the minimum of 0.5" in problems
+    assert "d.yaml:4:3: replicas.id" in problems
+    assert "replicas.leader: unknown setting" in problems

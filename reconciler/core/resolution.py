@@ -193,6 +193,16 @@ def import_requests(
     return requests, failures
 
 
+def overtaken(answered_against: Lock, committed: Lock, refs: Iterable[TagRef]) -> set[TagRef]:
+    """Of ``refs``, the tags whose committed entry is not what it was when their registry
+    answer was had (``answered_against``): someone else committed to them since, from an
+    answer that may be newer than ours. Such an answer must be asked again, never applied:
+    applied, it could move the tag back to an older digest (a replica's retry after a
+    rejected push). An unchanged entry was written before we asked, so our answer is at
+    least as new as what it records."""
+    return {ref for ref in refs if answered_against.get(ref) != committed.get(ref)}
+
+
 def pinned_reference(
     source: TagSource, ref: TagRef, repository: str, digest: str, config: RepoConfig
 ) -> str:

@@ -67,6 +67,9 @@ class DaemonConfig:
     delivery: tuple[DeliveryTarget, ...] = ()
     log_format: str = "auto"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    lease: bool = True  # replicas: lead through the lease in the repository
+    lease_seconds: float = 30.0
+    replica_id: str | None = None  # None: host name and state directory
 
 
 @cache
@@ -213,6 +216,9 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             stall=float(retry.get("stallSeconds", 900)),
             not_ready_after=int(retry.get("notReadyAfterFailures", 3)),
         ),
+        lease=bool(data.get("replicas", {}).get("lease", True)),
+        lease_seconds=float(data.get("replicas", {}).get("leaseSeconds", 30)),
+        replica_id=data.get("replicas", {}).get("id"),
     )
 
 

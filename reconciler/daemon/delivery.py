@@ -62,8 +62,12 @@ class Deliverer:
         transport: httpx.BaseTransport | None = None,
         skip_reason: Callable[[Delivery], str | None] = lambda item: None,
         checkpoint: Callable[[str], None] = lambda step: None,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
         self.checkpoint = checkpoint  # see reconciler.passes.run.Checkpoint
+        # Asked right before each POST: False stops the sweep (a replica that lost the
+        # lease mid-sweep leaves the rest to the new leader).
+        self.may_send = may_send
         self.state = state
         self.metrics = metrics
         self.clock = clock
@@ -80,6 +84,8 @@ class Deliverer:
         """One sweep over the due deliveries; returns how many succeeded."""
         delivered = 0
         for item in self.state.due_deliveries(self.clock()):
+            if not self.may_send():
+                break
             reason = self.skip_reason(item)
             if reason is not None:
                 self.state.mark_skipped(item.id, item.url, reason)

@@ -67,6 +67,9 @@ class Metrics:
             "Passes (or loop turns) that failed in a row; 0 after a good pass",
             registry=r,
         )
+        self.leader = Gauge(
+            "reconciler_leader", "1 while this replica holds the lease and leads", registry=r
+        )
         self.last_pass = Gauge(
             "reconciler_last_pass_timestamp_seconds", "When the last pass ended", registry=r
         )

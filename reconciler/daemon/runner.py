@@ -16,6 +16,9 @@ or a 429 pause) stay queued, and are checked first when the backoff ends.
 
 SIGTERM (or ``stop()``) sets one event: the current pass finishes, then the loop ends.
 
+Replicas: only the lease's holder (``daemon.leadership``) runs passes and delivers; a
+follower's turn does nothing, and its notifications only make it look at the lease.
+
 Owns the loop, the events it wakes on (``notify_git``, ``notify_registry``: cheap and
 thread-safe, called from the HTTP server's threads) and the status it reports. Must not
 parse requests, bind sockets or install signal handlers (``server`` and ``startup`` do).
@@ -31,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.config.settings import Settings
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError, TransientError
 from reconciler.core.lockfile import Lock
 from reconciler.core.references import (
     InvalidReference,
@@ -45,6 +48,7 @@ from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerR
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.delivery import Deliverer, enqueue_open_records
 from reconciler.daemon.faults import PERMANENT, Faults
+from reconciler.daemon.leadership import Leadership, View
 from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.state import REBUILT, Delivery, State
@@ -101,6 +105,7 @@ class Daemon:
             transport=delivery_transport,
             skip_reason=self._skip_reason,
             checkpoint=checkpoint,
+            may_send=self._delivering,
         )
         self._records: dict[str, TriggerRecord] = {}
         self.stopping = threading.Event()
@@ -120,10 +125,16 @@ class Daemon:
         self.passes = 0
         self.last_head: str | None = self.state.get("last_head")
         self._seen_head: str | None = None  # what the last ls-remote said
+        self.leadership = Leadership.for_config(config, self._on_lease_change)
+        self.metrics.leader.set(1.0 if self.leadership.leading() else 0.0)
+        self._pass_term: int | None = None  # the lease term of our last pass
 
     # -- events from the HTTP server --------------------------------------------------------
 
     def notify_git(self, source: str) -> None:
+        if self.leadership.following():
+            self.leadership.nudge()  # forward nothing: maybe the leader is gone
+            return
         with self._lock:
             self._git_event = True
             self._new_event = True
@@ -134,6 +145,9 @@ class Daemon:
         """Queue a re-check of every scheduled or build-output tag whose repository was
         pushed; returns how many tags matched."""
         pushes = list(pushes)
+        if self.leadership.following():
+            self.leadership.nudge()
+            return 0
         matched: set[TagRef] = set()
         with self._lock:
             if self.passes == 0:
@@ -157,6 +171,16 @@ class Daemon:
         self.stopping.set()
         self._wake.set()
         self._delivery_wake.set()
+        self.leadership.nudge()
+
+    def _on_lease_change(self, view: View) -> None:
+        self.metrics.leader.set(1.0 if view.leading else 0.0)
+        self._wake.set()  # a new leader's first pass runs now
+
+    def _delivering(self) -> bool:
+        """Deliveries are ours to make: we lead, and our last pass was in this term."""
+        view = self.leadership.view()
+        return view.leading and self._pass_term == view.term
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -233,6 +257,15 @@ class Daemon:
 
     def step(self) -> PassResult | None:
         """One turn of the loop; returns the pass result when a pass ran."""
+        lease = self.leadership.current()
+        if not lease.leading:
+            self._recheckable = []  # nothing falls due on a follower: no early wake-ups
+            error = self.leadership.error
+            if lease.known or error is None or not self.faults.may_run(self.clock(), None, False):
+                return None
+            # No one can be seen to lead because the repository cannot be asked: a failed
+            # turn like any other, so it backs off and /status and /readyz say why.
+            raise TransientError(f"cannot read the replicas' lease: {error}")
         now = self.clock()
         head = self._seen_head = self.remote_head()
         with self._lock:
@@ -252,7 +285,7 @@ class Daemon:
                 now,
                 self.config.policy,
             ).due
-        first = self.passes == 0
+        first = self.passes == 0 or self._pass_term != lease.term  # a new term starts anew
         moved = head is not None and head != self.last_head
         if not (first or moved or git_event or forced or due_now):
             return None
@@ -289,6 +322,8 @@ class Daemon:
         self.faults.succeeded(self.clock())
         self._after_pass(result, now, reason, time.monotonic() - started)
         self._hold_unanswered(forced, result)
+        self._pass_term = lease.term
+        self._delivery_wake.set()
         return result
 
     def pass_failed(self, exc: BaseException, head: str | None) -> None:
@@ -493,8 +528,12 @@ class Daemon:
 
     @property
     def ready(self) -> bool:
-        """What ``/readyz`` says: a pass has succeeded, and the loop is neither stalled on
-        a permanent error nor ``retry.notReadyAfterFailures`` failures into a backoff."""
+        """What ``/readyz`` says. A leader: a pass has succeeded, and the loop is neither
+        stalled on a permanent error nor ``retry.notReadyAfterFailures`` failures into a
+        backoff. A follower: it knows who leads."""
+        view = self.leadership.view()
+        if not view.leading:
+            return view.known  # a follower is ready once it knows who leads
         return self.faults.readiness()[0]
 
     def status(self) -> dict[str, Any]:
@@ -518,6 +557,8 @@ class Daemon:
                 tags[str(ref)] = item
         return {
             "repo": display_url(self.config.repo_url),
+            "leader": self.leadership.leading(),
+            "lease": self.leadership.status(),
             "branch": self.config.branch,
             "ready": self.ready,
             "health": self.faults.status(self.clock()),
@@ -533,7 +574,8 @@ class Daemon:
     def delivery_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                if self.passes:  # deliveries are judged against the latest good pass
+                # Deliveries are judged against the latest good pass, made by the leader only.
+                if self.passes and self._delivering():
                     self.deliverer.deliver_due()
             except Exception as exc:  # a bad target must not kill the worker
                 log(logging.ERROR, "delivery sweep failed", error=str(exc))
@@ -546,6 +588,10 @@ class Daemon:
         """Loop until ``stop()``; one pass at a time, in this thread."""
         worker = threading.Thread(target=self.delivery_loop, name="delivery", daemon=True)
         worker.start()
+        lease = threading.Thread(
+            target=self.leadership.run, args=(self.stopping,), name="lease", daemon=True
+        )
+        lease.start()
         try:
             while not self.stopping.is_set():
                 try:
@@ -559,9 +605,11 @@ class Daemon:
         finally:
             self._delivery_wake.set()
             worker.join(timeout=10)
+            lease.join(timeout=10)
             self.close()
 
     def close(self) -> None:
+        self.leadership.release()  # a follower takes over at its next look
         self.deliverer.close()
         self.client.close()
         self.state.close()

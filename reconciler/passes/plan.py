@@ -28,6 +28,7 @@ from reconciler.core.resolution import (
     build_lock,
     desired_tags,
     import_requests,
+    overtaken,
     recheckable,
 )
 from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
@@ -76,6 +77,7 @@ def compute_plan(
     *,
     scope: Collection[TagRef] | None = None,
     contents: ContentCache | None = None,
+    answered_against: Lock | None = None,
 ) -> Plan:
     """Steps 2 to 4 on a checkout at ``root``: nothing is written. Without a client the
     registries are not asked (an offline plan). ``select_due`` picks, from the scheduled
@@ -84,7 +86,11 @@ def compute_plan(
     the plan to those tags and their aliases (a verb's edit; see
     :func:`reconciler.core.plan.scoped_lock`). ``cache`` holds registry answers already
     had (push retries within a pass, a verb's preview): each tag is asked once.
-    ``contents`` is the caller's :class:`ContentCache` (a daemon's lives across passes)."""
+    ``contents`` is the caller's :class:`ContentCache` (a daemon's lives across passes).
+    ``answered_against`` is the committed lock the answers in ``cache`` were had against
+    (the previous attempt's, after a rejected push): answers for tags whose committed
+    entry has changed since are dropped and asked again (see
+    :func:`reconciler.core.resolution.overtaken`)."""
     contents = contents if contents is not None else ContentCache()
     config, report, _ = validate_repo(root, settings, contents)
     old_lock, old_bytes = read_lock(root, contents)
@@ -115,6 +121,10 @@ def compute_plan(
         desired, old_lock, scheduled_due=due, force=force, only=scope
     )
     cache = cache if cache is not None else {}
+    if answered_against is not None:
+        stale = overtaken(answered_against, old_lock, {r.ref for r in cache})
+        for request in [r for r in cache if r.ref in stale]:
+            del cache[request]
     todo = [r for r in requests if r not in cache]
     started = time.perf_counter()
     if todo and client is not None:

@@ -7,7 +7,9 @@ It reads as steps:
 4. compute the desired lock and the trigger records that fall due (core);
 5. write only what differs (the lock, new records, a write-back's manifest edits), commit
    only when bytes changed, push without force (git);
-6. when the push is rejected because the branch moved, start again from step 1.
+6. when the push is rejected because the branch moved, start again from step 1, keeping
+   the registry answers except for tags the new head changed (asked again: an answer
+   had before another replica's commit may be older than what it pinned).
 
 Level-triggered and idempotent: the desired lock is a function of the manifests, the
 committed lock and the registries' answers, so running a pass twice changes nothing the
@@ -74,9 +76,13 @@ def run_pass(
     checkpoint: Checkpoint = no_checkpoint,
     contents: ContentCache | None = None,
 ) -> PassResult:
-    """Steps 1 to 6. Registry answers are reused across push retries within the pass:
-    only the manifests and the lock are re-read from the new head."""
+    """Steps 1 to 6. Registry answers are reused across push retries within the pass,
+    except for the tags whose committed entry changed between the heads (another replica
+    pinned them, maybe to something newer than our answer): those are asked again, so a
+    retry never moves a tag backwards. The manifests and the lock are re-read from the
+    new head."""
     cache: ResolveCache = {}
+    answered_against: Lock | None = None  # the lock the cached answers were had against
     last_rejection = ""
     for attempt in range(1, settings.max_push_attempts + 1):
         head = workspace.sync()
@@ -84,8 +90,16 @@ def run_pass(
             # Pull-request mode: start from what is already up for review.
             workspace.overlay_review([loader.LOCKFILE_NAME], [loader.TRIGGERS_DIR])
         plan = compute_plan(
-            workspace.path, settings, client, clock(), cache, select_due, contents=contents
+            workspace.path,
+            settings,
+            client,
+            clock(),
+            cache,
+            select_due,
+            contents=contents,
+            answered_against=answered_against,
         )
+        answered_against = plan.old_lock
         result = PassResult(plan=plan, attempts=attempt, head=head)
         if dry_run or (not plan.has_changes and not workspace.review_branch):
             return result

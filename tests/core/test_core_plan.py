@@ -26,6 +26,7 @@ from reconciler.core.resolution import (
     build_lock,
     desired_tags,
     import_requests,
+    overtaken,
     recheckable,
 )
 from reconciler.core.streams import TagRef
@@ -630,3 +631,33 @@ def test_invalid_build_keeps_its_output_tag_entry():
     want = desired_tags(stream, [], [], CONFIG, invalid_consumers=[read_consumer(bc)])
     lock = build_lock(old, want, {}, [], [bc.key], CONFIG, NOW)
     assert lock.get(r("built")) == committed
+
+
+def _pinned(digest: str, *older: str) -> TagLock:
+    source = TagSource(kind="DockerImage", name="example.com/app:latest", scheduled=True)
+    entry = TagLock(source=source)
+    for n, item in enumerate(reversed((digest, *older))):
+        entry = entry.moved_to(item, f"example.com/app@{item}", f"2024-01-0{n + 1}T00:00:00Z")
+    return entry
+
+
+A, B, C = TagRef("ns", "s", "a"), TagRef("ns", "s", "b"), TagRef("ns", "s", "c")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "stale"),
+    [
+        # Nobody else committed: every answer stands.
+        ({A: _pinned(d("1"))}, {A: _pinned(d("1"))}, set()),
+        # Another replica pinned a newer digest: our answer may be older, ask again.
+        ({A: _pinned(d("1"))}, {A: _pinned(d("3"), d("1"))}, {A}),
+        # It recorded a failure, or a first pin, or dropped the tag: ask again too.
+        (
+            {A: _pinned(d("1")), B: _pinned(d("2"))},
+            {A: _pinned(d("1")).failed("NotFound", "gone", NOW), C: _pinned(d("4"))},
+            {A, B, C},
+        ),
+    ],
+)
+def test_overtaken_answers_are_those_whose_committed_entry_changed(before, after, stale):
+    assert overtaken(Lock(tags=before), Lock(tags=after), [A, B, C]) == stale
