@@ -49,6 +49,9 @@ class ImportRequest:
     image: ImageReference  # as written: may be unqualified (search registries apply)
     insecure: bool
     import_mode: str
+    # The digest pinned for this same source already (the registry may confirm it without
+    # the manifest being read again); None when the tag is new or its source changed.
+    known_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,8 @@ def import_requests(
             continue
         if image.tag is None and image.digest is None:
             image = replace(image, tag="latest")
-        requests.append(ImportRequest(ref, image, source.insecure, source.import_mode))
+        known = old.digest if old is not None and old.source == source else None
+        requests.append(ImportRequest(ref, image, source.insecure, source.import_mode, known))
     return requests, failures
 
 
