@@ -36,6 +36,7 @@ from reconciler.core.references import ImageReference
 from reconciler.registry import errors as e
 from reconciler.registry import manifests
 from reconciler.registry.auth import CredentialLookup, CredentialsProvider, RegistryAuth, TokenCache
+from reconciler.registry.deadlines import DeadlineTransport
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RateLimitInfo, RegistryLimits
 from reconciler.registry.media_types import (
@@ -68,6 +69,9 @@ class RegistryClient:
     means its API host) to :class:`RegistryLimits`; ``default_limits`` applies elsewhere.
     ``credentials`` is a :class:`CredentialLookup` (or an older :class:`CredentialsProvider`);
     ``tokens`` the cache of ``Authorization`` values (a new, empty one by default).
+    ``timeout`` is the total deadline of one request in seconds: connect, headers and body,
+    across the token request and redirects (each retry has its own; see
+    :mod:`reconciler.registry.deadlines`).
 
     ``clock`` (monotonic: token expiry, pauses, circuit), ``wall_clock`` (Unix time: HTTP-date
     ``Retry-After``), ``sleep`` and ``jitter`` (backoff randomness in [0, 1)) default to the
@@ -96,7 +100,7 @@ class RegistryClient:
         self._default_limits = default_limits or RegistryLimits()
         self._transport = Transport(
             transport
-            or httpx.HTTPTransport(
+            or DeadlineTransport(
                 verify=ssl_verify(verify),
                 limits=httpx.Limits(
                     max_connections=max_concurrency + 4,
@@ -106,6 +110,7 @@ class RegistryClient:
             concurrency=max_concurrency,
             limits=limits or {},
             default_limits=self._default_limits,
+            deadline=timeout,
             clock=clock,
             wall_clock=wall_clock,
             sleep=sleep,
