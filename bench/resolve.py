@@ -6,7 +6,10 @@ in one run and against that one registry, measures:
 - ``hey``: N HEAD requests of one manifest at concurrency C (the ceiling: a Go load generator
   doing nothing but HTTP);
 - the reconciler: ``RegistryClient.resolve_many`` over the N tags with ``max_concurrency=C``,
-  cold (a new client: new connections) and warm (the same client again);
+  cold (a new client: new connections) and warm (the same client again), each tag's digest
+  pinned already as in a pass where nothing changed (one HEAD per tag);
+- the reconciler on first sight: no digest pinned, so each new digest is read before it is
+  answered (HEAD, then GET of the manifest by digest: two requests per tag);
 - ``skopeo inspect`` per tag, as users script it today, run sequentially over a sample of S
   tags (default 100) and extrapolated to N (stated as such in the output).
 
@@ -19,6 +22,7 @@ because a shared two-core machine is noisy. Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import shutil
@@ -53,21 +57,34 @@ def hey_rate(registry: LocalRegistry, tag: str, n: int, concurrency: int) -> flo
     return float(match.group(1))
 
 
+def timed_resolve(
+    client: RegistryClient, requests: list[ResolveRequest], digests: dict[str, str]
+) -> float:
+    start = time.perf_counter()
+    results = client.resolve_many(requests)
+    elapsed = time.perf_counter() - start
+    for request, outcome in results.items():
+        tag = request.reference.tag or ""
+        if not isinstance(outcome, Resolved) or outcome.digest != digests[tag]:
+            raise RuntimeError(f"{tag}: wrong outcome {outcome!r}")
+    return len(requests) / elapsed
+
+
 def reconciler_rates(
     requests: list[ResolveRequest], digests: dict[str, str], concurrency: int
 ) -> tuple[float, float]:
     with RegistryClient(max_concurrency=concurrency) as client:
-        rates = []
-        for _ in ("cold", "warm"):
-            start = time.perf_counter()
-            results = client.resolve_many(requests)
-            elapsed = time.perf_counter() - start
-            for request, outcome in results.items():
-                tag = request.reference.tag or ""
-                if not isinstance(outcome, Resolved) or outcome.digest != digests[tag]:
-                    raise RuntimeError(f"{tag}: wrong outcome {outcome!r}")
-            rates.append(len(requests) / elapsed)
-    return rates[0], rates[1]
+        cold = timed_resolve(client, requests, digests)
+        warm = timed_resolve(client, requests, digests)
+    return cold, warm
+
+
+def first_sight_rate(
+    requests: list[ResolveRequest], digests: dict[str, str], concurrency: int
+) -> float:
+    new = [dataclasses.replace(r, known_digest=None) for r in requests]
+    with RegistryClient(max_concurrency=concurrency) as client:
+        return timed_resolve(client, new, digests)
 
 
 def skopeo_rate(registry: LocalRegistry, tags: list[str], digests: dict[str, str]) -> float:
@@ -101,32 +118,41 @@ def main(argv: list[str] | None = None) -> int:
         tags = [f"t{i:05d}" for i in range(n)]
         digests = push_tags(registry.url, REPO, tags, "bench")
         requests = [
-            ResolveRequest(parse_image_reference(f"{registry.host}/{REPO}:{t}"), insecure=True)
+            ResolveRequest(
+                parse_image_reference(f"{registry.host}/{REPO}:{t}"),
+                insecure=True,
+                known_digest=digests[t],
+            )
             for t in tags
         ]
         # One untimed pass warms the registry's own caches for everyone alike.
         reconciler_rates(requests[: min(200, n)], digests, c)
 
-        hey, cold, warm = [], [], []
+        hey, cold, warm, first = [], [], [], []
         for round_no in range(args.rounds):
             hey.append(hey_rate(registry, tags[0], n, c))
             cold_rate, warm_rate = reconciler_rates(requests, digests, c)
             cold.append(cold_rate)
             warm.append(warm_rate)
+            first.append(first_sight_rate(requests, digests, c))
             print(
                 f"  round {round_no + 1}: hey {hey[-1]:7.0f}/s   reconciler cold "
-                f"{cold_rate:7.0f}/s warm {warm_rate:7.0f}/s",
+                f"{cold_rate:7.0f}/s warm {warm_rate:7.0f}/s first sight {first[-1]:7.0f}/s",
                 flush=True,
             )
         sample = tags[:: max(1, n // args.skopeo_sample)][: args.skopeo_sample]
         skopeo = skopeo_rate(registry, sample, digests)
 
-    hey_m, cold_m, warm_m = (statistics.median(v) for v in (hey, cold, warm))
+    hey_m, cold_m, warm_m, first_m = (statistics.median(v) for v in (hey, cold, warm, first))
     print()
     print(f"{n} tags, concurrency {c}, median of {args.rounds} rounds, loopback registry")
     print(f"  {'hey HEAD (ceiling)':36s} {hey_m:8.0f} req/s   {n / hey_m:7.1f} s")
     print(f"  {'reconciler resolve_many, cold':36s} {cold_m:8.0f} tags/s  {n / cold_m:7.1f} s")
     print(f"  {'reconciler resolve_many, warm':36s} {warm_m:8.0f} tags/s  {n / warm_m:7.1f} s")
+    print(
+        f"  {'reconciler, first sight (HEAD + GET)':36s} {first_m:8.0f} tags/s  "
+        f"{n / first_m:7.1f} s"
+    )
     print(
         f"  {'skopeo inspect loop':36s} {skopeo:8.1f} tags/s  {n / skopeo:7.1f} s"
         f"  (measured on {len(sample)} tags, extrapolated to {n})"
@@ -146,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     "hey_rps": hey,
                     "reconciler_cold_tps": cold,
                     "reconciler_warm_tps": warm,
+                    "reconciler_first_sight_tps": first,
                     "skopeo_tps": skopeo,
                     "skopeo_sample": len(sample),
                 }

@@ -141,6 +141,7 @@ def fake() -> FakeRegistry:
     registry = FakeRegistry()
     registry.add("app", "v1", AMD64_BODY)
     registry.add("app", "multi", INDEX_BODY, OCI_INDEX)
+    registry.add("app", digest_of(ARM64_BODY), ARM64_BODY)
     return registry
 
 
@@ -169,11 +170,25 @@ def resolve_error(client: RegistryClient, request: ResolveRequest) -> ResolveErr
 # -- happy paths over the mock -------------------------------------------------------------
 
 
-def test_head_digest_is_used_without_get(fake: FakeRegistry, client: RegistryClient) -> None:
-    assert client.resolve(req("reg.example/app:v1")) == Resolved(
-        digest_of(AMD64_BODY), OCI_MANIFEST
+def test_head_naming_the_pinned_digest_is_used_without_get(
+    fake: FakeRegistry, client: RegistryClient
+) -> None:
+    pinned = digest_of(AMD64_BODY)
+    assert client.resolve(req("reg.example/app:v1", known_digest=pinned)) == Resolved(
+        pinned, OCI_MANIFEST
     )
     assert [(r.method, r.url.scheme) for r in fake.seen] == [("HEAD", "https")]
+
+
+def test_a_new_head_digest_is_read_by_digest_before_it_is_answered(
+    fake: FakeRegistry, client: RegistryClient
+) -> None:
+    digest = digest_of(AMD64_BODY)
+    assert client.resolve(req("reg.example/app:v1")) == Resolved(digest, OCI_MANIFEST)
+    assert [(r.method, r.url.path) for r in fake.seen] == [
+        ("HEAD", "/v2/app/manifests/v1"),
+        ("GET", f"/v2/app/manifests/{digest}"),
+    ]
 
 
 def test_missing_head_digest_falls_back_to_get_and_hashes_body(
@@ -220,10 +235,14 @@ def test_bearer_challenge_token_fetched_once_for_many_resolves(fake: FakeRegistr
     fake.require_token = True
     for i in range(20):
         fake.add("app", f"t{i}", manifest(f"t{i}"))
+
+    def pinned(i: int) -> ResolveRequest:
+        return req(f"reg.example/app:t{i}", known_digest=digest_of(manifest(f"t{i}")))
+
     with RegistryClient(max_concurrency=8, transport=httpx.MockTransport(fake)) as client:
-        first = client.resolve(req("reg.example/app:t0"))
+        first = client.resolve(pinned(0))
         assert first.digest == digest_of(manifest("t0"))
-        results = client.resolve_many([req(f"reg.example/app:t{i}") for i in range(1, 20)])
+        results = client.resolve_many([pinned(i) for i in range(1, 20)])
     assert all(isinstance(v, Resolved) for v in results.values())
     tokens = fake.token_requests()
     assert len(tokens) == 1

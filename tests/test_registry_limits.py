@@ -23,8 +23,8 @@ from test_registry_faults import (
     FakeRegistry,
     digest_of,
     manifest,
-    req,
 )
+from test_registry_faults import req as any_req
 
 from reconciler.core.references import parse_image_reference
 from reconciler.core.secrets import Secret
@@ -33,10 +33,18 @@ from reconciler.registry.client import RegistryClient
 from reconciler.registry.credentials import AuthConfig, Credential, CredentialStore
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RegistryLimits, parse_rate_limit, parse_retry_after
-from reconciler.registry.models import Resolved
+from reconciler.registry.models import Resolved, ResolveRequest
 
 PASSWORD = "pw-Secret-5be1"
 WALL = 1_700_000_000.0
+
+
+def req(text: str, **kwargs: object) -> ResolveRequest:
+    """A request for a tag whose digest is pinned already: the steady state, one HEAD per
+    resolve, so the counts below are the limits' doing alone."""
+    tag = text.rsplit(":", 1)[1]
+    body = AMD64_BODY if tag == "v1" else manifest(tag)
+    return any_req(text, known_digest=digest_of(body), **kwargs)
 
 
 def fails(call: Callable[..., object], *args: object, **kwargs: object) -> ResolveError:

@@ -50,7 +50,13 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--concurrency", type=int, metavar="N", help="registry requests at once (16)"
     )
-    group.add_argument("--timeout", type=float, metavar="SECONDS", help="per request (10)")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="total deadline of each registry request: connect, headers and body, "
+        "token and redirects included; each retry has its own (10)",
+    )
     group.add_argument(
         "--registry-concurrency",
         type=int,

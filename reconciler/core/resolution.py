@@ -19,7 +19,7 @@ the pass sends :func:`import_requests` to ``reconciler.registry`` and hands the 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from reconciler.core.consumers import Consumer
 from reconciler.core.lockfile import Lock, TagLock, TagSource
@@ -49,6 +49,10 @@ class ImportRequest:
     image: ImageReference  # as written: may be unqualified (search registries apply)
     insecure: bool
     import_mode: str
+    # The digest pinned for this same source already (the registry may confirm it without
+    # the manifest being read again); None when the tag is new or its source changed. Not
+    # part of equality: an answer had this pass (push retries) is verified either way.
+    known_digest: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,8 @@ def import_requests(
             continue
         if image.tag is None and image.digest is None:
             image = replace(image, tag="latest")
-        requests.append(ImportRequest(ref, image, source.insecure, source.import_mode))
+        known = old.digest if old is not None and old.source == source else None
+        requests.append(ImportRequest(ref, image, source.insecure, source.import_mode, known))
     return requests, failures
 
 

@@ -1,7 +1,8 @@
 """The registry shell: talks the OCI distribution protocol over httpx.
 
 Owns, one idea per module: ``client`` (the :class:`RegistryClient` facade), ``transport``
-(sending: limits, retries, redirects, size caps), ``auth`` (challenges and tokens as an
+(sending: limits, retries, redirects, size caps), ``deadlines`` (the total deadline of
+a request, enforced on the socket), ``auth`` (challenges and tokens as an
 ``httpx.Auth`` flow), ``manifests`` (what bodies mean), ``models`` and ``targets`` (plain
 values), ``errors`` (reasons), ``limits`` (per-host gates), ``credentials`` (where
 credentials come from), ``media_types`` and ``resolver`` (import requests to outcomes).

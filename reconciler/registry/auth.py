@@ -16,7 +16,12 @@ challenge is, and the flow never touches a socket.
 Must not: send, sleep or retry (the transport does, within the host's limits); log or raise
 anything containing a token or credential; put ``Authorization`` on a request to another
 host (credentials go only to the registry that asked for Basic, or as Basic to the token
-realm its Bearer challenge names; the transport keeps the header off redirects elsewhere).
+realm its Bearer challenge names; the transport keeps the header off redirects elsewhere);
+send credentials in plain text to a realm on another host. A realm gets credentials over
+https, or over plain HTTP only when it is on the registry's own host (an insecure registry
+is asked in plain text anyway); otherwise the token request is refused before anything is
+sent. A secure registry's realm must be https whoever asks. Anonymous token requests
+carry nothing and go to any realm the registry's scheme allows.
 """
 
 from __future__ import annotations
@@ -226,6 +231,13 @@ class RegistryAuth(httpx.Auth):
                 f"refusing token realm {realm.scheme}://{realm.host}: "
                 "it must be https for a secure registry",
             )
+        if credential is not None and not _may_carry_credentials(realm, target):
+            raise target.fail(
+                e.UNAUTHORIZED,
+                f"refusing to send the credentials from {credential.source} to token realm "
+                f"{_origin(realm)}: plain HTTP to a host other than the registry's; the "
+                "realm must be https, or on the registry's own host",
+            )
         # insufficient_scope names the scope it wants; otherwise ask for pull on the repo.
         scope = params.get("scope") or target.scope
         service = params.get("service")
@@ -343,6 +355,21 @@ class RegistryAuth(httpx.Auth):
             f"the token issued for the credentials from {credential.source} does not grant "
             f"pull on {target.repository} ({what})",
         )
+
+
+def _may_carry_credentials(realm: httpx.URL, target: Target) -> bool:
+    """Credentials go to a realm over https, or over plain HTTP only on the registry's own
+    host (an all-plain-HTTP local setup: the registry is asked in plain text anyway)."""
+    if realm.scheme == "https":
+        return True
+    registry_host = httpx.URL(target.repo_base).host
+    return realm.scheme == "http" and realm.host.lower() == registry_host.lower()
+
+
+def _origin(url: httpx.URL) -> str:
+    """``scheme://host[:port]``: no path or query (a realm may carry state there)."""
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}"
 
 
 def token_service(realm: httpx.URL) -> str:

@@ -4,9 +4,10 @@ Owns: :class:`RegistryClient`, the small public surface the rest of the program 
 (:meth:`~RegistryClient.resolve`, :meth:`~RegistryClient.resolve_many`,
 :meth:`~RegistryClient.list_tags`, :meth:`~RegistryClient.image_config`,
 :meth:`~RegistryClient.rate_limit`, :meth:`~RegistryClient.registry_status`): which
-requests one operation makes (HEAD then, when HEAD says too little, GET of a manifest; the
-index child for ``Legacy``; ``Link`` pagination of tag lists; the config blob), the bounded
-thread pool of ``resolve_many``, and the wiring of the parts, each in its own module:
+requests one operation makes (HEAD, then GET of the manifest by digest unless HEAD names
+the digest already pinned; the index child for ``Legacy``; ``Link`` pagination of tag
+lists; the config blob), the bounded thread pool of ``resolve_many``, and the wiring of
+the parts, each in its own module:
 
 - ``reconciler.registry.transport``: sending (limits, retries, redirects, size caps);
 - ``reconciler.registry.auth``: challenges, tokens and Basic as an ``httpx.Auth`` flow;
@@ -35,6 +36,7 @@ from reconciler.core.references import ImageReference
 from reconciler.registry import errors as e
 from reconciler.registry import manifests
 from reconciler.registry.auth import CredentialLookup, CredentialsProvider, RegistryAuth, TokenCache
+from reconciler.registry.deadlines import DeadlineTransport
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RateLimitInfo, RegistryLimits
 from reconciler.registry.media_types import (
@@ -67,6 +69,9 @@ class RegistryClient:
     means its API host) to :class:`RegistryLimits`; ``default_limits`` applies elsewhere.
     ``credentials`` is a :class:`CredentialLookup` (or an older :class:`CredentialsProvider`);
     ``tokens`` the cache of ``Authorization`` values (a new, empty one by default).
+    ``timeout`` is the total deadline of one request in seconds: connect, headers and body,
+    across the token request and redirects (each retry has its own; see
+    :mod:`reconciler.registry.deadlines`).
 
     ``clock`` (monotonic: token expiry, pauses, circuit), ``wall_clock`` (Unix time: HTTP-date
     ``Retry-After``), ``sleep`` and ``jitter`` (backoff randomness in [0, 1)) default to the
@@ -95,7 +100,7 @@ class RegistryClient:
         self._default_limits = default_limits or RegistryLimits()
         self._transport = Transport(
             transport
-            or httpx.HTTPTransport(
+            or DeadlineTransport(
                 verify=ssl_verify(verify),
                 limits=httpx.Limits(
                     max_connections=max_concurrency + 4,
@@ -105,6 +110,7 @@ class RegistryClient:
             concurrency=max_concurrency,
             limits=limits or {},
             default_limits=self._default_limits,
+            deadline=timeout,
             clock=clock,
             wall_clock=wall_clock,
             sleep=sleep,
@@ -143,45 +149,58 @@ class RegistryClient:
     # -- public API --------------------------------------------------------------------
 
     def resolve(self, request: ResolveRequest) -> Resolved:
-        """Resolve one request; raise :class:`ResolveError` on any failure."""
+        """Resolve one request; raise :class:`ResolveError` on any failure.
+
+        A digest is read before it is pinned: unless it is ``request.known_digest`` (pinned
+        already, so read when it was pinned), the manifest is fetched by that digest, its
+        bytes checked against it and parsed as a manifest or index of a known media type.
+        A HEAD that names the known digest is the whole answer (one request per tag when
+        nothing changed); a HEAD that names another one is only a pointer to what to read.
+        """
         target = self._target(request)
         ref = request.reference
         selector = ref.digest or ref.tag
         assert selector is not None  # _target checked
+        legacy = request.import_mode == "Legacy"
 
         head = self._call("HEAD", target, target.base + selector)
         digest: str | None = head.headers.get("docker-content-digest")
         media_type = manifests.bare_type(head.headers.get("content-type", ""))
-        body: bytes | None = None
         if digest is not None and not manifests.DIGEST_RE.fullmatch(digest):
             raise target.fail(
                 e.INVALID_RESPONSE, f"{selector}: malformed Docker-Content-Digest header"
             )
+        body: bytes | None = None
         if (
             digest is None
             or not digest.startswith("sha256:")
             or not (is_index(media_type) or is_manifest(media_type))
         ):
             # HEAD did not tell us enough; the body is the authority (and is verified).
-            get = self._call(
-                "GET", target, target.base + selector, read_body=manifests.MAX_MANIFEST_BYTES
-            )
-            body = get.content
-            content_type = manifests.bare_type(get.headers.get("content-type", ""))
-            media_type = manifests.manifest_media_type(content_type, body, target, selector)
+            body, media_type = self._read_manifest(target, selector)
             digest = manifests.sha256_digest(body)
+        elif digest != request.known_digest or (legacy and is_index(media_type)):
+            # New (or an index whose platform child we must choose): read what we pin.
+            body, media_type = self._read_manifest(target, digest)
 
         if ref.digest is not None and digest != ref.digest:
             raise target.fail(
                 e.DIGEST_MISMATCH, f"asked for {ref.digest} but the registry answered {digest}"
             )
 
-        if not is_index(media_type) or request.import_mode == "PreserveOriginal":
+        if not is_index(media_type) or not legacy:
             return Resolved(digest=digest, media_type=media_type)
 
-        if body is None:
-            body = self._manifest_by_digest(target, digest, "index")
+        assert body is not None  # an index is always read in Legacy mode
         child_digest, child_type = manifests.choose_platform(body, request.platform, target)
+        if child_digest != request.known_digest:
+            _, child_type = self._read_manifest(target, child_digest)
+            if not is_manifest(child_type):
+                raise target.fail(
+                    e.INVALID_RESPONSE,
+                    f"index entry {child_digest} for {request.platform} is not a "
+                    f"single-platform manifest ({child_type})",
+                )
         return Resolved(digest=child_digest, media_type=child_type, index_digest=digest)
 
     def resolve_many(
@@ -298,6 +317,19 @@ class RegistryClient:
                 registry=registry,
             )
         return target_for(ref, request.insecure, request.pull_secrets)
+
+    def _read_manifest(self, target: Target, reference: str) -> tuple[bytes, str]:
+        """GET a manifest by tag or digest: its bytes (checked against the digest asked
+        for, and against a ``Docker-Content-Digest`` header) and its media type (parsed:
+        a manifest or index of a known type, or raise)."""
+        get = self._call(
+            "GET", target, target.base + reference, read_body=manifests.MAX_MANIFEST_BYTES
+        )
+        body = get.content
+        if manifests.DIGEST_RE.fullmatch(reference):
+            manifests.check_digest(target, body, reference, f"manifest {reference}")
+        content_type = manifests.bare_type(get.headers.get("content-type", ""))
+        return body, manifests.manifest_media_type(content_type, body, target, reference)
 
     def _manifest_by_digest(self, target: Target, digest: str, what: str) -> bytes:
         get = self._call(

@@ -1,7 +1,10 @@
 """What the bodies a registry sends mean: manifests, indexes and image config blobs.
 
 Owns: the size caps for manifest and config bodies; the media type of a manifest body (its
-own ``mediaType``, else ``Content-Type``, else its shape); choosing the child of an index for
+own ``mediaType``, else ``Content-Type``, else its shape) and the check that the body is
+what that type says (``schemaVersion`` 2, a config descriptor and a list of layers for a
+manifest, a list of descriptors for an index): a digest is only pinned once its body has
+passed it; choosing the child of an index for
 a :class:`Platform` (the ``Legacy`` import mode); every digest check of a body against the
 digest it should have (one place); the config descriptor of a manifest and the parsing of
 an image config blob into :class:`ImageConfig`.
@@ -106,7 +109,53 @@ def manifest_media_type(content_type: str, body: bytes, target: Target, selector
         raise target.fail(
             e.UNSUPPORTED_MEDIA_TYPE, f"{selector}: unsupported manifest type {media_type!r}"
         )
+    problem = _index_problem(payload) if is_index(media_type) else _manifest_problem(payload)
+    if problem is not None:
+        raise target.fail(e.INVALID_RESPONSE, f"{selector}: not a valid {media_type}: {problem}")
     return media_type
+
+
+def _descriptor_problem(value: object, what: str) -> str | None:
+    if not isinstance(value, dict):
+        return f"{what} is not an object"
+    if not isinstance(value.get("mediaType"), str):
+        return f"{what} has no mediaType"
+    digest = value.get("digest")
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
+        return f"{what} has no valid digest"
+    size = value.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return f"{what} has no valid size"
+    return None
+
+
+def _manifest_problem(payload: dict[str, Any]) -> str | None:
+    if payload.get("schemaVersion") != 2:
+        return "schemaVersion is not 2"
+    problem = _descriptor_problem(payload.get("config"), "config")
+    if problem is not None:
+        return problem
+    layers = payload.get("layers")
+    if not isinstance(layers, list):
+        return "layers is not a list"
+    for i, layer in enumerate(layers):
+        problem = _descriptor_problem(layer, f"layers[{i}]")
+        if problem is not None:
+            return problem
+    return None
+
+
+def _index_problem(payload: dict[str, Any]) -> str | None:
+    if payload.get("schemaVersion") != 2:
+        return "schemaVersion is not 2"
+    entries = payload.get("manifests")
+    if not isinstance(entries, list):
+        return "manifests is not a list"
+    for i, entry in enumerate(entries):
+        problem = _descriptor_problem(entry, f"manifests[{i}]")
+        if problem is not None:
+            return problem
+    return None
 
 
 def choose_platform(body: bytes, want: Platform, target: Target) -> tuple[str, str]:

@@ -28,6 +28,9 @@ class ResolveRequest:
 
     ``pull_secrets`` names the pull secrets linked to the tag's namespace (the equivalent of
     ``oc secrets link``); they are consulted before the machine-wide auth files.
+    ``known_digest`` is the digest the caller has pinned for this reference already: a HEAD
+    naming it confirms it without reading the manifest again; any other digest is read
+    (fetched by digest, checked, parsed) before it is answered.
     """
 
     reference: ImageReference
@@ -35,6 +38,7 @@ class ResolveRequest:
     import_mode: str = "Legacy"
     platform: Platform = field(default_factory=Platform)
     pull_secrets: tuple[str, ...] = ()
+    known_digest: str | None = None
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ def _attempts(
                         import_mode=req.import_mode,
                         platform=platform,
                         pull_secrets=pull_secrets,
+                        known_digest=req.known_digest,
                     ),
                 )
             )

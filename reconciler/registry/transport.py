@@ -8,6 +8,11 @@ on hops to the origin the request was made for), the per-host :class:`HostGate`
 429/5xx/timeouts/connection errors, total size caps on every body read, and mapping a
 status or a transport failure to a :class:`ResolveError` with a reason.
 
+Every exchange has one total :class:`~reconciler.registry.deadlines.Deadline` (``deadline``
+seconds, carried in ``Request.extensions`` to the token request and every redirect hop;
+a retry starts it again; time spent in our own gates does not count), enforced on the
+socket by :class:`~reconciler.registry.deadlines.DeadlineTransport`.
+
 Requests go straight to one shared ``httpx`` transport (a keep-alive pool), skipping
 ``httpx.Client``'s per-request machinery: that roughly doubles throughput against a local
 registry (see ``bench/resolve.py``), and redirects, auth and cookies are handled here.
@@ -20,11 +25,12 @@ functions it was given (tests run on a fake clock); log a header or a URL query.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +39,7 @@ import httpx
 from reconciler.core.references import registry_endpoint_host
 from reconciler.registry import errors as e
 from reconciler.registry.auth import MAX_TOKEN_BYTES, TOKEN_FETCH, token_service
+from reconciler.registry.deadlines import DEADLINE, Deadline
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import (
     GateClosed,
@@ -85,9 +92,10 @@ class Reply:
 class Transport:
     """Sends requests through per-host gates over one shared ``httpx`` transport.
 
+    ``deadline`` is the seconds one exchange may take in total (each retry again).
     ``clock`` (monotonic), ``wall_clock`` (Unix time, for HTTP-date ``Retry-After``),
     ``sleep`` and ``jitter`` (a float in [0, 1) for backoff) are injected so that tests
-    run without real time.
+    run without real time; the deadline runs on real time, as sockets do.
     """
 
     def __init__(
@@ -97,6 +105,7 @@ class Transport:
         concurrency: int,
         limits: Mapping[str, RegistryLimits],
         default_limits: RegistryLimits,
+        deadline: float,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
         sleep: Callable[[float], None],
@@ -105,6 +114,7 @@ class Transport:
         self._transport = transport
         self._concurrency = concurrency
         self._default_limits = default_limits
+        self._deadline = deadline
         self._limits = {registry_endpoint_host(k).lower(): v for k, v in limits.items()}
         self._gates: dict[str, HostGate] = {}
         self._guard = threading.Lock()
@@ -126,8 +136,10 @@ class Transport:
         ``read_body`` caps the body read for a 2xx (0: no body wanted). Requests the flow
         adds (marked :data:`TOKEN_FETCH`) are sent once, not redirected, and their answer
         goes back to the flow with its body; the flow sees the answers to ``request``
-        without one (it needs status and headers only).
+        without one (it needs status and headers only). All of them share one
+        :class:`Deadline`.
         """
+        request.extensions = {**request.extensions, DEADLINE: Deadline(self._deadline)}
         flow = auth.auth_flow(request)
         try:
             outgoing = next(flow)
@@ -180,18 +192,24 @@ class Transport:
         """
         gate = self.gate(request.url)
         limits = gate.limits
+        deadline = request.extensions.get(DEADLINE)
+        if not isinstance(deadline, Deadline):
+            deadline = None
         attempt = 0
         while True:
+            if attempt and deadline is not None:
+                deadline.start()  # each retry has a deadline of its own
             try:
                 wait = gate.admit()
             except GateClosed as closed:
                 raise target.fail(closed.reason, closed.detail) from None
             if wait > 0:
-                self._sleep(wait)
+                with _excused(deadline):
+                    self._sleep(wait)
             failure: ResolveError
             delay: float | None = None
             try:
-                with gate.slot:
+                with _held(gate.slot, deadline):
                     response = self._transport.handle_request(request)
                     response.request = request
                     try:
@@ -213,7 +231,11 @@ class Transport:
                         response.close()
             except httpx.TimeoutException as exc:
                 gate.record_failure()
-                failure = target.fail(e.TIMEOUT, f"{what} timed out ({type(exc).__name__})")
+                if deadline is not None and deadline.expired:
+                    detail = f"{what}: no complete answer within {deadline.seconds:g} s"
+                else:
+                    detail = f"{what} timed out ({type(exc).__name__})"
+                failure = target.fail(e.TIMEOUT, detail)
             except httpx.TransportError as exc:
                 failure = _transport_failure(target, what, exc)
                 if failure.reason == e.TLS_VERIFICATION_FAILED:
@@ -289,6 +311,28 @@ class Transport:
 
     def status(self) -> dict[str, dict[str, object]]:
         return {host: gate.snapshot() for host, gate in sorted(self._gates.items())}
+
+
+@contextlib.contextmanager
+def _excused(deadline: Deadline | None) -> Iterator[None]:
+    """Our own waiting: not the registry's time."""
+    if deadline is None:
+        yield
+        return
+    with deadline.excused():
+        yield
+
+
+@contextlib.contextmanager
+def _held(slot: threading.BoundedSemaphore, deadline: Deadline | None) -> Iterator[None]:
+    """The host's concurrency slot, the wait for it excused from the deadline."""
+    if not slot.acquire(blocking=False):
+        with _excused(deadline):
+            slot.acquire()
+    try:
+        yield
+    finally:
+        slot.release()
 
 
 # -- statuses and failures -------------------------------------------------------------------

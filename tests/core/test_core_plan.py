@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 
 import pytest
 
@@ -262,6 +263,32 @@ def test_import_request_fields(source, image, insecure, mode):
     assert request.image == image
     assert request.insecure is insecure
     assert request.import_mode == mode
+
+
+@pytest.mark.parametrize(
+    ("source", "old", "known"),
+    [
+        pytest.param(SCHED, None, None, id="new-tag"),
+        pytest.param(SCHED, resolved(SCHED, d("a")), d("a"), id="same-source"),
+        pytest.param(
+            SCHED,
+            resolved(SCHED, d("a")).failed("Timeout", "slow", EARLIER),
+            d("a"),
+            id="failing-keeps-last-good",
+        ),
+        pytest.param(SCHED, resolved(NGINX, d("a")), None, id="source-changed"),
+        pytest.param(SCHED, TagLock(SCHED), None, id="never-resolved"),
+        pytest.param(PUSH_SRC, PUSH_OLD, d("a"), id="build-output"),
+    ],
+)
+def test_import_request_carries_the_digest_pinned_for_the_same_source(source, old, known):
+    # The registry may confirm that digest by HEAD alone; any other is read before it is
+    # pinned (reconciler.registry.client). A changed source never vouches for the old one.
+    lock = Lock(tags={r("t"): old}) if old is not None else Lock()
+    (request,), _ = import_requests(one_tag(source), lock)
+    assert request.known_digest == known
+    # Not part of equality: an answer had earlier in the pass is reused whatever it says.
+    assert request == replace(request, known_digest=None if known else d("b"))
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,8 @@ def missing_images(
                 insecure=place.insecure,
                 import_mode="PreserveOriginal",  # the digest itself, never a child
                 pull_secrets=secrets,
+                # Pinned already (it is in the history): a HEAD that names it is enough.
+                known_digest=place.endpoint.digest,
             )
             try:
                 client.resolve(request)
