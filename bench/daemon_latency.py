@@ -90,6 +90,12 @@ def measure(n_tags: int, pushes: int) -> list[float]:
             server.stop()
 
 
+def _p95(values: list[float]) -> float:
+    return (
+        statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tags", type=int, default=2000)
@@ -101,7 +107,7 @@ def main() -> None:
     print(f"\npush -> commit latency, {args.pushes} pushes each, notification-driven")
     for name, values in ((f"{args.baseline_tags} tags", small), (f"{args.tags} tags", large)):
         print(
-            f"  {name:>10}: median {statistics.median(values):.3f} s, "
+            f"  {name:>10}: median {statistics.median(values):.3f} s, p95 {_p95(values):.3f} s, "
             f"max {max(values):.3f} s  ({', '.join(f'{v:.3f}' for v in values)})"
         )
     print(
