@@ -61,7 +61,8 @@ TIMED: list[tuple[str, str, str]] = [
     ("reconciler.gitrepo.workspace", "Workspace.sync", "sync"),
     ("reconciler.passes.plan", "validate_repo", "load+validate"),
     ("reconciler.passes.plan", "read_lock", "read lock"),
-    ("reconciler.passes.plan", "resolve_imports", "resolve"),
+    ("reconciler.passes.plan", "resolve_imports", "resolve"),  # bound at import, or
+    ("reconciler.registry.resolver", "resolve_imports", "resolve"),  # imported when asked
     ("reconciler.files.triggerstore", "read_records", "read records"),
     ("reconciler.passes.plan", "render_lock", "render lock"),
     ("reconciler.passes.run", "write_plan", "write"),

@@ -10,7 +10,7 @@ import datetime as dt
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import progress
 from reconciler.cli.checkout import Checkout
@@ -22,9 +22,10 @@ from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
 from reconciler.core.streams import DOCKER_IMAGE, TagRef
 from reconciler.core.violations import Violation
-from reconciler.passes.clients import registry_client
 from reconciler.passes.plan import ResolveCache, compute_plan
-from reconciler.registry.client import RegistryClient
+
+if TYPE_CHECKING:  # the HTTP stack loads when a verb first asks a registry
+    from reconciler.registry.client import RegistryClient
 
 
 @dataclass
@@ -135,6 +136,8 @@ def write_and_pin(
     try:
         with contextlib.ExitStack() as stack:
             if client is None:
+                from reconciler.passes.clients import registry_client
+
                 client = stack.enter_context(registry_client(settings))
             stack.enter_context(progress.activity("asking the registries"))
             plan = compute_plan(

@@ -8,11 +8,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from typing import TYPE_CHECKING
 
-from reconciler.config.settings import Settings, load_settings
 from reconciler.core.errors import ConfigurationError
-from reconciler.passes.clients import registry_client
-from reconciler.registry.client import RegistryClient
+
+# Imported when a verb runs, not when the parser is built: ``--help`` and ``validate``
+# must not load the HTTP stack (see tests/test_startup.py).
+if TYPE_CHECKING:
+    from reconciler.config.settings import Settings
+    from reconciler.registry.client import RegistryClient
 
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +80,8 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    from reconciler.config.settings import load_settings
+
     return load_settings(
         os.environ,
         registries_conf=getattr(args, "registries_conf", None),
@@ -93,6 +99,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def client_from_settings(settings: Settings) -> RegistryClient:
+    from reconciler.passes.clients import registry_client
+
     return registry_client(settings)
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.config.settings import Settings
 from reconciler.core import policy
@@ -39,9 +40,11 @@ from reconciler.core.writeback import field_writes, manifest_edits
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.lockstore import read_lock
-from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import NOT_FOUND
-from reconciler.registry.resolver import resolve_imports
+
+# The HTTP stack loads when a pass first asks a registry: validating needs none of it.
+if TYPE_CHECKING:
+    from reconciler.registry.client import RegistryClient
 
 ResolveCache = dict[ImportRequest, Outcome]
 DueSelector = Callable[[list[TagRef]], Iterable[TagRef]]
@@ -128,6 +131,8 @@ def compute_plan(
     todo = [r for r in requests if r not in cache]
     started = time.perf_counter()
     if todo and client is not None:
+        from reconciler.registry.resolver import resolve_imports
+
         platforms = {
             (o.namespace, o.name): policy.stream_platform(o, settings.platform) for o in streams
         }

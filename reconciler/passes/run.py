@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.config.settings import Settings
 from reconciler.core.errors import PermanentError, TransientError
@@ -31,9 +32,12 @@ from reconciler.core.plan import Plan
 from reconciler.files import loader, manifeststore, triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.lockstore import write_derived
-from reconciler.gitrepo.workspace import PushOutcome, Workspace
 from reconciler.passes.plan import DueSelector, ResolveCache, compute_plan
-from reconciler.registry.client import RegistryClient
+
+# The callers hand these in; importing them here would load git and HTTP for every verb.
+if TYPE_CHECKING:
+    from reconciler.gitrepo.workspace import PushOutcome, Workspace
+    from reconciler.registry.client import RegistryClient
 
 Clock = Callable[[], dt.datetime]
 # Called with a step's name as the pass passes it ("after-write", "after-commit",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
@@ -24,10 +24,11 @@ from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resoluti
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
 from reconciler.core.views import stream_view
 from reconciler.passes.run import write_plan
-from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.places import first_answer, locations
-from reconciler.registry.resolver import resolve_imports
+
+if TYPE_CHECKING:  # the HTTP stack loads when the verb first asks a registry
+    from reconciler.registry.client import RegistryClient
 
 DEFAULT_MAX_BULK = Settings().max_images_bulk_imported_per_repository  # OpenShift's: 50
 
@@ -172,6 +173,8 @@ def _import(
     # The platform the pass would choose for this stream (its annotations), so that the
     # answers can stand for the pass's own.
     platform = policy.stream_platform(obj, settings.platform) if obj else settings.platform
+    from reconciler.registry.resolver import resolve_imports
+
     with progress.activity("asking the registries"):
         outcomes: dict[TagRef, Outcome] = resolve_imports(
             requests,

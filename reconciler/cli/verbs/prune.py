@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
@@ -33,10 +33,12 @@ from reconciler.core.streams import LOCAL
 from reconciler.files import loader
 from reconciler.gitrepo.checkout import commit_paths
 from reconciler.registry import errors as e
-from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.models import ResolveRequest
 from reconciler.registry.places import locations
+
+if TYPE_CHECKING:  # the HTTP stack loads when the verb first asks a registry
+    from reconciler.registry.client import RegistryClient
 
 EXAMPLES = """\
   reconciler prune                                   # report what the defaults would remove

@@ -12,7 +12,6 @@ from typing import TextIO
 from reconciler.cli import flags, progress
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.planview import exit_code_for, plan_json, print_plan
-from reconciler.gitrepo.workspace import Workspace, default_workdir, display_url
 from reconciler.passes.run import PassResult, run_pass
 
 EXAMPLES = """\
@@ -48,6 +47,9 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    # Here, not at the top: building the parser (``--help``) must not load git.
+    from reconciler.gitrepo.workspace import Workspace, default_workdir, display_url
+
     settings = flags.settings_from_args(args)
     workdir = (
         Path(args.workdir)

@@ -21,7 +21,6 @@ from reconciler.core.errors import PermanentError, TransientError
 from reconciler.core.times import rfc3339
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
 from reconciler.files import triggerstore
-from reconciler.gitrepo.workspace import Workspace, default_workdir
 from reconciler.passes.run import utc_now
 
 EXAMPLES = """\
@@ -82,6 +81,8 @@ def run_list(args: argparse.Namespace, out: TextIO) -> int:
     if local is not None:
         root = local
     else:
+        from reconciler.gitrepo.workspace import Workspace, default_workdir
+
         settings = flags.settings_from_args(args)
         workspace = Workspace(
             args.repo, args.branch, default_workdir(settings.cache_dir / "work", args.repo)
@@ -151,6 +152,9 @@ def _ack(root: Path, wanted: str, now: str) -> TriggerRecord | str:
 
 
 def run_ack(args: argparse.Namespace, out: TextIO) -> int:
+    # Here, not at the top: building the parser (``--help``) must not load git.
+    from reconciler.gitrepo.workspace import Workspace, default_workdir
+
     settings = flags.settings_from_args(args)
     workdir = default_workdir(settings.cache_dir / "work", args.repo)
     workspace = Workspace(args.repo, args.branch, workdir)
