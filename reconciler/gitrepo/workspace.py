@@ -288,8 +288,15 @@ class Workspace:
         self, repo: git.Repo, pathspec: Path, message_file: Path, message: str
     ) -> str | None:
         repo.git.add("--all", f"--pathspec-from-file={pathspec}")
-        if not repo.index.diff("HEAD"):
+        # Whether anything is staged, asked of git itself: GitPython's index.diff reads
+        # the whole index and HEAD's tree in Python (52 s of a 50k-tag first pass).
+        status, _, stderr = repo.git.diff(
+            "--cached", "--quiet", with_extended_output=True, with_exceptions=False
+        )
+        if status == 0:
             return None
+        if status != 1:
+            raise GitError(f"cannot commit in the work clone: {str(stderr).strip()}")
         message_file.write_text(message)
         repo.git.commit(
             "-F",
