@@ -404,7 +404,10 @@ class Daemon:
         if result.pushed:
             self.metrics.commits.inc()
             self.metrics.triggers.inc(len(plan.triggers))
-        records, _ = triggerstore.read_records(self.workspace.path)
+        # Git's listing of the work tree holds after a plain pass (committed or not); under
+        # review the work tree is not the tracked head's, so the files are read.
+        blobs = None if self.workspace.review_branch else self.workspace.tree_blobs()
+        records, _ = triggerstore.read_records(self.workspace.path, self.contents, blobs)
         self._records = {r.id: r for r in records}
         if self.workspace.review_branch:
             # Under review, a record is delivered only once it is merged.

@@ -1,52 +1,114 @@
-"""What is a function of a file's bytes, kept between passes in one process: parsed
-manifest files (with their positions), schema verdicts per parsed object, and the last
-lock read or written. A daemon and ``watch`` hold one for their lifetime; a one-shot
-command makes a fresh one. Never module state: two daemons, threads or tests in one
-process never share one by accident.
+"""What is a function of a file's bytes, kept between passes: parsed manifest files (with
+their positions), schema verdicts per parsed object, the parsed lock, and the trigger
+records' ids. A daemon and ``watch`` hold one in memory for their lifetime; the CLI's
+``reconcile`` and ``plan`` keep theirs on disk under the cache dir (:meth:`ContentCache.load`
+and :meth:`ContentCache.save`), so a pass whose tree did not change parses no YAML at all.
+Never module state: two daemons, threads or tests in one process never share one by
+accident.
 
-It only remembers; it never decides. Every entry is keyed by content, so a stale entry
-cannot be returned for changed bytes.
+Every entry is keyed by the file's git blob id (``sha1("blob <size>\\0" + bytes)``, what
+``git ls-tree`` lists, or :func:`blob_id` of the bytes read), so a stale entry cannot be
+returned for changed bytes. What an entry holds also depends on our code and schemas:
+the file on disk carries :func:`version_key`, and a cache of another version is ignored.
+
+It only remembers; it never decides. Bounded: :meth:`ContentCache.sweep` (once per pass)
+drops what the previous pass did not use, so a repo that churns files cannot grow it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import os
+import pickle
+import sys
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 from reconciler.core.lockfile import Lock, parse_lock
 from reconciler.core.manifests import ManifestObject, ParsedFile, parse_manifests
+from reconciler.core.triggers import TriggerRecord
 from reconciler.core.violations import Violation
 
-MAX_PARSED_FILES = 4096  # bounded: a repo that churns files cannot grow it forever
+# Bump when what an entry holds changes shape; the version key covers code and schemas.
+CACHE_FORMAT = 1
+
+FileKey = tuple[str, str, str]  # (blob id, file as shown, default namespace)
+
+
+def blob_id(raw: bytes) -> str:
+    """The git blob id of ``raw``: what ``git hash-object`` prints for that file."""
+    digest = hashlib.sha1(b"blob %d\0" % len(raw), usedforsecurity=False)
+    digest.update(raw)
+    return digest.hexdigest()
+
+
+def cache_file(cache_dir: Path, repository: str) -> Path:
+    """Where the CLI keeps the cache of one repository (its URL or path) under the
+    machine's cache dir."""
+    name = hashlib.sha256(repository.encode()).hexdigest()[:16]
+    return cache_dir / "content" / f"{name}.pickle"
+
+
+@functools.cache
+def version_key() -> str:
+    """What cached entries depend on besides file bytes: this package's code and schemas
+    (name, size and mtime of each file), the release, the cache format and Python's
+    version. An installed release changes it on upgrade; a checkout, on every edit."""
+    import reconciler
+    from reconciler.files.schemas import schema_dir
+
+    package = Path(reconciler.__file__).resolve().parent
+    hasher = hashlib.sha256(
+        f"{CACHE_FORMAT} {reconciler.__version__} {sys.version_info[:2]}".encode()
+    )
+    for directory, pattern in ((package, "*.py"), (schema_dir(), "*.json")):
+        for path in sorted(directory.rglob(pattern)):
+            stat = path.stat()
+            hasher.update(
+                f"{path.relative_to(directory)} {stat.st_size} {stat.st_mtime_ns}\n".encode()
+            )
+    return hasher.hexdigest()
 
 
 class ContentCache:
-    """Parsed files, schema verdicts and the last lock, each keyed by content."""
+    """Parsed files, schema verdicts, locks and record ids, each keyed by blob id."""
 
     def __init__(self) -> None:
-        self._parsed: OrderedDict[tuple[str, str, str], ParsedFile] = OrderedDict()
+        # Each entry with the sweep epoch it was last used in.
+        self._parsed: dict[FileKey, tuple[ParsedFile, int]] = {}
         # Unchanged files give back the same (never mutated) objects, so a verdict keyed
         # by the object is a verdict for its bytes; it goes when the object goes.
         self._verdicts: weakref.WeakKeyDictionary[ManifestObject, list[Violation]] = (
             weakref.WeakKeyDictionary()
         )
-        self._lock: tuple[bytes, Lock] | None = None
+        self._lock: tuple[str, Lock] | None = None
+        self._records: dict[str, tuple[TriggerRecord, int]] = {}  # by blob id
+        self._epoch = 0
+
+    # -- manifests ----------------------------------------------------------------------
+
+    def parsed_blob(self, blob: str, display: str, default_namespace: str) -> ParsedFile | None:
+        """The file ``display`` with blob id ``blob``, if it was parsed before."""
+        key = (blob, display, default_namespace)
+        found = self._parsed.get(key)
+        if found is None:
+            return None
+        self._parsed[key] = (found[0], self._epoch)
+        return found[0]
 
     def parsed_file(
         self, raw: bytes, text: str, display: str, default_namespace: str
     ) -> ParsedFile:
         """``text`` (the decoded ``raw``) parsed as the manifests of file ``display``."""
-        key = (display, default_namespace, hashlib.sha256(raw).hexdigest())
-        cached = self._parsed.get(key)
+        blob = blob_id(raw)
+        cached = self.parsed_blob(blob, display, default_namespace)
         if cached is not None:
-            self._parsed.move_to_end(key)
             return cached
         parsed = parse_manifests(text, display, default_namespace)
-        self._parsed[key] = parsed
-        if len(self._parsed) > MAX_PARSED_FILES:
-            self._parsed.popitem(last=False)
+        self._parsed[(blob, display, default_namespace)] = (parsed, self._epoch)
         return parsed
 
     def schema_verdict(
@@ -59,15 +121,84 @@ class ContentCache:
             self._verdicts[obj] = found
         return found
 
-    def lock(self, raw: bytes) -> Lock:
-        """``raw`` parsed as a lockfile (LockfileError when it is not one); the lock a
-        daemon wrote last pass is not parsed again."""
-        if self._lock is not None and self._lock[0] == raw:
+    # -- the lock -----------------------------------------------------------------------
+
+    def lock(self, raw: bytes, blob: str | None = None) -> Lock:
+        """``raw`` (whose blob id is ``blob`` when known) parsed as a lockfile
+        (LockfileError when it is not one); the lock read or written last is not parsed
+        again."""
+        blob = blob or blob_id(raw)
+        if self._lock is not None and self._lock[0] == blob:
             return self._lock[1]
         lock = parse_lock(raw)
-        self._lock = (raw, lock)
+        self._lock = (blob, lock)
         return lock
 
     def remember_lock(self, raw: bytes, lock: Lock) -> None:
         """``lock`` is what ``raw`` parses to (it was just rendered from it)."""
-        self._lock = (raw, lock)
+        self._lock = (blob_id(raw), lock)
+
+    # -- trigger records ----------------------------------------------------------------
+
+    def record(self, blob: str) -> TriggerRecord | None:
+        """The trigger record read before from a file with blob id ``blob``."""
+        found = self._records.get(blob)
+        if found is None:
+            return None
+        self._records[blob] = (found[0], self._epoch)
+        return found[0]
+
+    def remember_record(self, blob: str, record: TriggerRecord) -> None:
+        """``record`` is what the file with blob id ``blob`` holds."""
+        self._records[blob] = (record, self._epoch)
+
+    # -- bounds and persistence ---------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Forget what was not used since the last sweep; called once per pass."""
+        self._parsed = {k: v for k, v in self._parsed.items() if v[1] == self._epoch}
+        self._records = {k: v for k, v in self._records.items() if v[1] == self._epoch}
+        self._epoch += 1
+
+    def save(self, path: Path) -> None:
+        """Write what the current pass used to ``path`` (atomically: a reader sees the
+        old file or the new one). Best effort: a cache that cannot be written is no
+        error."""
+        live = [(k, v[0]) for k, v in self._parsed.items() if v[1] == self._epoch]
+        state = {
+            "version": version_key(),
+            "files": [(k, p, [self._verdicts.get(o) for o in p.objects]) for k, p in live],
+            "lock": self._lock,
+            "records": {k: v[0] for k, v in self._records.items() if v[1] == self._epoch},
+        }
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with temporary.open("wb") as handle:
+                pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+
+    @classmethod
+    def load(cls, path: Path) -> ContentCache:
+        """The cache :meth:`save` wrote at ``path``; an empty one when there is none, it
+        is of another version, or it cannot be read. The file is the machine's own
+        (under the cache dir), never the repository's: pickle is safe to use here."""
+        cache = cls()
+        try:
+            with path.open("rb") as handle:
+                state = pickle.load(handle)
+            if not isinstance(state, dict) or state.get("version") != version_key():
+                return cache
+            for key, parsed, verdicts in state["files"]:
+                cache._parsed[key] = (parsed, 0)
+                for obj, verdict in zip(parsed.objects, verdicts, strict=True):
+                    if verdict is not None:
+                        cache._verdicts[obj] = verdict
+            cache._lock = state["lock"]
+            cache._records = {k: (v, 0) for k, v in state["records"].items()}
+        except Exception:  # a cache is only ever a shortcut: start empty
+            return cls()
+        return cache

@@ -6,7 +6,7 @@ this module only does the I/O. It never writes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,10 +59,22 @@ def manifest_files(root: Path) -> list[Path]:
 
 
 def load_file(
-    path: Path, display: str, default_namespace: str, cache: ContentCache | None = None
+    path: Path,
+    display: str,
+    default_namespace: str,
+    cache: ContentCache | None = None,
+    blob: str | None = None,
 ) -> LoadedManifests:
-    """One manifest file: its objects, and its problems as violations (never raised)."""
+    """One manifest file: its objects, and its problems as violations (never raised).
+    ``blob`` is the file's git blob id when git listed it: then a file parsed before is
+    not even read."""
     result = LoadedManifests(files=[display])
+    known = cache.parsed_blob(blob, display, default_namespace) if cache and blob else None
+    if known is not None:
+        result.objects.extend(known.objects)
+        result.violations.extend(known.violations)
+        result.other_documents += known.other_documents
+        return result
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -99,8 +111,10 @@ def load_paths(
     default_namespace: str = "default",
     relative_to: Path | None = None,
     cache: ContentCache | None = None,
+    blobs: Mapping[str, str] | None = None,
 ) -> LoadedManifests:
-    """Load files and directories (directories are walked like a repo)."""
+    """Load files and directories (directories are walked like a repo). ``blobs``: the
+    git blob id of each regular file by its path as shown (see :func:`load_repo`)."""
     total = LoadedManifests()
     for path in paths:
         if path.is_dir():
@@ -114,7 +128,8 @@ def load_paths(
                 display = file.relative_to(base).as_posix()
             except ValueError:
                 display = file.as_posix()
-            loaded = load_file(file, display, default_namespace, cache)
+            blob = blobs.get(display) if blobs is not None else None
+            loaded = load_file(file, display, default_namespace, cache, blob)
             total.objects.extend(loaded.objects)
             total.violations.extend(loaded.violations)
             total.files.extend(loaded.files)
@@ -123,10 +138,16 @@ def load_paths(
 
 
 def load_repo(
-    root: Path, default_namespace: str = "default", cache: ContentCache | None = None
+    root: Path,
+    default_namespace: str = "default",
+    cache: ContentCache | None = None,
+    blobs: Mapping[str, str] | None = None,
 ) -> LoadedManifests:
-    """Every manifest file of the checkout at ``root`` (see :func:`manifest_files`)."""
-    return load_paths([root], default_namespace, relative_to=root, cache=cache)
+    """Every manifest file of the checkout at ``root`` (see :func:`manifest_files`).
+    ``blobs`` is what git says the work tree holds, when it says so (a clone right after
+    its sync): repo path -> blob id of each regular file. A file it lists whose blob the
+    cache knows is not read at all; any other is read from disk as usual."""
+    return load_paths([root], default_namespace, relative_to=root, cache=cache, blobs=blobs)
 
 
 def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:

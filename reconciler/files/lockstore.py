@@ -16,16 +16,20 @@ from reconciler.files.contentcache import ContentCache
 from reconciler.files.loader import LOCKFILE_NAME
 
 
-def read_lock(root: Path, cache: ContentCache | None = None) -> tuple[Lock, bytes | None]:
+def read_lock(
+    root: Path, cache: ContentCache | None = None, blob: str | None = None
+) -> tuple[Lock, bytes | None]:
     """The committed lock and its bytes (an empty lock and None when there is no
     lockfile). A lockfile that cannot be read is a PermanentError naming its line: it is
-    never overwritten, since its history is the only record of what was deployed."""
+    never overwritten, since its history is the only record of what was deployed.
+    ``blob``: the lockfile's git blob id, when git listed it (the cache's key, without
+    hashing the bytes)."""
     path = root / LOCKFILE_NAME
     if not path.is_file():
         return Lock(), None
     raw = path.read_bytes()
     try:
-        return (cache or ContentCache()).lock(raw), raw
+        return (cache or ContentCache()).lock(raw, blob), raw
     except LockfileError as exc:
         raise PermanentError(
             f"{LOCKFILE_NAME}:{exc.line}:{exc.column}: cannot read the lockfile: {exc}. "

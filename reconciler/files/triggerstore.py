@@ -5,6 +5,7 @@ an acknowledged record), and rewrites one to acknowledge it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from ruamel.yaml.error import YAMLError
@@ -16,6 +17,7 @@ from reconciler.core.triggers import (
     render_record,
 )
 from reconciler.core.yamltext import machine_yaml
+from reconciler.files.contentcache import ContentCache, blob_id
 from reconciler.files.loader import TRIGGERS_DIR
 
 
@@ -23,9 +25,13 @@ def triggers_dir(root: Path) -> Path:
     return root / TRIGGERS_DIR
 
 
-def read_records(root: Path) -> tuple[list[TriggerRecord], list[str]]:
+def read_records(
+    root: Path, cache: ContentCache | None = None, blobs: Mapping[str, str] | None = None
+) -> tuple[list[TriggerRecord], list[str]]:
     """All records, sorted by creation time then id, and a problem line per unreadable
-    file (reported, never deleted)."""
+    file (reported, never deleted). With ``cache``, each record is remembered by its
+    file's git blob id, so a record read once is not parsed again; one that ``blobs``
+    (git's listing: repo path -> blob id) names is not even read."""
     records: list[TriggerRecord] = []
     problems: list[str] = []
     directory = triggers_dir(root)
@@ -34,11 +40,25 @@ def read_records(root: Path) -> tuple[list[TriggerRecord], list[str]]:
     yaml = machine_yaml()
     for path in sorted(directory.glob("*.yaml")):
         where = path.relative_to(root).as_posix()
+        blob = blobs.get(where) if blobs is not None else None
+        known = cache.record(blob) if cache is not None and blob else None
+        if known is not None:
+            records.append(known)
+            continue
         try:
-            record = record_from_data(yaml.load(path.read_bytes()), where)
+            raw = path.read_bytes()
+            if cache is not None:
+                blob = blob or blob_id(raw)
+                known = cache.record(blob)
+                if known is not None:
+                    records.append(known)
+                    continue
+            record = record_from_data(yaml.load(raw), where)
         except (OSError, YAMLError, TriggerRecordError) as exc:
             problems.append(f"{where}: {exc}")
             continue
+        if cache is not None and blob:
+            cache.remember_record(blob, record)
         records.append(record)
     records.sort(key=lambda r: (r.created, r.id))
     return records, problems

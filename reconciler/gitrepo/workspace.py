@@ -9,8 +9,10 @@ Never touches a user's own checkout: ``--repo PATH`` is cloned like any URL.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,3 +337,24 @@ class Workspace:
                 return outcome
             raise outcome from exc
         return PushOutcome(True)
+
+    def tree_blobs(self) -> dict[str, str]:
+        """What the work tree holds right after :meth:`sync`, as git says it: each regular
+        file of the head commit's tree by repo path, with its blob id. Symlinks and
+        submodules are left out (callers read those from disk, as anything unlisted)."""
+        try:
+            listed = subprocess.run(
+                ["git", "ls-tree", "-r", "-z", "--full-tree", "HEAD"],
+                cwd=self.path,
+                capture_output=True,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise GitError(f"cannot list the work clone's files: {exc}") from exc
+        blobs: dict[str, str] = {}
+        for entry in listed.split(b"\0"):
+            # "<mode> SP <type> SP <object> TAB <path>"
+            info, _, path = entry.partition(b"\t")
+            if info.startswith((b"100644 blob ", b"100755 blob ")):
+                blobs[os.fsdecode(path)] = info[12:].decode()
+        return blobs

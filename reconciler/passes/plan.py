@@ -51,14 +51,18 @@ DueSelector = Callable[[list[TagRef]], Iterable[TagRef]]
 
 
 def validate_repo(
-    root: Path, settings: Settings | None = None, contents: ContentCache | None = None
+    root: Path,
+    settings: Settings | None = None,
+    contents: ContentCache | None = None,
+    blobs: Mapping[str, str] | None = None,
 ) -> tuple[RepoConfig, ValidationReport, int]:
     """Load and validate a checkout; returns the repo config, the report and the number
     of manifest files read. With ``settings``, the machine's import policy is checked
-    too (allowed registries, platform annotations)."""
+    too (allowed registries, platform annotations). ``blobs``: git's word for what the
+    work tree holds (see :func:`reconciler.files.loader.load_repo`)."""
     contents = contents if contents is not None else ContentCache()
     config, config_problems = loader.read_repo_config(root)
-    loaded = loader.load_repo(root, config.default_namespace, contents)
+    loaded = loader.load_repo(root, config.default_namespace, contents, blobs)
     report = validate_objects(
         loaded.objects,
         config,
@@ -81,6 +85,7 @@ def compute_plan(
     scope: Collection[TagRef] | None = None,
     contents: ContentCache | None = None,
     answered_against: Lock | None = None,
+    blobs: Mapping[str, str] | None = None,
 ) -> Plan:
     """Steps 2 to 4 on a checkout at ``root``: nothing is written. Without a client the
     registries are not asked (an offline plan). ``select_due`` picks, from the scheduled
@@ -93,10 +98,15 @@ def compute_plan(
     ``answered_against`` is the committed lock the answers in ``cache`` were had against
     (the previous attempt's, after a rejected push): answers for tags whose committed
     entry has changed since are dropped and asked again (see
-    :func:`reconciler.core.resolution.overtaken`)."""
+    :func:`reconciler.core.resolution.overtaken`). ``blobs`` is git's listing of the
+    work tree (repo path -> blob id), when the caller has one that is current: files the
+    cache knows by blob id are then neither read nor parsed."""
     contents = contents if contents is not None else ContentCache()
-    config, report, _ = validate_repo(root, settings, contents)
-    old_lock, old_bytes = read_lock(root, contents)
+    contents.sweep()
+    config, report, _ = validate_repo(root, settings, contents, blobs)
+    old_lock, old_bytes = read_lock(
+        root, contents, blobs.get(loader.LOCKFILE_NAME) if blobs is not None else None
+    )
     stamp = rfc3339(now)
 
     live = [o for o in report.valid if not o.in_template]
@@ -178,7 +188,7 @@ def compute_plan(
     if scope is not None:
         # A verb's edit feeds consumers new images; their own specs are the pass's to judge.
         records = [r for r in records if r.type == IMAGE_CHANGE]
-    existing = {r.id for r in triggerstore.read_records(root)[0]}
+    existing = {r.id for r in triggerstore.read_records(root, contents, blobs)[0]}
     writes = (
         field_writes(followed, new_lock, None if scope is None else followers(new_lock, scope))
         if config.write_back

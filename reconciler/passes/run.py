@@ -90,9 +90,13 @@ def run_pass(
     last_rejection = ""
     for attempt in range(1, settings.max_push_attempts + 1):
         head = workspace.sync()
+        # What git says the work tree now holds: files the cache knows by blob id are
+        # neither read nor parsed (a pass whose tree did not change reads no YAML).
+        blobs = workspace.tree_blobs()
         if workspace.review_branch:
             # Pull-request mode: start from what is already up for review.
-            workspace.overlay_review([loader.LOCKFILE_NAME], [loader.TRIGGERS_DIR])
+            for path in workspace.overlay_review([loader.LOCKFILE_NAME], [loader.TRIGGERS_DIR]):
+                blobs.pop(path, None)
         plan = compute_plan(
             workspace.path,
             settings,
@@ -102,6 +106,7 @@ def run_pass(
             select_due,
             contents=contents,
             answered_against=answered_against,
+            blobs=blobs,
         )
         answered_against = plan.old_lock
         result = PassResult(plan=plan, attempts=attempt, head=head)

@@ -12,6 +12,7 @@ from typing import TextIO
 from reconciler.cli import flags, progress
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.planview import exit_code_for, plan_json, print_plan
+from reconciler.files.contentcache import ContentCache, cache_file
 from reconciler.passes.plan import compute_plan
 from reconciler.passes.run import utc_now
 
@@ -39,8 +40,13 @@ def register(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     settings = flags.settings_from_args(args)
     root = Path(args.repo)
+    # Kept on disk between runs: a file parsed and judged before (same bytes) is not
+    # parsed again.
+    stored = cache_file(settings.cache_dir, str(root.resolve()))
+    contents = ContentCache.load(stored)
     with flags.client_from_settings(settings) as client, progress.activity("asking the registries"):
-        plan = compute_plan(root, settings, client, utc_now())
+        plan = compute_plan(root, settings, client, utc_now(), contents=contents)
+    contents.save(stored)
     if args.output == "json":
         print(json.dumps(plan_json(plan), indent=2), file=out)
     else:

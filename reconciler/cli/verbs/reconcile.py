@@ -12,6 +12,7 @@ from typing import TextIO
 from reconciler.cli import flags, progress
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.planview import exit_code_for, plan_json, print_plan
+from reconciler.files.contentcache import ContentCache, cache_file
 from reconciler.passes.run import PassResult, run_pass
 
 EXAMPLES = """\
@@ -57,11 +58,18 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         else default_workdir(settings.cache_dir / "work", args.repo)
     )
     workspace = Workspace(args.repo, args.branch, workdir, args.review_branch)
+    # What is a function of file bytes, kept on disk between runs: a pass over a tree
+    # that did not change reads no YAML.
+    stored = cache_file(settings.cache_dir, workspace.url)
+    contents = ContentCache.load(stored)
     with (
         flags.client_from_settings(settings) as client,
         progress.activity(f"reconciling {display_url(args.repo)}"),
     ):
-        result: PassResult = run_pass(workspace, settings, client, dry_run=args.dry_run)
+        result: PassResult = run_pass(
+            workspace, settings, client, dry_run=args.dry_run, contents=contents
+        )
+    contents.save(stored)
     plan = result.plan
     if args.output == "json":
         data = plan_json(plan)
