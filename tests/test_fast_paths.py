@@ -6,7 +6,8 @@ corpus (``../shared/corpus/real``) and over repos of the scale bench's generator
   against ``jsonschema`` on every object: the same violations, messages and places;
 - a pass that takes its parsed files, verdicts, lock and records from a cache (in
   memory as the daemon keeps it, on disk as the CLI does, keyed by git blob id) against
-  one that reads and parses everything: the same report and the same lock bytes.
+  one that reads and parses everything: the same report and the same lock bytes;
+- the lockfile read by the fast reader against the full YAML loader.
 
 Nothing here looks at a clock: the scale bench (bench/scale.py) does that.
 """
@@ -23,7 +24,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.config.settings import Settings
+from reconciler.core import yamlfast
+from reconciler.core.lockfile import parse_lock, render_lock
 from reconciler.core.manifests import ManifestObject
+from reconciler.core.yamltext import machine_yaml
 from reconciler.files import loader
 from reconciler.files.contentcache import ContentCache, blob_id
 from reconciler.files.schemas import check_schema, full_check
@@ -171,3 +175,16 @@ def test_no_yaml_is_parsed_when_the_tree_did_not_change(
         again = run_pass(workspace, settings, client, contents=contents)
     assert again.commit is None and not again.plan.has_changes
     assert parsed == []
+
+
+@pytest.mark.integration
+def test_the_lock_reads_the_same_fast_and_full(reconciled: tuple[Path, Path]) -> None:
+    bare, _ = reconciled
+    text = subprocess.run(
+        ["git", "show", "main:images.lock.yaml"], cwd=bare, check=True, capture_output=True
+    ).stdout
+    assert b"apiVersion: reconciler.imagestreams.io/v2" in text
+    fast = yamlfast.load(text)
+    assert fast is not yamlfast.NOT_OURS
+    assert fast == machine_yaml().load(text)
+    assert render_lock(parse_lock(text)) == text

@@ -5,6 +5,14 @@ fingerprint of each consumer's spec, so ConfigChange triggers fire only on real 
 
 Owns rendering and parsing. Rendering is deterministic: sorted keys, fixed formatting,
 no "last checked" times, so "nothing changed" is byte equality of the rendered lock.
+
+Two formats are read; the second is written. ``reconciler.imagestreams.io/v1`` spelled
+every field in block style. ``v2`` (issue 12) is the same model, smaller and faster to
+read: a tag's ``from`` and ``importPolicy`` and each history item on one line, a history
+item's ``image`` left out when it is the tag's image repository at that digest, and
+``source`` left out when it is the tag's ``from.name`` (a resolved DockerImage tag).
+Parsing fills in what was left out, so both give the same model; a v1 lock is kept as
+it is until a pass changes something in it, then written as v2.
 Must not decide what the lock says (``reconciler.core.resolution`` does) nor read or write
 the file (the pass and the verbs do).
 """
@@ -24,10 +32,13 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.streams import TagRef
-from reconciler.core.yamltext import dump_machine_yaml, load_machine_yaml
+from reconciler.core.yamltext import Flow, dump_machine_yaml, load_machine_yaml
 
-# apiVersion of the lockfile and of trigger records.
+# apiVersion of trigger records, and of lockfiles before issue 12 (still read).
 API_VERSION = "reconciler.imagestreams.io/v1"
+# apiVersion of the lockfiles we write.
+LOCK_API_VERSION = "reconciler.imagestreams.io/v2"
+_LOCK_FORMATS = {API_VERSION: 1, LOCK_API_VERSION: 2}
 LOCK_KIND = "ImageLock"
 # The comment every rendered lock starts with.
 HEADER = (
@@ -187,18 +198,70 @@ class Lock:
         return self.tags.get(ref)
 
 
+def _default_source(source: TagSource, digest: str | None) -> str | None:
+    """The ``source`` a v2 lock leaves out: a resolved DockerImage tag asked for its
+    ``from.name`` as written."""
+    return source.name if source.kind == "DockerImage" and digest else None
+
+
+def _default_item_image(image: str | None, digest: str) -> str | None:
+    """The history ``image`` a v2 lock leaves out: the tag's image repository at that
+    digest."""
+    if not image or "@" not in image:
+        return None
+    return f"{image.rsplit('@', 1)[0]}@{digest}"
+
+
+def _tag_to_data(tag: TagLock) -> dict[str, Any]:
+    """One tag as a v2 lock writes it (see the module's docstring)."""
+    source = tag.source
+    origin = Flow(kind=source.kind, name=source.name)
+    if source.namespace:
+        origin["namespace"] = source.namespace
+    policy = Flow(importMode=source.import_mode)
+    if source.scheduled:
+        policy["scheduled"] = True
+    if source.insecure:
+        policy["insecure"] = True
+    data: dict[str, Any] = {
+        "from": origin,
+        "importPolicy": policy,
+        "referencePolicy": source.reference_policy,
+    }
+    if source.reference:
+        data["reference"] = True
+    if tag.resolved_from != _default_source(source, tag.digest):
+        data["source"] = tag.resolved_from
+    if tag.digest:
+        data["digest"] = tag.digest
+    if tag.image:
+        data["image"] = tag.image
+    if tag.history:
+        items = []
+        for h in tag.history:
+            item = Flow(digest=h.digest)
+            if h.image != _default_item_image(tag.image, h.digest):
+                item["image"] = h.image
+            item.update(created=h.created, generation=h.generation)
+            items.append(item)
+        data["history"] = items
+    if tag.condition:
+        data["conditions"] = [tag.condition.to_data()]
+    return data
+
+
 def lock_to_data(lock: Lock) -> dict[str, Any]:
     """Plain data in a fixed order: namespaces, streams and tags sorted by name, each
     tag's fields in reading order (where from, what it is pinned to, history)."""
     namespaces: dict[str, Any] = {}
     for ref in sorted(lock.tags):
         streams = namespaces.setdefault(ref.namespace, {}).setdefault("imageStreams", {})
-        streams.setdefault(ref.stream, {})[ref.tag] = lock.tags[ref].to_data()
+        streams.setdefault(ref.stream, {})[ref.tag] = _tag_to_data(lock.tags[ref])
     for key in sorted(lock.consumers):
         consumers = namespaces.setdefault(key.namespace, {}).setdefault("consumers", {})
         consumers[f"{key.kind}/{key.name}"] = {"specHash": lock.consumers[key]}
     ordered = {name: namespaces[name] for name in sorted(namespaces)}
-    return {"apiVersion": API_VERSION, "kind": LOCK_KIND, "namespaces": ordered}
+    return {"apiVersion": LOCK_API_VERSION, "kind": LOCK_KIND, "namespaces": ordered}
 
 
 def render_lock(lock: Lock) -> bytes:
@@ -296,9 +359,10 @@ def _check_time(value: str, key: str, where: str, path: Path) -> None:
         )
 
 
-def _tag_from_data(data: Any, where: str, path: Path) -> TagLock:
+def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLock:
     if not isinstance(data, dict):
         raise _FieldError(f"{where}: not a mapping", path)
+    image = _opt(data, "image", where, path)
     source = _req(data, "from", where, path, dict)
     from_where, from_path = f"{where}.from", (*path, "from")
     policy = _opt(data, "importPolicy", where, path, dict) or {}
@@ -308,9 +372,11 @@ def _tag_from_data(data: Any, where: str, path: Path) -> TagLock:
         w, p = f"{where}.history[{i}]", (*path, "history", i)
         if not isinstance(raw, dict):
             raise _FieldError(f"{w}: not a mapping", p)
+        digest = _req(raw, "digest", w, p)
+        default = _default_item_image(image, digest) if version >= 2 else None
         item = HistoryItem(
-            digest=_req(raw, "digest", w, p),
-            image=_req(raw, "image", w, p),
+            digest=digest,
+            image=_req(raw, "image", w, p) if default is None or "image" in raw else default,
             created=_req(raw, "created", w, p),
             generation=_req(raw, "generation", w, p, int),
         )
@@ -330,24 +396,30 @@ def _tag_from_data(data: Any, where: str, path: Path) -> TagLock:
             last_transition=_req(raw, "lastTransitionTime", w, p),
         )
         _check_time(condition.last_transition, "lastTransitionTime", w, p)
-    lock = TagLock(
-        source=TagSource(
-            kind=_req(source, "kind", from_where, from_path),
-            name=_req(source, "name", from_where, from_path),
-            namespace=_opt(source, "namespace", from_where, from_path),
-            scheduled=_flag(policy, "scheduled", policy_where, policy_path),
-            insecure=_flag(policy, "insecure", policy_where, policy_path),
-            import_mode=_one_of(
-                policy, "importMode", IMPORT_MODES, "Legacy", policy_where, policy_path
-            ),
-            reference_policy=_one_of(
-                data, "referencePolicy", REFERENCE_POLICIES, "Source", where, path
-            ),
-            reference=_flag(data, "reference", where, path),
+    tag_source = TagSource(
+        kind=_req(source, "kind", from_where, from_path),
+        name=_req(source, "name", from_where, from_path),
+        namespace=_opt(source, "namespace", from_where, from_path),
+        scheduled=_flag(policy, "scheduled", policy_where, policy_path),
+        insecure=_flag(policy, "insecure", policy_where, policy_path),
+        import_mode=_one_of(
+            policy, "importMode", IMPORT_MODES, "Legacy", policy_where, policy_path
         ),
-        resolved_from=_opt(data, "source", where, path),
-        digest=_opt(data, "digest", where, path),
-        image=_opt(data, "image", where, path),
+        reference_policy=_one_of(
+            data, "referencePolicy", REFERENCE_POLICIES, "Source", where, path
+        ),
+        reference=_flag(data, "reference", where, path),
+    )
+    digest = _opt(data, "digest", where, path)
+    lock = TagLock(
+        source=tag_source,
+        resolved_from=(
+            _opt(data, "source", where, path)
+            if version < 2 or "source" in data
+            else _default_source(tag_source, digest)
+        ),
+        digest=digest,
+        image=image,
         history=tuple(history),
         condition=condition,
     )
@@ -362,7 +434,8 @@ def _lock_from_data(data: Any) -> Lock:
     if not isinstance(data, dict) or data.get("kind") != LOCK_KIND:
         path: Path = ("kind",) if isinstance(data, dict) else ()
         raise _FieldError(f"not an {LOCK_KIND} (kind: {LOCK_KIND} missing)", path)
-    if data.get("apiVersion") != API_VERSION:
+    version = _LOCK_FORMATS.get(data.get("apiVersion"))  # type: ignore[arg-type]
+    if version is None:
         raise _FieldError(f"unsupported apiVersion {data.get('apiVersion')!r}", ("apiVersion",))
     tags: dict[TagRef, TagLock] = {}
     consumers: dict[ObjectKey, str] = {}
@@ -376,7 +449,7 @@ def _lock_from_data(data: Any) -> Lock:
                 raise _FieldError(f"{sw}: not a mapping", sp)
             for tag, tag_data in stream_tags.items():
                 ref = TagRef(str(namespace), str(stream), str(tag))
-                tags[ref] = _tag_from_data(tag_data, f"{sw}.{tag}", (*sp, tag))
+                tags[ref] = _tag_from_data(tag_data, f"{sw}.{tag}", (*sp, tag), version)
         for name, consumer in (_opt(body, "consumers", w, p, dict) or {}).items():
             kind, _, obj_name = str(name).partition("/")
             where, cp = f"{w}.consumers.{name}", (*p, "consumers", name)

@@ -3,12 +3,15 @@
 Writing: block style, two-space mappings, sequences indented by four with the dash at
 two, keys in the order given, no line folding; a string is plain when YAML would read it
 back as that same string, else single-quoted (double-quoted, JSON-escaped, when it holds
-control characters). Hand-written because it is on the hot path of every pass (a lock of
+control characters). A :class:`Flow` mapping of scalars is written on one line
+(``{kind: DockerImage, name: 'quay.io/x:1'}``), its strings plain only when they hold
+nothing but letters, digits and ``_./-``. Hand-written because it is on the hot path of every pass (a lock of
 thousands of tags) and because "nothing changed" is byte equality: the bytes depend on
 the data alone, not on a library's version.
 
-Reading: ruamel.yaml's safe loader (with its C parser where installed), duplicate keys
-refused.
+Reading: :mod:`reconciler.core.yamlfast` reads exactly this dialect, fast; anything
+else (a person's edit in another style) goes to ruamel.yaml's safe loader (with its C
+parser where installed). Duplicate keys are refused either way.
 
 Pure: data to bytes and back. Must not read or write files: callers do.
 """
@@ -21,6 +24,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+# A string written plain inside a flow mapping (and read as one by yamlfast).
+FLOW_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./-]*")
 _PLAIN_OK = re.compile(r"^[A-Za-z0-9_/$(][^\x00-\x1f\x7f]*$")
 _PLAIN_BAD_INSIDE = re.compile(r": |\s#|:$|\s$|[\x00-\x1f\x7f\u0085\u2028\u2029\ufeff]")
 # What a YAML 1.1 or 1.2 reader resolves to something other than a string.
@@ -39,6 +44,35 @@ _NOT_A_STRING = re.compile(
     )$""",
     re.VERBOSE,
 )
+
+
+NOT_A_STRING = _NOT_A_STRING
+
+
+class Flow(dict[str, Any]):
+    """A mapping of scalars to write on one line, in flow style."""
+
+
+def plain_is_string(text: str) -> bool:
+    """Whether ``text`` written plain (in block context) reads back as that string."""
+    return bool(
+        _PLAIN_OK.match(text)
+        and not _PLAIN_BAD_INSIDE.search(text)
+        and not _NOT_A_STRING.match(text)
+    )
+
+
+def _flow_scalar(value: Any) -> str:
+    text = _scalar(value)
+    if isinstance(value, str) and text == value and not FLOW_PLAIN.fullmatch(value):
+        return "'" + value.replace("'", "''") + "'"  # plain in a block, not inside braces
+    return text
+
+
+def _flow(data: dict[str, Any]) -> str:
+    return (
+        "{" + ", ".join(f"{_flow_scalar(str(k))}: {_flow_scalar(v)}" for k, v in data.items()) + "}"
+    )
 
 
 def _scalar(value: Any) -> str:
@@ -73,7 +107,9 @@ def _emit(data: Any, indent: int, out: list[str]) -> None:
     pad = " " * indent
     for key, value in data.items():
         head = f"{pad}{_key(key)}:"
-        if isinstance(value, dict) and value:
+        if isinstance(value, Flow) and value:
+            out.append(f"{head} {_flow(value)}\n")
+        elif isinstance(value, dict) and value:
             out.append(head + "\n")
             _emit(value, indent + 2, out)
         elif isinstance(value, list) and value:
@@ -90,7 +126,9 @@ def _emit(data: Any, indent: int, out: list[str]) -> None:
 def _emit_list(items: list[Any], indent: int, out: list[str]) -> None:
     pad = " " * indent
     for item in items:
-        if isinstance(item, dict) and item:
+        if isinstance(item, Flow) and item:
+            out.append(f"{pad}- {_flow(item)}\n")
+        elif isinstance(item, dict) and item:
             inner: list[str] = []
             _emit(item, indent + 2, inner)
             first = inner[0]
@@ -147,4 +185,7 @@ def load_machine_yaml(text: bytes | str) -> Any:
     """Plain data from what :func:`dump_machine_yaml` wrote, or a person's edit of it
     (None for an empty text). Raises ruamel's YAMLError on bad YAML or a duplicate
     key."""
-    return machine_yaml().load(text)
+    from reconciler.core import yamlfast
+
+    data = yamlfast.load(text)
+    return machine_yaml().load(text) if data is yamlfast.NOT_OURS else data

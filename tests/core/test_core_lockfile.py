@@ -22,6 +22,7 @@ from reconciler.core.manifests import ObjectKey
 from reconciler.core.streams import TagRef
 
 GOLDEN = Path(__file__).parent / "golden" / "lock_basic.yaml"
+GOLDEN_V1 = Path(__file__).parent / "golden" / "lock_basic_v1.yaml"
 
 
 def d(ch: str) -> str:
@@ -87,6 +88,40 @@ def basic_lock() -> Lock:
 
 def test_render_matches_golden():
     assert render_lock(basic_lock()).decode() == GOLDEN.read_text()
+
+
+def test_v1_lockfile_still_loads_and_is_rewritten_as_v2():
+    """The migration path: a lock written before issue 12 (v1: every field in block
+    style, history images repeated) reads to the same model, and renders as v2."""
+    old = GOLDEN_V1.read_bytes()
+    assert b"apiVersion: reconciler.imagestreams.io/v1" in old
+    parsed = parse_lock(old)
+    assert parsed == basic_lock()
+    assert render_lock(parsed) == GOLDEN.read_bytes()
+    assert len(GOLDEN.read_bytes()) < 0.8 * len(old)
+
+
+def test_v2_fills_in_what_it_leaves_out():
+    """A history item's image other than the tag's repository at that digest, and a
+    source other than from.name, are written; the defaults are not, and read back."""
+    moved = TagLock(
+        TagSource("DockerImage", "quay.io/a/b:1"),
+        resolved_from="quay.io/a/b:1",
+        digest=d("b"),
+        image="quay.io/a/b@" + d("b"),
+        history=(
+            HistoryItem(d("b"), "quay.io/a/b@" + d("b"), T1, 2),
+            HistoryItem(d("a"), "old.example.com/b@" + d("a"), T0, 1),
+        ),
+    )
+    odd = TagLock(TagSource("DockerImage", "quay.io/a/c:1"), digest=d("c"), image="x@" + d("c"))
+    lock = Lock(tags={TagRef("n", "s", "moved"): moved, TagRef("n", "s", "odd"): odd})
+    text = render_lock(lock).decode()
+    # The tags' own, and one history item's: the other is the tag's repository.
+    assert text.count("image: ") == 3
+    assert "image: 'old.example.com/b@" in text
+    assert "source: null" in text  # odd was never asked for its from.name
+    assert parse_lock(text) == lock
 
 
 def test_golden_round_trip_is_byte_identical():
@@ -394,8 +429,9 @@ def test_parse_yaml_errors_carry_position(text, line, column, fragment):
 B64 = "b" * 64
 
 
-def _edit(old: str, new: str) -> str:
-    text = GOLDEN.read_text()
+def _edit(old: str, new: str, golden: Path = GOLDEN_V1) -> str:
+    """A person's edit of a lock (a v1 one: each field on its own line)."""
+    text = golden.read_text()
     assert text.count(old) >= 1, old
     return text.replace(old, new, 1)
 
@@ -511,6 +547,33 @@ def test_missing_field_points_at_the_mapping_that_lacks_it():
     expected = lines.index("        stable:") + 2
     assert lines[expected - 1] == "          from:"
     assert (info.value.line, info.value.column) == (expected, 11)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "fragment"),
+    [
+        pytest.param(
+            "{kind: DockerImage, name: 'nginx:1.25'}",
+            "{kind: DockerImages, name: 'nginx:1.25'}",
+            "DockerImages",
+            "nginx.stable.from: field 'kind' must be one of",
+            id="flow-from-kind",
+        ),
+        pytest.param(
+            "created: '2024-01-01T00:00:00Z', generation: 1}",
+            "created: '2024-01-01T00:00:00Z', generation: one}",
+            "one}",
+            "nginx.stable.history[1]: field 'generation' missing or not a int",
+            id="flow-history-generation",
+        ),
+    ],
+)
+def test_v2_hand_edit_errors_carry_the_real_position(old, new, marker, fragment):
+    text = _edit(old, new, GOLDEN)
+    with pytest.raises(LockfileError) as info:
+        parse_lock(text)
+    assert fragment in str(info.value)
+    assert (info.value.line, info.value.column) == _position(text, marker)
 
 
 def test_missing_spec_hash_points_at_the_consumer():
