@@ -2,6 +2,9 @@
 corpus (``../shared/corpus/real``) and over repos of the scale bench's generator
 (``testsupport.scalerepo``, here at a small size):
 
+- manifests read through libyaml (reconciler.core.yamldata) against ruamel.yaml's safe
+  loader and its round-trip loader (which keeps positions): the same data, objects and
+  places, or (when it is not sure) no answer, never another one;
 - the compiled schema check (jsonschema-rs) with ``jsonschema`` only on what it refuses,
   against ``jsonschema`` on every object: the same violations, messages and places;
 - a pass that takes its parsed files, verdicts, lock and records from a cache (in
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.config.settings import Settings
-from reconciler.core import yamlfast
+from reconciler.core import manifests, yamldata, yamlfast
 from reconciler.core.lockfile import parse_lock, render_lock
 from reconciler.core.manifests import ManifestObject
 from reconciler.core.yamltext import machine_yaml
@@ -51,6 +55,76 @@ def corpus_objects() -> list[ManifestObject]:
         if path.suffix in (".yaml", ".yml", ".json"):
             found += loader.load_file(path, path.name, "corpus").objects
     return found
+
+
+def manifest_texts(tmp_path: Path) -> list[tuple[str, str]]:
+    """(name, text) of every manifest file we have: the corpus (when it is there), a
+    generated repo, the sample repo and the golden test repos."""
+    write_repo(tmp_path / "gen", 200, "registry.example.com")
+    here = Path(__file__).resolve().parent
+    roots = [tmp_path / "gen", here.parent / "sample-repo", here / "golden"]
+    paths = [p for root in roots for p in sorted(root.rglob("*.y*ml"))]
+    if CORPUS.is_dir():
+        paths += sorted(p for p in CORPUS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    return [(p.name, p.read_text(encoding="utf-8-sig")) for p in paths]
+
+
+def as_json(data: object) -> str:
+    """Data compared strictly: True is not 1, 1.0 is not 1."""
+    return json.dumps(data, sort_keys=True, default=repr) + repr(_types(data))
+
+
+def _types(data: object) -> object:
+    if isinstance(data, dict):
+        return {k: _types(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_types(v) for v in data]
+    return type(data).__name__
+
+
+def test_libyaml_reads_manifests_as_ruamel_does(tmp_path: Path) -> None:
+    texts = manifest_texts(tmp_path)
+    answered = 0
+    for name, text in texts:
+        fast = yamldata.load_all(text, manifests.MAX_NODES)
+        if fast is None:
+            continue
+        answered += 1
+        assert as_json(fast) == as_json(manifests._load_safe(text)), name
+    assert answered > 0.9 * len(texts)
+
+
+def test_fast_and_round_trip_parses_give_the_same_objects_and_places(tmp_path: Path) -> None:
+    for name, text in manifest_texts(tmp_path):
+        fast = manifests.parse_manifests(text, name)
+        full = manifests._parse_round_trip(text, name, "default")
+        assert fast.violations == full.violations, name
+        assert fast.other_documents == full.other_documents, name
+        assert len(fast.objects) == len(full.objects), name
+        for a, b in zip(fast.objects, full.objects, strict=True):
+            assert as_json(a.body) == as_json(b.body), name
+            assert (a.document, a.base, a.in_template) == (b.document, b.base, b.in_template)
+            assert dict(a.positions) == dict(b.positions), name
+
+
+SCALARS = [
+    "yes", "no", "on", "off", "y", "n", "true", "True", "TRUE", "false", "FALSE", "tRue",
+    "null", "Null", "~", "", "0", "-0", "+5", "-5", "007", "012", "0o17", "0x1F", "0b11",
+    "1_000", "1.0", "-1.5", "00.5", "1.", ".5", "1e3", "1.5e3", ".inf", "-.inf", ".nan",
+    "inf", "2024-01-01", "2024-01-01T00:00:00Z", "2024-1-1 1:00:00", "12:30", "1:20:30",
+    "<<", "=", "!x", "'q'", '"d"', "a b", "8080", "99999999999999999999", "0.5Gi", "500m",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("scalar", SCALARS)
+def test_libyaml_scalars_read_as_ruamel_reads_them_or_not_at_all(scalar: str) -> None:
+    for text in (f"value: {scalar}\n", f"{scalar}: value\n", f"list:\n  - {scalar}\n"):
+        fast = yamldata.load_all(text, manifests.MAX_NODES)
+        try:
+            safe = manifests._load_safe(text)
+        except Exception:  # whatever ruamel makes of it, the fast path must step aside
+            safe = None
+        assert fast is None or as_json(fast) == as_json(safe), text
 
 
 def generated_objects(tmp_path: Path) -> list[ManifestObject]:

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import CollectionNode, Node
 
+from reconciler.core import yamldata
 from reconciler.core.objects import BUILD_CONFIG as BUILD_CONFIG
 from reconciler.core.objects import DEPLOYMENT_CONFIG as DEPLOYMENT_CONFIG
 from reconciler.core.objects import IMAGE_STREAM as IMAGE_STREAM
@@ -217,27 +218,39 @@ def parse_manifests(text: str, file: str, default_namespace: str = "default") ->
 def _parse_fast(text: str, file: str, default_namespace: str) -> ParsedFile | None:
     if "&" in text:
         return None  # anchors: the round-trip path checks them for recursion
-    try:
-        documents = list(_fast_yaml().load_all(text))
-    except YAMLError:
+    # libyaml's composer and our scalar rules (reconciler.core.yamldata); when it is not
+    # sure to read the text as ruamel.yaml would, ruamel.yaml's safe loader does.
+    datas = yamldata.load_all(text, MAX_NODES)
+    if datas is None:
+        datas = _load_safe(text)
+    if datas is None:
         return None
-    converter = _Converter(record_positions=False)
     holder = _FilePositions(text)
     objects: list[ManifestObject] = []
     others = 0
-    for index, document in enumerate(documents):
-        if document is None:
+    for index, data in enumerate(datas):
+        if data is None:
             continue
-        try:
-            data = converter.convert(document, (), (1, 1), False)
-        except (_TooLarge, _Recursive):
-            return None
         found, ignored = _unpack(
             data, (), file, index, _DocumentPositions(holder, index), default_namespace, False
         )
         objects.extend(found)
         others += ignored
     return ParsedFile(objects, [], others)
+
+
+def _load_safe(text: str) -> list[JSON] | None:
+    """Each document as JSON data through ruamel.yaml's (C-backed) safe loader; None when
+    it refuses the text or it is too large."""
+    try:
+        documents = list(_fast_yaml().load_all(text))
+    except YAMLError:
+        return None
+    converter = _Converter(record_positions=False)
+    try:
+        return [None if d is None else converter.convert(d, (), (1, 1), False) for d in documents]
+    except (_TooLarge, _Recursive):
+        return None
 
 
 def _fast_yaml() -> YAML:

@@ -87,6 +87,7 @@ class ContentCache:
         self._lock: tuple[str, Lock] | None = None
         self._records: dict[str, tuple[TriggerRecord, int]] = {}  # by blob id
         self._epoch = 0
+        self._changed = False  # since load: whether save has anything new to write
 
     # -- manifests ----------------------------------------------------------------------
 
@@ -109,6 +110,7 @@ class ContentCache:
             return cached
         parsed = parse_manifests(text, display, default_namespace)
         self._parsed[(blob, display, default_namespace)] = (parsed, self._epoch)
+        self._changed = True
         return parsed
 
     def schema_verdict(
@@ -119,6 +121,7 @@ class ContentCache:
         if found is None:
             found = check(obj)
             self._verdicts[obj] = found
+            self._changed = True
         return found
 
     # -- the lock -----------------------------------------------------------------------
@@ -132,11 +135,13 @@ class ContentCache:
             return self._lock[1]
         lock = parse_lock(raw)
         self._lock = (blob, lock)
+        self._changed = True
         return lock
 
     def remember_lock(self, raw: bytes, lock: Lock) -> None:
         """``lock`` is what ``raw`` parses to (it was just rendered from it)."""
         self._lock = (blob_id(raw), lock)
+        self._changed = True
 
     # -- trigger records ----------------------------------------------------------------
 
@@ -151,19 +156,24 @@ class ContentCache:
     def remember_record(self, blob: str, record: TriggerRecord) -> None:
         """``record`` is what the file with blob id ``blob`` holds."""
         self._records[blob] = (record, self._epoch)
+        self._changed = True
 
     # -- bounds and persistence ---------------------------------------------------------
 
     def sweep(self) -> None:
         """Forget what was not used since the last sweep; called once per pass."""
+        sizes = len(self._parsed), len(self._records)
         self._parsed = {k: v for k, v in self._parsed.items() if v[1] == self._epoch}
         self._records = {k: v for k, v in self._records.items() if v[1] == self._epoch}
+        self._changed = self._changed or sizes != (len(self._parsed), len(self._records))
         self._epoch += 1
 
     def save(self, path: Path) -> None:
         """Write what the current pass used to ``path`` (atomically: a reader sees the
-        old file or the new one). Best effort: a cache that cannot be written is no
-        error."""
+        old file or the new one). Nothing is written when nothing changed since
+        :meth:`load`. Best effort: a cache that cannot be written is no error."""
+        if not self._changed and path.exists():
+            return
         live = [(k, v[0]) for k, v in self._parsed.items() if v[1] == self._epoch]
         state = {
             "version": version_key(),

@@ -34,11 +34,11 @@ from reconciler.core.resolution import (
 )
 from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
 from reconciler.core.times import rfc3339
-from reconciler.core.triggers import IMAGE_CHANGE, derive_triggers
+from reconciler.core.triggers import IMAGE_CHANGE, derive_triggers, render_record
 from reconciler.core.validation import ValidationReport, validate_objects
 from reconciler.core.writeback import field_writes, manifest_edits
 from reconciler.files import loader, schemas, triggerstore
-from reconciler.files.contentcache import ContentCache
+from reconciler.files.contentcache import ContentCache, blob_id
 from reconciler.files.lockstore import read_lock
 from reconciler.registry.errors import NOT_FOUND
 
@@ -189,6 +189,11 @@ def compute_plan(
         # A verb's edit feeds consumers new images; their own specs are the pass's to judge.
         records = [r for r in records if r.type == IMAGE_CHANGE]
     existing = {r.id for r in triggerstore.read_records(root, contents, blobs)[0]}
+    new_records = [r for r in records if r.id not in existing]
+    # What the pass will write, remembered by the blob id of its bytes: the next pass
+    # finds these records in the cache instead of parsing them.
+    for record in new_records:
+        contents.remember_record(blob_id(render_record(record)), record)
     writes = (
         field_writes(followed, new_lock, None if scope is None else followers(new_lock, scope))
         if config.write_back
@@ -203,7 +208,7 @@ def compute_plan(
         old_bytes=old_bytes,
         new_bytes=new_bytes,
         changes=lock_changes(old_lock, new_lock),
-        triggers=[r for r in records if r.id not in existing],
+        triggers=new_records,
         failures={
             ref: f
             for ref, f in _failures(outcomes, desired, new_lock).items()
