@@ -21,7 +21,8 @@ def loaded_after(code: str, cwd: Path | None = None) -> set[str]:
     probe = (
         "import json, sys\n"
         f"{code}\n"
-        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))"
+        "loaded = {m.split('.')[0] for m, module in sys.modules.items() if module is not None}\n"
+        f"print(json.dumps(sorted(loaded & set({HEAVY!r}))))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=cwd

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconciler.core.manifests import BUILD_CONFIG, DEPLOYMENT_CONFIG, ManifestObject, ObjectKey
+from reconciler.core.memo import per_object, pickled_by_fields
 from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, parse_istag_name
 from reconciler.core.violations import Path
 
@@ -24,7 +25,8 @@ from reconciler.core.violations import Path
 STRATEGY_KEYS = ("sourceStrategy", "dockerStrategy", "customStrategy")
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class ImageTrigger:
     """One ImageChange trigger: the tag it watches, whether it fires by itself
     (``automatic``; always True for a BuildConfig, which has no such switch), and the
@@ -41,7 +43,8 @@ class ImageTrigger:
     targets: tuple[Path, ...] = ()
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class Consumer:
     """A BuildConfig, DeploymentConfig or workload as trigger derivation sees it: its
     ImageChange triggers in manifest order, whether it has a ConfigChange trigger, the
@@ -169,13 +172,19 @@ def _build_targets(obj: ManifestObject, own_from: bool) -> tuple[Path, ...]:
 
 
 def read_consumer(obj: ManifestObject, write_back: bool = False) -> Consumer:
-    """What ``obj`` (a BuildConfig or DeploymentConfig) consumes and produces.
+    """What ``obj`` (a BuildConfig or DeploymentConfig) consumes and produces (read once
+    per parsed object: a pass asks several times).
 
     Lenient, never raises: a malformed trigger or ``from`` is skipped. A BuildConfig's
     ImageChange trigger without its own ``from`` watches the strategy's ``from``; trigger
     types are matched case-insensitively (OpenShift 3 wrote ``imageChange``). With
     ``write_back``, the fields the write-back sets are left out of the fingerprint: they
     change with the tag, which is an ImageChange, not a ConfigChange."""
+    return _read_consumer(obj, write_back)
+
+
+@per_object
+def _read_consumer(obj: ManifestObject, write_back: object) -> Consumer:
     key = obj.key
     triggers: list[ImageTrigger] = []
     config_change = False

@@ -31,6 +31,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import ObjectKey
+from reconciler.core.memo import pickled_by_fields
 from reconciler.core.streams import TagRef
 from reconciler.core.yamltext import Flow, dump_machine_yaml, load_machine_yaml
 
@@ -59,7 +60,8 @@ class LockfileError(PermanentError):
         self.column = column
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class HistoryItem:
     """One entry of a tag's history: a digest the tag pointed at, its pinned pull spec,
     when the reconciler first saw it there, and its generation (1, 2, ... per tag)."""
@@ -79,7 +81,8 @@ class HistoryItem:
         }
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class Condition:
     """Why the last resolve failed, shaped like OpenShift's tag condition."""
 
@@ -100,7 +103,8 @@ class Condition:
         }
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class TagSource:
     """What the manifest says the tag comes from: a change here is a spec change."""
 
@@ -135,7 +139,8 @@ class TagSource:
         return out
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class TagLock:
     """One tag's lock entry: its source, and what it is pinned to (``digest`` and
     ``image``, None until a resolve first succeeds and for ``reference`` tags), its history
@@ -167,6 +172,8 @@ class TagLock:
     def moved_to(self, digest: str, image: str, now: str) -> TagLock:
         """The tag now points at ``digest``: a new history item on top, condition cleared."""
         if digest == self.digest:
+            if image == self.image and self.condition is None:
+                return self  # nothing moved: the same entry
             return replace(self, image=image, condition=None)
         generation = (self.history[0].generation + 1) if self.history else 1
         item = HistoryItem(digest=digest, image=image, created=now, generation=generation)
@@ -185,7 +192,8 @@ class TagLock:
         return replace(self, condition=Condition(reason, message, when))
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class Lock:
     """The whole lockfile: each tag's entry by TagRef, each consumer's spec hash by
     ObjectKey. ``Lock()`` is what a repo without a lockfile, or with an empty one, has."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.memo import pickled_by_fields
 from reconciler.core.violations import Path, Violation, render_path
 
 IMAGE_STREAM = "ImageStream"
@@ -43,7 +44,8 @@ SHORT_KINDS = {
 JSON = Any  # dict[str, JSON] | list[JSON] | str | int | float | bool | None
 
 
-@dataclass(frozen=True, order=True)
+@pickled_by_fields
+@dataclass(frozen=True, order=True, slots=True)
 class ObjectKey:
     """What identifies an object in the repo: kind, namespace, name."""
 
@@ -55,7 +57,8 @@ class ObjectKey:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True, eq=False)
+@pickled_by_fields
+@dataclass(frozen=True, eq=False, slots=True, weakref_slot=True)
 class ManifestObject:
     """One object of a kind in :data:`KINDS`, as written. Compared and hashed by
     identity: two objects are the same only if they are the same place in a file.

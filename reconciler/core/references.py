@@ -12,11 +12,13 @@ well formed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler.core.errors import EXIT_PROBLEMS, PermanentError
+from reconciler.core.memo import pickled_by_fields
 
 __all__ = [
     "DOCKER_HUB",
@@ -47,7 +49,8 @@ class InvalidReference(PermanentError, ValueError):
     """The text is not a well-formed image reference; the message says why."""
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class ImageReference:
     """A parsed image reference.
 
@@ -104,6 +107,7 @@ def _is_registry_component(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost"
 
 
+@functools.lru_cache(maxsize=65536)  # a pass parses each reference several times
 def parse_image_reference(text: str) -> ImageReference:
     """Parse ``text``; raise :class:`InvalidReference` saying what is wrong."""
     if not text:

@@ -255,15 +255,16 @@ def build_lock(
     for ref, source in desired.sources.items():
         previous = old.get(ref)
         base = previous if previous is not None else TagLock(source=source)
-        base = replace(base, source=source)
+        if base.source != source:  # a no-op pass changes nothing: no copies
+            base = replace(base, source=source)
         if source.kind in (DOCKER_IMAGE, PUSH) and not source.reference:
             outcome = outcomes.get(ref)
             if isinstance(outcome, Resolution):
                 repository = repository_of(outcome.source)
                 image = pinned_reference(source, ref, repository, outcome.digest, config)
-                tags[ref] = replace(base, resolved_from=outcome.source).moved_to(
-                    outcome.digest, image, now
-                )
+                if base.resolved_from != outcome.source:
+                    base = replace(base, resolved_from=outcome.source)
+                tags[ref] = base.moved_to(outcome.digest, image, now)
             elif isinstance(outcome, Failure):
                 if base.condition is not None and base.condition.reason == outcome.reason:
                     # The same failure goes on: keep the condition as first recorded. Its

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.core.manifests import ManifestObject
+from reconciler.core.memo import per_object, pickled_by_fields
 from reconciler.core.violations import Path
 
 # The values of from.kind, importPolicy.importMode and referencePolicy.type we read.
@@ -22,7 +23,8 @@ SOURCE = "Source"
 LOCAL = "Local"
 
 
-@dataclass(frozen=True, order=True)
+@pickled_by_fields
+@dataclass(frozen=True, order=True, slots=True)
 class TagRef:
     """The address of an image stream tag: namespace, stream, tag."""
 
@@ -51,7 +53,8 @@ def parse_isimage_name(name: str) -> tuple[str, str] | None:
     return stream, digest
 
 
-@dataclass(frozen=True)
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class TagSpec:
     """One ``spec.tags[]`` entry, with defaults applied."""
 
@@ -96,10 +99,15 @@ def _dict(value: object) -> dict[str, object]:
 def stream_tags(stream: ManifestObject) -> list[TagSpec]:
     """The ``spec.tags[]`` entries of ``stream`` in manifest order, defaults applied
     (``Legacy``, ``Source``, flags false). An entry without a name is skipped. Lenient:
-    never raises."""
+    never raises. Read once per parsed object (a pass asks several times)."""
+    return list(_stream_tags(stream, None))
+
+
+@per_object
+def _stream_tags(stream: ManifestObject, _: object) -> tuple[TagSpec, ...]:
     tags = stream.spec.get("tags")
     if not isinstance(tags, list):
-        return []
+        return ()
     out: list[TagSpec] = []
     for index, raw in enumerate(tags):
         tag = _dict(raw)
@@ -128,4 +136,4 @@ def stream_tags(stream: ManifestObject) -> list[TagSpec]:
                 path=("spec", "tags", index),
             )
         )
-    return out
+    return tuple(out)

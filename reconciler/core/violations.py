@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from reconciler.core.memo import pickled_by_fields
+
 Severity = Literal["error", "warning"]
 # A field's path inside an object: mapping keys and sequence indexes.
 Path = tuple[str | int, ...]
@@ -28,7 +30,8 @@ def render_path(path: Path) -> str:
     return out
 
 
-@dataclass(frozen=True, order=True)
+@pickled_by_fields
+@dataclass(frozen=True, order=True, slots=True)
 class Violation:
     """One problem with one place in one file. ``line`` and ``column`` are 1-based."""
 

@@ -17,6 +17,7 @@ over the real-world corpus and the generated repos.
 from __future__ import annotations
 
 import re
+from sys import intern
 from typing import Any
 
 import yaml
@@ -111,7 +112,9 @@ def _data(node: Any, budget: list[int]) -> Any:
             if key in out:
                 raise _Unsure  # a duplicate key (or two that read alike): ruamel words it
             budget[0] -= 1
-            out[key] = _data(value_node, budget)
+            # One string per distinct key in the process, not one per occurrence: a
+            # repo's objects repeat the same few dozen keys (and the cache holds them).
+            out[intern(key)] = _data(value_node, budget)
         return out
     if tag == _SEQUENCE:
         return [_data(item, budget) for item in node.value]

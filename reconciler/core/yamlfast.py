@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from sys import intern
 from typing import Any, Final
 
 from reconciler.core.yamltext import FLOW_PLAIN, NOT_A_STRING, plain_is_string
@@ -115,6 +116,7 @@ def _put(
     mapping: dict[str, Any], keyed: tuple[str, str | None], indent: int
 ) -> tuple[dict[str, Any], str, int] | None:
     key, rest = keyed
+    key = intern(key)  # one string per distinct key, not per occurrence
     if key in mapping:
         raise _NotOurs  # a duplicate key: the full loader words the error
     if rest is None:
@@ -206,7 +208,7 @@ def _flow(text: str) -> dict[str, Any]:
         if not isinstance(key, str) or key in out or text[position : position + 2] != ": ":
             raise _NotOurs
         value, position = _flow_scalar(text, position + 2)
-        out[key] = value
+        out[intern(key)] = value
         if position == end:
             return out
         if text[position : position + 2] != ", ":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import os
 import pickle
@@ -26,6 +27,7 @@ import sys
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from reconciler.core.lockfile import Lock, parse_lock
 from reconciler.core.manifests import ManifestObject, ParsedFile, parse_manifests
@@ -33,9 +35,10 @@ from reconciler.core.triggers import TriggerRecord
 from reconciler.core.violations import Violation
 
 # Bump when what an entry holds changes shape; the version key covers code and schemas.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 FileKey = tuple[str, str, str]  # (blob id, file as shown, default namespace)
+T = TypeVar("T")
 
 
 def blob_id(raw: bytes) -> str:
@@ -88,6 +91,8 @@ class ContentCache:
         self._records: dict[str, tuple[TriggerRecord, int]] = {}  # by blob id
         self._epoch = 0
         self._changed = False  # since load: whether save has anything new to write
+        # What was computed from the whole tree last time, by name: (inputs, result).
+        self._memos: dict[str, tuple[tuple[object, ...], object]] = {}
 
     # -- manifests ----------------------------------------------------------------------
 
@@ -158,6 +163,21 @@ class ContentCache:
         self._records[blob] = (record, self._epoch)
         self._changed = True
 
+    # -- what is computed from the whole tree ----------------------------------------------
+
+    def memo(self, name: str, inputs: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """``compute()``, or what it returned last time ``name`` was asked for with equal
+        ``inputs``. Inputs are the parsed objects this cache handed out (equal when they
+        are the same objects: the same bytes), configuration values and earlier memos: a
+        pass over a tree that did not change judges and reads its objects once."""
+        found = self._memos.get(name)
+        if found is not None and found[0] == inputs:
+            return found[1]  # type: ignore[return-value]
+        result = compute()
+        self._memos[name] = (inputs, result)
+        self._changed = True
+        return result
+
     # -- bounds and persistence ---------------------------------------------------------
 
     def sweep(self) -> None:
@@ -180,14 +200,16 @@ class ContentCache:
             "files": [(k, p, [self._verdicts.get(o) for o in p.objects]) for k, p in live],
             "lock": self._lock,
             "records": {k: v[0] for k, v in self._records.items() if v[1] == self._epoch},
+            "memos": self._memos,
         }
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with temporary.open("wb") as handle:
+                pickle.dump(state["version"], handle, protocol=pickle.HIGHEST_PROTOCOL)
                 pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, path)
-        except OSError:
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
             with contextlib.suppress(OSError):
                 temporary.unlink()
 
@@ -197,11 +219,15 @@ class ContentCache:
         is of another version, or it cannot be read. The file is the machine's own
         (under the cache dir), never the repository's: pickle is safe to use here."""
         cache = cls()
+        collecting = gc.isenabled()
         try:
             with path.open("rb") as handle:
+                if pickle.load(handle) != version_key():
+                    return cache  # another version's: not even read
+                # Hundreds of thousands of objects, none of them garbage: the cyclic
+                # collector would walk them again and again while they are built.
+                gc.disable()
                 state = pickle.load(handle)
-            if not isinstance(state, dict) or state.get("version") != version_key():
-                return cache
             for key, parsed, verdicts in state["files"]:
                 cache._parsed[key] = (parsed, 0)
                 for obj, verdict in zip(parsed.objects, verdicts, strict=True):
@@ -209,6 +235,10 @@ class ContentCache:
                         cache._verdicts[obj] = verdict
             cache._lock = state["lock"]
             cache._records = {k: (v, 0) for k, v in state["records"].items()}
+            cache._memos = state["memos"]
         except Exception:  # a cache is only ever a shortcut: start empty
             return cls()
+        finally:
+            if collecting:
+                gc.enable()
         return cache

@@ -5,6 +5,7 @@ an acknowledged record), and rewrites one to acknowledge it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from reconciler.core.triggers import (
     record_from_data,
     render_record,
 )
-from reconciler.core.yamltext import machine_yaml
+from reconciler.core.yamltext import load_machine_yaml
 from reconciler.files.contentcache import ContentCache, blob_id
 from reconciler.files.loader import TRIGGERS_DIR
 
@@ -37,14 +38,15 @@ def read_records(
     directory = triggers_dir(root)
     if not directory.is_dir():
         return records, problems
-    yaml = machine_yaml()
-    for path in sorted(directory.glob("*.yaml")):
-        where = path.relative_to(root).as_posix()
+    # What directory.glob("*.yaml") lists, in its order, without a Path per file.
+    for name in sorted(n for n in os.listdir(directory) if n.endswith(".yaml")):
+        where = f"{TRIGGERS_DIR}/{name}"
         blob = blobs.get(where) if blobs is not None else None
         known = cache.record(blob) if cache is not None and blob else None
         if known is not None:
             records.append(known)
             continue
+        path = directory / name
         try:
             raw = path.read_bytes()
             if cache is not None:
@@ -53,7 +55,7 @@ def read_records(
                 if known is not None:
                     records.append(known)
                     continue
-            record = record_from_data(yaml.load(raw), where)
+            record = record_from_data(load_machine_yaml(raw), where)
         except (OSError, YAMLError, TriggerRecordError) as exc:
             problems.append(f"{where}: {exc}")
             continue

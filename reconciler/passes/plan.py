@@ -9,15 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.config.settings import Settings
 from reconciler.core import policy
+from reconciler.core.consumers import Consumer
 from reconciler.core.following import is_consumer_kind, paused_notes, read_consumers
 from reconciler.core.lockdiff import lock_changes
 from reconciler.core.lockfile import Lock, render_lock
-from reconciler.core.manifests import IMAGE_STREAM
+from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan, followers, scoped_lock
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.resolution import (
@@ -63,12 +65,22 @@ def validate_repo(
     contents = contents if contents is not None else ContentCache()
     config, config_problems = loader.read_repo_config(root)
     loaded = loader.load_repo(root, config.default_namespace, contents, blobs)
-    report = validate_objects(
-        loaded.objects,
-        config,
-        lambda obj: contents.schema_verdict(obj, schemas.check_schema),
-        [*config_problems, *loaded.violations],
-        [settings.policy_check()] if settings is not None else (),
+    problems = [*config_problems, *loaded.violations]
+    # What the machine's import policy depends on; with the objects (the same objects for
+    # the same bytes), the config and the file problems, all the report depends on.
+    policy = (
+        None if settings is None else (settings.registries, settings.allowed, settings.platform)
+    )
+    report = contents.memo(
+        "report",
+        (loaded.objects, config, problems, policy),
+        lambda: validate_objects(
+            loaded.objects,
+            config,
+            lambda obj: contents.schema_verdict(obj, schemas.check_schema),
+            problems,
+            [settings.policy_check()] if settings is not None else (),
+        ),
     )
     return config, report, len(loaded.files)
 
@@ -108,26 +120,14 @@ def compute_plan(
         root, contents, blobs.get(loader.LOCKFILE_NAME) if blobs is not None else None
     )
     stamp = rfc3339(now)
-
-    live = [o for o in report.valid if not o.in_template]
-    invalid = [o for o in report.invalid if not o.in_template]
-    streams = [o for o in live if o.kind == IMAGE_STREAM]
-    # Image lookup asks whether a stream exists, valid or not (as validation does).
-    every_stream = [*streams, *(o for o in invalid if o.kind == IMAGE_STREAM)]
-    followed = read_consumers(live, every_stream, config.write_back)
-    consumers = [consumer for _, consumer in followed]
-    # A file that did not parse, or an invalid object without a usable name, may hold
-    # streams we cannot name: then nothing committed is dropped this pass.
-    unreadable = any(v.is_error and not v.object for v in report.violations) or any(
-        not o.name or not isinstance(o.metadata.get("name"), str) for o in invalid
-    )
-    desired = desired_tags(
-        streams,
-        [o for o in invalid if o.kind == IMAGE_STREAM],
-        consumers,
-        config,
-        unreadable=unreadable,
-        invalid_consumers=[consumer for _, consumer in read_consumers(invalid, every_stream)],
+    # A function of the report and the config alone: worked out once per tree.
+    tree = contents.memo("tree", (report, config), lambda: _read_tree(report, config))
+    invalid, streams, followed, consumers, desired = (
+        tree.invalid,
+        tree.streams,
+        tree.followed,
+        tree.consumers,
+        tree.desired,
     )
     due = None if select_due is None else select_due(recheckable(desired, old_lock))
     requests, failures = import_requests(
@@ -220,6 +220,42 @@ def compute_plan(
         edits=edits,
         notes=[*paused_notes(old_lock, new_lock, consumers), *edit_problems],
     )
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """What the pass reads from the valid and invalid objects: streams, consumers and
+    the tags the manifests ask for."""
+
+    invalid: list[ManifestObject]
+    streams: list[ManifestObject]
+    followed: list[tuple[ManifestObject, Consumer]]
+    consumers: list[Consumer]
+    desired: DesiredTags
+
+
+def _read_tree(report: ValidationReport, config: RepoConfig) -> _Tree:
+    live = [o for o in report.valid if not o.in_template]
+    invalid = [o for o in report.invalid if not o.in_template]
+    streams = [o for o in live if o.kind == IMAGE_STREAM]
+    # Image lookup asks whether a stream exists, valid or not (as validation does).
+    every_stream = [*streams, *(o for o in invalid if o.kind == IMAGE_STREAM)]
+    followed = read_consumers(live, every_stream, config.write_back)
+    consumers = [consumer for _, consumer in followed]
+    # A file that did not parse, or an invalid object without a usable name, may hold
+    # streams we cannot name: then nothing committed is dropped this pass.
+    unreadable = any(v.is_error and not v.object for v in report.violations) or any(
+        not o.name or not isinstance(o.metadata.get("name"), str) for o in invalid
+    )
+    desired = desired_tags(
+        streams,
+        [o for o in invalid if o.kind == IMAGE_STREAM],
+        consumers,
+        config,
+        unreadable=unreadable,
+        invalid_consumers=[consumer for _, consumer in read_consumers(invalid, every_stream)],
+    )
+    return _Tree(invalid, streams, followed, consumers, desired)
 
 
 def _failures(
