@@ -44,7 +44,7 @@ def add_verb(
     subparsers: Subparsers,
     name: str,
     *,
-    help: str,
+    help: str | None = None,
     description: str,
     run: Run,
     examples: str = "",
@@ -52,7 +52,13 @@ def add_verb(
     aliases: Sequence[str] = (),
 ) -> argparse.ArgumentParser:
     """A verb's parser, with its examples and exit codes in the epilog; ``run`` is what
-    :func:`reconciler.cli.main.main` calls with the parsed flags."""
+    :func:`reconciler.cli.main.main` calls with the parsed flags. ``help`` (the line in
+    the parent's ``--help``) defaults to the verb's line in
+    :data:`reconciler.cli.verbs.VERBS`."""
+    if help is None:
+        from reconciler.cli.verbs import VERBS
+
+        help = VERBS[name][1]
     epilog = ("examples:\n" + examples) if examples else ""
     if exit_one is not None:
         epilog += exit_codes_help(exit_one)

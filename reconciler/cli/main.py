@@ -9,49 +9,19 @@ failed, 2 could not run).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from reconciler import __version__
-from reconciler.cli.verbs import (
-    completion,
-    describe,
-    get,
-    import_image,
-    new_app,
-    plan,
-    prune,
-    reconcile,
-    run,
-    tag,
-    triggers,
-    validate,
-    watch,
-)
+from reconciler.cli.verbs import VERBS
 from reconciler.core.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     ConfigurationError,
     ReconcilerError,
-)
-
-# In the order --help lists them: the GitOps verbs, then the seed's ``oc`` verbs.
-VERBS = (
-    validate,
-    reconcile,
-    plan,
-    triggers,
-    run,
-    watch,
-    completion,
-    describe,
-    get,
-    import_image,
-    new_app,
-    prune,
-    tag,
 )
 
 EPILOG = """\
@@ -66,7 +36,11 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``argv``, the parser for that command line: only the verb
+    it names is built in full (its module imported), the others are listed for
+    ``--help`` and nothing more. Each verb loads the parts of the program it uses, and
+    ``reconciler --help`` none (``completion`` builds the whole parser itself)."""
     parser = argparse.ArgumentParser(
         prog="reconciler",
         description="OpenShift image streams made GitOps: validate manifests, pin every tag "
@@ -76,13 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb in VERBS:
-        verb.register(subparsers)
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
+    for name, (module, summary) in VERBS.items():
+        if chosen is None or chosen == name:
+            importlib.import_module(f"reconciler.cli.verbs.{module}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     stream = out or sys.stdout
     try:
         code = int(args.run(args, stream))

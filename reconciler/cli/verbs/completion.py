@@ -21,7 +21,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "completion",
-        help="print a shell completion script",
         description="Print a completion script for the shell.",
         examples=EXAMPLES,
         run=run,

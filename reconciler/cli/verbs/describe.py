@@ -32,7 +32,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "describe",
-        help="show an image stream: its tags, their sources, history and failures",
         description="Like oc describe is, from the manifests and images.lock.yaml of a checkout.",
         examples=EXAMPLES,
         run=run,

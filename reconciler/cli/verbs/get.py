@@ -53,7 +53,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "get",
-        help="list image streams, image stream tags or images",
         description="Like oc get, from the manifests and images.lock.yaml of a checkout. "
         "A digest may be shortened to sha256: and 7 or more hex characters when that is "
         "unique.",

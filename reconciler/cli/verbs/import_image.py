@@ -50,7 +50,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "import-image",
-        help="create or update an image stream tag from a registry image, and pin it",
         description="Like oc import-image, on a checkout: edits the ImageStream manifest and "
         "pins the tag in images.lock.yaml. Without --confirm nothing is written. Exit 0 when "
         "the tag resolves, 1 when it does not, 2 when the command could not run.",

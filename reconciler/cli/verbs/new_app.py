@@ -37,7 +37,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "new-app",
-        help="write a DeploymentConfig (ImageChange trigger) and a Service for a stream tag",
         description="Like oc new-app --image-stream, on a checkout: inspects the tag's "
         "pinned image (exposed ports, labels) in its registry and writes the objects to a "
         "new file. Exit 0, 1 when the image cannot be inspected or the objects exist, 2 "

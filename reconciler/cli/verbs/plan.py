@@ -26,7 +26,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "plan",
-        help="what a pass would do to a local checkout; writes nothing",
         description="Exit 0 when the plan has no errors or failures, 1 when it has, 2 when it "
         "could not run.",
         run=run,

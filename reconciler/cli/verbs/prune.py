@@ -52,7 +52,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "prune",
-        help="trim tag history in the lock (old revisions, images gone from their registry)",
         description="Like oc adm prune images, on the lock of a checkout. Without --confirm "
         "it only reports. Exit 0, or 2 when it could not run.",
         examples=EXAMPLES,

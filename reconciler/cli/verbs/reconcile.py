@@ -26,7 +26,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "reconcile",
-        help="one pass: sync, validate, resolve, commit the lock and triggers, push",
         description="Exit 0 when everything reconciled, 1 when objects were skipped or tags "
         "failed to resolve (the rest still reconciled), 2 when the pass could not run.",
         run=run,

@@ -18,7 +18,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "run",
-        help="the daemon: keep a repo reconciled (scheduled imports, webhooks, metrics)",
         description="Runs until SIGTERM. See the README's 'Running on a server'.",
         run=run,
         examples=EXAMPLES,

@@ -50,7 +50,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "tag",
-        help="point image stream tags at an image, another tag, or an image of a stream",
         description="Like oc tag, on a checkout: edits the ImageStream manifests (creating a "
         "stream file when the destination stream is new) and pins the tags in the lock.",
         examples=EXAMPLES,

@@ -34,7 +34,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "triggers",
-        help="list or acknowledge trigger records",
         description="Trigger records: one per consumer per digest change (see the README).",
         run=_no_action,
         examples=EXAMPLES,

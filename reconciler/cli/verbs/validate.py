@@ -28,7 +28,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "validate",
-        help="check manifests against the schemas and each other",
         description="Exit 0 when valid, 1 when invalid, 2 when it could not run.",
         run=run,
         examples=EXAMPLES,

@@ -23,7 +23,6 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "watch",
-        help="re-validate and print the plan on every save (for local editing)",
         description="Runs until interrupted (Ctrl-C).",
         run=run,
         examples=EXAMPLES,
