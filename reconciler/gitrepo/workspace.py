@@ -273,15 +273,23 @@ class Workspace:
     def commit(self, message: str, paths: list[str]) -> str | None:
         """Stage exactly ``paths`` and commit if that changed anything. Paths and message
         go through files, not the command line: a pass that opens thousands of trigger
-        records would overflow the argument list."""
+        records would overflow the argument list. The paths are staged with the plumbing
+        (``git update-index --add --remove``: each path as given, added, updated or
+        removed), not as pathspecs: ``git add`` matched every index entry against every
+        pathspec (9 s for the 25,001 files of a 50k-tag first pass; 0.3 s now)."""
         repo = self.repo
         if not paths:
             return None
         git_dir = Path(repo.git_dir)
         pathspec = git_dir / "RECONCILER_PATHS"
         message_file = git_dir / "RECONCILER_MSG"
-        pathspec.write_text("".join(f"{p}\n" for p in paths))
+        # A directory (pull-request mode names triggers/ whole) is a pathspec for git add.
+        directories = [p for p in paths if (self.path / p).is_dir()]
+        files = [p for p in paths if p not in directories]
+        pathspec.write_bytes(b"".join(os.fsencode(p) + b"\0" for p in files))
         try:
+            if directories:
+                repo.git.add("--all", "--", *directories)
             return self._commit(repo, pathspec, message_file, message)
         except git.GitCommandError as exc:
             raise GitError(f"cannot commit in the work clone: {clean_error(exc)}") from exc
@@ -289,7 +297,8 @@ class Workspace:
     def _commit(
         self, repo: git.Repo, pathspec: Path, message_file: Path, message: str
     ) -> str | None:
-        repo.git.add("--all", f"--pathspec-from-file={pathspec}")
+        with pathspec.open("rb") as listed:
+            repo.git.update_index("--add", "--remove", "-z", "--stdin", istream=listed)
         # Whether anything is staged, asked of git itself: GitPython's index.diff reads
         # the whole index and HEAD's tree in Python (52 s of a 50k-tag first pass).
         status, _, stderr = repo.git.diff(
