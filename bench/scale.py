@@ -21,7 +21,7 @@ time before ``main``; "ours" is the wall time outside the resolve phase, i.e. ou
 registry round trips). Also, once: ``reconciler validate`` on a repo of ``--validate-objects``
 objects (10,000: the issue's row), and ``reconciler --help``.
 
-Not part of the test suite (``tests/test_scalerepo.py`` smoke-tests the generator).
+Not part of the test suite (``tests/test_fast_paths.py`` runs the generator at a small size).
 Usage::
 
     python bench/scale.py [--sizes 1000,10000,50000] [--concurrency 16]
