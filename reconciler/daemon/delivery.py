@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from reconciler.core.triggers import OPEN, TriggerRecord
+from reconciler.core.lockfile import Lock
+from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerRecord
 from reconciler.daemon.config import DeliveryTarget
 from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
@@ -140,3 +141,26 @@ class Deliverer:
                 )
         self.metrics.queue_depth.set(self.state.pending_count())
         return delivered
+
+
+def skip_reason(record: TriggerRecord | None, lock: Lock | None) -> str | None:
+    """Why a queued delivery of ``record`` is no longer worth sending, judged against the
+    latest pass's ``lock``: the record was acknowledged (or deleted), or a newer record
+    supersedes it (its tag moved on, or its consumer's spec changed again). Only the
+    newest record of a consumer's input is delivered, so a receiver never ends on an
+    older image. None: send it."""
+    if record is None:
+        return "the record is no longer in the repository"
+    if record.status != OPEN:
+        return f"the record is {record.status}"
+    if lock is None:
+        return None
+    if record.type == IMAGE_CHANGE and record.tag is not None:
+        entry = lock.get(record.tag)
+        if entry is not None and entry.digest != record.to_digest:
+            return f"superseded: {record.tag} has moved on to {(entry.digest or '')[:19]}"
+    if record.type == CONFIG_CHANGE:
+        current = lock.consumers.get(record.consumer)
+        if current is not None and current != record.spec_hash:
+            return f"superseded: the spec of {record.consumer} changed again"
+    return None

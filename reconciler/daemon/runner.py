@@ -39,19 +39,19 @@ from reconciler.core.lockfile import Lock
 from reconciler.core.references import (
     InvalidReference,
     parse_image_reference,
-    registry_endpoint_host,
 )
-from reconciler.core.registries import BlockedRegistry
 from reconciler.core.schedule import due_tags, next_due
 from reconciler.core.streams import TagRef
-from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerRecord
+from reconciler.core.triggers import TriggerRecord
+from reconciler.daemon import notifications, reports
 from reconciler.daemon.config import DaemonConfig
-from reconciler.daemon.delivery import Deliverer, enqueue_open_records
+from reconciler.daemon.delivery import Deliverer, enqueue_open_records, skip_reason
 from reconciler.daemon.faults import PERMANENT, Faults
 from reconciler.daemon.leadership import Leadership, View
 from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.state import REBUILT, Delivery, State
+from reconciler.daemon.status import tag_status
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.files import triggerstore
 from reconciler.files.contentcache import ContentCache
@@ -148,17 +148,12 @@ class Daemon:
         if self.leadership.following():
             self.leadership.nudge()
             return 0
-        matched: set[TagRef] = set()
         with self._lock:
             if self.passes == 0:
                 # Before the first pass there is no index to match against, and these are
                 # exactly the events the registry queued while we were down: keep them.
                 self._early_pushes.extend(pushes)
-            for push in pushes:
-                for host in {push.host.lower(), ""}:
-                    for ref, tag in self._index.get((host, push.repository), set()):
-                        if push.tag is None or tag is None or tag == push.tag:
-                            matched.add(ref)
+            matched = notifications.matching(self._index, pushes)
             self._forced |= matched
             self._new_event = self._new_event or bool(matched)
         if pushes:
@@ -386,24 +381,10 @@ class Daemon:
         pushed_here = result.commit is not None and not self.workspace.review_branch
         self.last_head = result.commit if pushed_here and result.commit else result.head
         self.state.put("last_head", self.last_head)
-        self.metrics.passes.labels("ok").inc()
-        self.metrics.consecutive_failures.set(0)
-        self.metrics.pass_seconds.observe(seconds)
-        self.metrics.tags_resolved.inc(len(plan.requested))
-        if plan.requested:
-            self.metrics.registry_seconds.observe(plan.resolve_seconds)
-        for host, snapshot in self.client.registry_status().items():
-            self.metrics.registry_requests.labels(host).set(float(str(snapshot["requests"])))
-            self.metrics.registry_errors.labels(host).set(float(str(snapshot["failures"])))
-            self.metrics.registry_backed_off.labels(host).set(
-                1.0 if snapshot["circuit_open"] else 0.0
-            )
+        reports.count_pass(
+            self.metrics, result, seconds, self.client.registry_status(), self._registry_of
+        )
         self.metrics.last_pass.set(self.clock())
-        for ref, failure in plan.failures.items():
-            self.metrics.failures.labels(self._registry_of(ref), failure.reason).inc()
-        if result.pushed:
-            self.metrics.commits.inc()
-            self.metrics.triggers.inc(len(plan.triggers))
         records, _ = triggerstore.read_records(self.workspace.path)
         self._records = {r.id: r for r in records}
         if self.workspace.review_branch:
@@ -418,42 +399,8 @@ class Daemon:
         added = enqueue_open_records(self.state, records, self.config.delivery)
         if added:
             self._delivery_wake.set()
-        self._last_result = {
-            "time": self.clock(),
-            "reason": reason,
-            "head": result.head,
-            "commit": result.commit,
-            "pushed": result.pushed,
-            "attempts": result.attempts,
-            "durationSeconds": round(seconds, 3),
-            "requested": len(plan.requested),
-            "changes": [c.text for c in plan.changes],
-            "triggersOpened": [t.id for t in plan.triggers],
-            "failures": {str(r): f"{f.reason}: {f.message}" for r, f in plan.failures.items()},
-            "skipped": plan.skipped,
-        }
-        log(
-            logging.INFO,
-            "pass done",
-            reason=reason,
-            requested=len(plan.requested),
-            changes=len(plan.changes),
-            triggers=len(plan.triggers),
-            failures=len(plan.failures),
-            skipped=len(plan.skipped),
-            commit=result.commit or "",
-            seconds=round(seconds, 3),
-        )
-        for ref, failure in sorted(plan.failures.items()):
-            log(
-                logging.WARNING,
-                "import failed",
-                tag=str(ref),
-                reason=failure.reason,
-                detail=failure.message,
-            )
-        for name in plan.skipped:
-            log(logging.WARNING, "object skipped: invalid", object=name)
+        self._last_result = reports.summary(result, reason, seconds, self.clock())
+        reports.log_pass(result, reason, seconds)
 
     def _registry_of(self, ref: TagRef) -> str:
         entry = self._lock_model.get(ref) if self._lock_model else None
@@ -465,64 +412,13 @@ class Daemon:
             return ""
 
     def _rebuild_index(self, lock: Lock) -> None:
-        """(host, repository) -> tags, for matching registry notifications: both the
-        logical name and every location registries.conf sends it to."""
-        conf = self.settings.registries
-        index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
-        asked_at: dict[TagRef, set[str]] = {}
-        for ref in self._recheckable:
-            entry = lock.get(ref)
-            if entry is None:
-                continue
-            try:
-                image = parse_image_reference(entry.source.name)
-                logical = conf.expand(image)
-                places = [(r.registry or "", r.repository, r.tag) for r in logical]
-                for candidate in logical:
-                    try:
-                        endpoints = conf.endpoints(candidate, entry.source.insecure)
-                    except BlockedRegistry:
-                        continue
-                    places += [
-                        (e.reference.registry or "", e.reference.repository, e.reference.tag)
-                        for e in endpoints
-                    ]
-                    asked_at.setdefault(ref, set()).update(
-                        registry_endpoint_host(e.reference.registry or "").lower()
-                        for e in endpoints
-                        if e.reference.registry
-                    )
-            except InvalidReference:
-                continue
-            for host, repository, tag in places:
-                for key in ((host.lower(), repository), ("", repository)):
-                    index.setdefault(key, set()).add((ref, tag))
+        index, hosts = notifications.index(lock, self._recheckable, self.settings.registries)
         with self._lock:
             self._index = index
-            self._hosts = asked_at
+            self._hosts = hosts
 
     def _skip_reason(self, item: Delivery) -> str | None:
-        """Why a queued delivery is no longer worth sending, from the latest pass: the
-        record was acknowledged (or deleted), or a newer record supersedes it (its tag
-        moved on, or its consumer's spec changed again). Only the newest record of a
-        consumer's input is delivered, so a receiver never ends on an older image."""
-        record = self._records.get(item.id)
-        lock = self._lock_model
-        if record is None:
-            return "the record is no longer in the repository"
-        if record.status != OPEN:
-            return f"the record is {record.status}"
-        if lock is None:
-            return None
-        if record.type == IMAGE_CHANGE and record.tag is not None:
-            entry = lock.get(record.tag)
-            if entry is not None and entry.digest != record.to_digest:
-                return f"superseded: {record.tag} has moved on to {(entry.digest or '')[:19]}"
-        if record.type == CONFIG_CHANGE:
-            current = lock.consumers.get(record.consumer)
-            if current is not None and current != record.spec_hash:
-                return f"superseded: the spec of {record.consumer} changed again"
-        return None
+        return skip_reason(self._records.get(item.id), self._lock_model)
 
     # -- status ---------------------------------------------------------------------------
 
@@ -537,24 +433,9 @@ class Daemon:
         return self.faults.readiness()[0]
 
     def status(self) -> dict[str, Any]:
-        checked = self.state.last_checked()
-        tags: dict[str, Any] = {}
-        lock = self._lock_model
-        if lock is not None:
-            for ref, entry in sorted(lock.tags.items()):
-                item: dict[str, Any] = {
-                    "digest": entry.digest,
-                    "image": entry.image,
-                    "from": entry.source.name,
-                    "scheduled": entry.source.scheduled,
-                }
-                if ref in checked:
-                    item["lastChecked"] = checked[ref]
-                    if ref in self._recheckable:
-                        item["nextCheck"] = next_due(ref, checked[ref], self.config.policy)
-                if entry.condition is not None:
-                    item["conditions"] = [entry.condition.to_data()]
-                tags[str(ref)] = item
+        tags = tag_status(
+            self._lock_model, self.state.last_checked(), self._recheckable, self.config.policy
+        )
         return {
             "repo": display_url(self.config.repo_url),
             "leader": self.leadership.leading(),
