@@ -201,6 +201,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "-f", str(CONTAINERFILE), "-t", IMAGE, str(ROOT),
     )  # fmt: skip
     yield IMAGE
+    # The base stays (it takes a debootstrap to make); the image is rebuilt every run.
+    run("buildah", "rmi", IMAGE, check=False)
 
 
 @pytest.fixture
