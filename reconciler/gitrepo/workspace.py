@@ -70,9 +70,31 @@ def default_workdir(cache_root: Path, url: str) -> Path:
     return cache_root / f"{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
 
 
+# Lines git prints on the way, not about what went wrong.
+_PROGRESS = re.compile(
+    r"^(Cloning into |remote: (Enumerating|Counting|Compressing|Total)|Receiving objects|"
+    r"Resolving deltas|From |hint: )"
+)
+
+
 def clean_error(exc: git.GitCommandError) -> str:
-    stderr = str(exc.stderr or "").strip().replace("stderr: ", "").strip("'\" \n")
-    return stderr.splitlines()[-1] if stderr else str(exc)
+    """What git said went wrong: its own first line of complaint (``ssh: Could not
+    resolve hostname ...``, ``fatal: repository '...' not found``), then the first
+    ``fatal:`` line when that is another one (``fatal: Could not read from remote
+    repository.``); never the advice git ends with ("and the repository exists.").
+    Credentials in a URL are shown as ``***@``."""
+    said = [
+        line.strip()
+        for line in command_output(exc.stderr).splitlines()
+        if line.strip() and not _PROGRESS.match(line.strip())
+    ]
+    if not said:
+        return redact(str(exc))
+    lines = [said[0]]
+    fatal = next((line for line in said if line.startswith(("fatal:", "error:"))), None)
+    if fatal is not None and fatal != said[0]:
+        lines.append(fatal)
+    return redact("; ".join(lines))
 
 
 def command_output(value: object) -> str:
