@@ -146,6 +146,7 @@ def test_import_all_tags_up_to_the_bulk_limit(
     push_tags(local_registry.url, unique_repo, [f"v{i}" for i in range(5)], unique_repo)
     repo = tmp_path / "repo"
     repo.mkdir()
+    (repo / ".reconciler.yaml").write_text("defaultNamespace: default\n")  # a checkout
     code, text = run(
         "import-image", "many", f"--from={local_registry.host}/{unique_repo}", "--all",
         "--insecure", "--max-images=3", "--confirm", "--repo", str(repo),

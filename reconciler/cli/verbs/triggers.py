@@ -80,7 +80,9 @@ def _work_tree(repo: str) -> Path | None:
 def run_list(args: argparse.Namespace, out: TextIO) -> int:
     local = _work_tree(args.repo)
     if local is not None:
-        root = local
+        from reconciler.cli.checkout import require_checkout
+
+        root = require_checkout(local)
     else:
         settings = flags.settings_from_args(args)
         workspace = Workspace(
