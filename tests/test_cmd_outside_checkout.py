@@ -19,6 +19,7 @@ VERBS = [
     ["get", "is"],
     ["get", "images"],
     ["describe", "is"],
+    ["describe", "isimage", "web@sha256:" + "a" * 64],
     ["tag", "a:b", "c:d"],
     ["import-image", "x", "--from=quay.io/a/b"],
     ["new-app", "--image-stream=x"],

@@ -13,17 +13,14 @@ from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.edits import Edits
+from reconciler.cli.imageconfig import read_image_config
 from reconciler.core import newfiles
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
-from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import parse_istag_name
 from reconciler.passes.plan import validate_repo
-from reconciler.registry.errors import ResolveError
 from reconciler.registry.models import ImageConfig as RegistryImageConfig
-from reconciler.registry.models import ResolveRequest
-from reconciler.registry.places import first_answer, locations
 
 EXAMPLES = """\
   # the seed: a DeploymentConfig and a Service for my-python:latest
@@ -53,18 +50,6 @@ def register(subparsers: Subparsers) -> None:
     flags.add_repo_flags(p)
     flags.add_commit_flag(p)
     flags.add_registry_flags(p)
-
-
-def _image_candidates(image: str | None, resolved_from: str | None, digest: str) -> list[str]:
-    """Where to read the config: the pinned pull spec, then the source repository."""
-    out = [image] if image else []
-    if resolved_from:
-        try:
-            source = parse_image_reference(resolved_from)
-            out.append(f"{source.name}@{digest}")
-        except InvalidReference:
-            pass  # an alias: its resolved_from is a tag, not an image
-    return list(dict.fromkeys(out))
 
 
 def _config_blob(config: RegistryImageConfig) -> dict[str, Any]:
@@ -108,31 +93,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
     settings = flags.settings_from_args(args)
     secrets = checkout.config.pull_secrets.for_namespace(ref.namespace)
-    found: RegistryImageConfig | None = None
-    errors: list[str] = []
     with (
         flags.client_from_settings(settings) as client,
         progress.activity("reading the image's config"),
     ):
-        for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):
-            try:
-                places = locations(
-                    image, settings.registries, entry.source.insecure, settings.allowed
-                )
-                _, found = first_answer(
-                    places,
-                    lambda p: client.image_config(
-                        ResolveRequest(
-                            p.endpoint,
-                            insecure=p.insecure,
-                            platform=settings.platform,
-                            pull_secrets=secrets,
-                        )
-                    ),
-                )
-                break
-            except ResolveError as exc:
-                errors.append(f"{image}: {exc.reason}: {exc.message}")
+        found, errors = read_image_config(
+            client, settings, entry, entry.digest, entry.image, secrets
+        )
     if found is None:
         for line in errors:
             command.err(line)
