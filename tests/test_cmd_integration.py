@@ -143,7 +143,9 @@ def test_import_all_tags_up_to_the_bulk_limit(
 ) -> None:
     from testsupport.images import push_tags
 
-    push_tags(local_registry.url, unique_repo, [f"v{i}" for i in range(5)], unique_repo)
+    # By name the cap would take 1.10, 1.2 and 1.9; OpenShift takes latest, then the
+    # newest versions (library-go imageutil.PrioritizeTags).
+    push_tags(local_registry.url, unique_repo, ["1.9", "1.10", "1.2", "edge", "latest"], unique_repo)
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / ".reconciler.yaml").write_text("defaultNamespace: default\n")  # a checkout
@@ -153,7 +155,7 @@ def test_import_all_tags_up_to_the_bulk_limit(
     )  # fmt: skip
     assert code == 0, text
     lock = parse_lock((repo / "images.lock.yaml").read_bytes())
-    assert sorted(r.tag for r in lock.tags) == ["v0", "v1", "v2"]
+    assert sorted(r.tag for r in lock.tags) == ["1.10", "1.9", "latest"]
     manifest = (repo / "imagestreams/many.yaml").read_text()
     assert manifest.count("insecure: true") == 3
 

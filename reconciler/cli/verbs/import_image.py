@@ -22,6 +22,7 @@ from reconciler.core.manifests import IMAGE_STREAM
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
+from reconciler.core.tagorder import prioritize_tags
 from reconciler.core.views import stream_view
 from reconciler.passes.run import write_plan
 from reconciler.registry.client import RegistryClient
@@ -38,7 +39,8 @@ EXAMPLES = """\
   # re-check a private registry tag on every pass
   reconciler import-image marsview --from=registry.marsrover.space/engine/marsview \\
       --scheduled --confirm --commit
-  # every tag of a repository (up to --max-images)
+  # every tag of a repository (up to --max-images, taken as OpenShift takes them:
+  # latest, then the newest versions)
   reconciler import-image mysql --from=docker.io/library/mysql --all --confirm
   # re-import an existing tag (its spec is unchanged; the lock moves if the image did)
   reconciler import-image approved-apache:2.4 --confirm
@@ -67,7 +69,9 @@ def register(subparsers: Subparsers) -> None:
         "--max-images",
         type=int,
         metavar="N",
-        help="with --all: at most N tags (default: maxImagesBulkImportedPerRepository, "
+        help="with --all: at most N tags, in OpenShift's order (latest, minor versions newest "
+        "first, full versions newest first, other names) (default: "
+        "maxImagesBulkImportedPerRepository, "
         f"$RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY or {DEFAULT_MAX_BULK})",
     )
     flags.add_repo_flags(p)
@@ -133,10 +137,16 @@ def _import(
             except ResolveError as exc:
                 command.err(f"cannot list the tags of {args.source}: {exc.message}")
                 return EXIT_PROBLEMS
-        tags = sorted(set(tags))  # registries page in their own order: be deterministic
+        # OpenShift's order: latest, then minor versions newest first, then full
+        # versions newest first, then the rest by name (see reconciler.core.tagorder).
+        tags = prioritize_tags(tags)
         if len(tags) > limit:
+            left = tags[limit:]
             command.warn(
-                f"{place.logical.name} has more than {limit} tags: importing the first {limit} by name"
+                f"{place.logical.name} has {len(tags)} tags: importing {limit} in OpenShift's "
+                f"order (latest, then the newest versions); not imported: "
+                + ", ".join(left[:10])
+                + (f" and {len(left) - 10} more" if len(left) > 10 else "")
             )
             tags = tags[:limit]
         plan = [(tag, f"{args.source}:{tag}") for tag in tags]
