@@ -145,7 +145,9 @@ def test_import_all_tags_up_to_the_bulk_limit(
 
     # By name the cap would take 1.10, 1.2 and 1.9; OpenShift takes latest, then the
     # newest versions (library-go imageutil.PrioritizeTags).
-    push_tags(local_registry.url, unique_repo, ["1.9", "1.10", "1.2", "edge", "latest"], unique_repo)
+    push_tags(
+        local_registry.url, unique_repo, ["1.9", "1.10", "1.2", "edge", "latest"], unique_repo
+    )
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / ".reconciler.yaml").write_text("defaultNamespace: default\n")  # a checkout
@@ -158,6 +160,36 @@ def test_import_all_tags_up_to_the_bulk_limit(
     assert sorted(r.tag for r in lock.tags) == ["1.10", "1.9", "latest"]
     manifest = (repo / "imagestreams/many.yaml").read_text()
     assert manifest.count("insecure: true") == 3
+
+
+def test_docker_image_repository_is_refused_then_imported(
+    local_registry: LocalRegistry, unique_repo: str, tmp_path: Path
+) -> None:
+    """A stream with spec.dockerImageRepository is refused (exit 1, the error says what to
+    run); ``import-image NAME --all --confirm`` imports its tags from it and removes it."""
+    from testsupport.images import push_tags
+
+    push_tags(local_registry.url, unique_repo, ["1.0", "1.1", "latest"], unique_repo)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "complex.yaml").write_text(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: complex\n"
+        f"spec:\n  dockerImageRepository: {local_registry.host}/{unique_repo}\n"
+    )
+    out = io.StringIO()
+    assert cli.main(["validate", str(repo)], out) == 1
+    assert "run `reconciler import-image complex --all --confirm`" in out.getvalue()
+
+    code, text = run(
+        "import-image", "complex", "--all", "--insecure", "--max-images=2", "--confirm",
+        "--repo", str(repo),
+    )  # fmt: skip
+    assert code == 0, text
+    manifest = (repo / "complex.yaml").read_text()
+    assert "dockerImageRepository" not in manifest
+    lock = parse_lock((repo / "images.lock.yaml").read_bytes())
+    assert sorted(r.tag for r in lock.tags) == ["1.1", "latest"]
+    assert cli.main(["validate", str(repo)], io.StringIO()) == 0
 
 
 def test_verbs_use_the_machines_credentials(

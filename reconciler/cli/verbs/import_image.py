@@ -18,7 +18,7 @@ from reconciler.config.settings import Settings
 from reconciler.core import policy
 from reconciler.core.describe import render_describe
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
-from reconciler.core.manifests import IMAGE_STREAM
+from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
@@ -42,6 +42,8 @@ EXAMPLES = """\
   # every tag of a repository (up to --max-images, taken as OpenShift takes them:
   # latest, then the newest versions)
   reconciler import-image mysql --from=docker.io/library/mysql --all --confirm
+  # the same from a stream's spec.dockerImageRepository, which it then removes
+  reconciler import-image mysql --all --confirm
   # re-import an existing tag (its spec is unchanged; the lock moves if the image did)
   reconciler import-image approved-apache:2.4 --confirm
 """
@@ -79,6 +81,13 @@ def register(subparsers: Subparsers) -> None:
     flags.add_registry_flags(p)
 
 
+def _docker_image_repository(obj: ManifestObject | None) -> str | None:
+    """The stream's ``spec.dockerImageRepository``, when it names one."""
+    spec = obj.body.get("spec") if obj is not None else None
+    value = spec.get("dockerImageRepository") if isinstance(spec, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 def _request(ref: TagRef, source: str, insecure: bool, mode: str) -> ImportRequest:
     try:
         image = parse_image_reference(source)
@@ -114,9 +123,16 @@ def _import(
 
     # Which tags, from where.
     plan: list[tuple[str, str]] = []
+    # A stream's spec.dockerImageRepository (OpenShift imports its tags; the reconciler
+    # refuses the field): --all without --from imports from it and removes it.
+    repository = _docker_image_repository(obj)
+    if args.all and not args.source and repository:
+        args.source = repository
     if args.all:
         if not args.source:
-            raise PermanentError("--all needs --from=REPOSITORY")
+            raise PermanentError(
+                "--all needs --from=REPOSITORY (or a stream with spec.dockerImageRepository)"
+            )
         repo_ref = parse_image_reference(args.source)
         if repo_ref.tag or repo_ref.digest:
             raise PermanentError("--all takes a repository without a tag or digest in --from")
@@ -169,6 +185,9 @@ def _import(
     refs = [TagRef(namespace, stream_name, tag) for tag, _ in plan]
     edits_list = [docker_tag_edit(tag, source, args) for tag, source in plan]
     edits = Edits(checkout.root)
+    if args.all and obj is not None and repository:
+        # Its tags are now spec tags: the field is done with.
+        del edits.object(obj)["spec"]["dockerImageRepository"]
     for ref, edit in zip(refs, edits_list, strict=True):
         apply_tag_edit(checkout, edits, ref, edit)
 
