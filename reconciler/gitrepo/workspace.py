@@ -173,6 +173,13 @@ class Workspace:
             raise GitError("workspace not synced yet")
         return self._repo
 
+    def close(self) -> None:
+        """End the git processes GitPython keeps running for the clone (``cat-file``):
+        a command calls this when it is done with the workspace."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
     def sync(self, _fresh: bool = False) -> str:
         """Clone or fetch, then put the work tree exactly at the remote branch's head.
         Returns the head commit. Anything left in the work tree is ours and is dropped."""
@@ -214,6 +221,8 @@ class Workspace:
         with repo.config_writer() as config:
             config.set_value("user", "name", BOT_NAME)
             config.set_value("user", "email", BOT_EMAIL)
+        if self._repo is not None and self._repo is not repo:
+            self._repo.close()
         self._repo = repo
         self.tracked_head = str(repo.head.commit.hexsha)
         self.review_head = self._fetch_review() if self.review_branch else None
