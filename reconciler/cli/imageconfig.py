@@ -34,6 +34,7 @@ def read_image_config(
     digest: str,
     image: str | None,
     pull_secrets: tuple[str, ...],
+    namespace: str | None = None,
 ) -> tuple[ImageConfig | None, list[str]]:
     """The config of ``digest`` (pinned as ``image`` by the tag ``entry``), or None and
     why each place failed (``<image>: <reason>: <message>``)."""
@@ -51,6 +52,8 @@ def read_image_config(
                         insecure=p.insecure,
                         platform=settings.platform,
                         pull_secrets=pull_secrets,
+                        namespace=namespace,
+                        logical_registry=p.logical.registry,
                     )
                 ),
             )

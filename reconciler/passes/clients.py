@@ -25,6 +25,11 @@ def registry_client(settings: Settings) -> RegistryClient:
 
 
 def import_secret_names(config: RepoConfig, settings: Settings, namespace: str) -> tuple[str, ...]:
-    """The pull secrets an import into ``namespace`` may use, in order: those the repo
-    links to it (``pullSecrets``), then every other one the machine holds for it."""
-    return config.pull_secrets.for_namespace(namespace)
+    """The pull secrets an import into ``namespace`` uses, in order: those the repo links
+    to it (``pullSecrets``), then every other one of that namespace the machine holds, as
+    OpenShift's importer uses every pull secret of the stream's namespace (see
+    :mod:`reconciler.registry.secretchoice`)."""
+    linked = config.pull_secrets.for_namespace(namespace)
+    if settings.credentials is None:
+        return linked
+    return settings.credentials.secrets_for(namespace, linked)

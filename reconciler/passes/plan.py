@@ -40,6 +40,7 @@ from reconciler.core.writeback import field_writes, manifest_edits
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.lockstore import read_lock
+from reconciler.passes.clients import import_secret_names
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import NOT_FOUND, REGISTRY_UNAVAILABLE, TIMEOUT
 from reconciler.registry.resolver import resolve_imports
@@ -138,7 +139,7 @@ def compute_plan(
             settings.registries,
             settings.platform,
             allowed=settings.allowed,
-            pull_secrets=lambda r: config.pull_secrets.for_namespace(r.ref.namespace),
+            pull_secrets=lambda r: import_secret_names(config, settings, r.ref.namespace),
             platform_for=lambda r: platforms.get(
                 (r.ref.namespace, r.ref.stream), settings.platform
             ),

@@ -181,6 +181,7 @@ def _describe_image(
                 item.digest,
                 item.image,
                 import_secret_names(checkout.config, settings, namespace),
+                namespace,
             )
     details = _details(config) if config is not None else None
     if args.output != "text":

@@ -24,6 +24,7 @@ from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resoluti
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
 from reconciler.core.tagorder import prioritize_tags
 from reconciler.core.views import stream_view
+from reconciler.passes.clients import import_secret_names
 from reconciler.passes.run import write_plan
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
@@ -141,13 +142,18 @@ def _import(
             if args.max_images is not None
             else settings.max_images_bulk_imported_per_repository
         )
-        secrets = checkout.config.pull_secrets.for_namespace(namespace)
+        secrets = import_secret_names(checkout.config, settings, namespace)
         with progress.activity(f"listing the tags of {repo_ref}"):
             try:
                 place, tags = first_answer(
                     locations(repo_ref, settings.registries, bool(args.insecure), settings.allowed),
                     lambda p: client.list_tags(
-                        p.endpoint, insecure=p.insecure, page_size=100, pull_secrets=secrets
+                        p.endpoint,
+                        insecure=p.insecure,
+                        page_size=100,
+                        pull_secrets=secrets,
+                        namespace=namespace,
+                        logical_registry=p.logical.registry,
                     ),
                 )
             except ResolveError as exc:
@@ -208,7 +214,7 @@ def _import(
             settings.registries,
             settings.platform,
             allowed=settings.allowed,
-            pull_secrets=lambda r: checkout.config.pull_secrets.for_namespace(r.ref.namespace),
+            pull_secrets=lambda r: import_secret_names(checkout.config, settings, r.ref.namespace),
             platform_for=lambda r: platform,
         )
     failed = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}

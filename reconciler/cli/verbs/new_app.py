@@ -19,6 +19,7 @@ from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
 from reconciler.core.streams import parse_istag_name
+from reconciler.passes.clients import import_secret_names
 from reconciler.passes.plan import validate_repo
 from reconciler.registry.models import ImageConfig as RegistryImageConfig
 
@@ -92,13 +93,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         )
 
     settings = flags.settings_from_args(args)
-    secrets = checkout.config.pull_secrets.for_namespace(ref.namespace)
+    secrets = import_secret_names(checkout.config, settings, ref.namespace)
     with (
         flags.client_from_settings(settings) as client,
         progress.activity("reading the image's config"),
     ):
         found, errors = read_image_config(
-            client, settings, entry, entry.digest, entry.image, secrets
+            client, settings, entry, entry.digest, entry.image, secrets, ref.namespace
         )
     if found is None:
         for line in errors:
