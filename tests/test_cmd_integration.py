@@ -86,11 +86,12 @@ def test_seed_flow(
     assert "tagged from bitnami/apache:2.4" in text
     assert "Tags:              2" in text
 
-    # 4. new-app: a DeploymentConfig and a Service for the exposed ports
+    # 4. new-app: a Deployment following the tag, and a Service for the exposed ports
     code, text = run("new-app", "--image-stream=approved-apache:2.4", "--repo", repo, "--commit")
     assert code == 0, text
     app = (remote.human / "deployments/approved-apache.yaml").read_text()
-    assert "kind: DeploymentConfig" in app and "kind: Service" in app
+    assert "kind: Deployment\n" in app and "kind: Service" in app
+    assert "image.openshift.io/triggers:" in app
     assert "name: http" in app and "port: 8443" in app
     git("push", "-q", "origin", "HEAD:main", cwd=remote.human)
     assert [line.split("|")[1].split()[1] for line in remote.log()[:3]] == [
@@ -111,7 +112,7 @@ def test_seed_flow(
     lock = parse_lock((remote.human / "images.lock.yaml").read_bytes())
     entry = lock.get(TagRef(NS, "approved-apache", "develop"))
     assert entry is not None and [h.digest for h in entry.history] == [second, first]
-    assert list((remote.human / "triggers").glob("dc-approved-apache-*.yaml"))
+    assert list((remote.human / "triggers").glob("deploy-approved-apache-*.yaml"))
 
     # 6. describe shows the two history entries, newest (current) first
     code, text = run("describe", "is/approved-apache", "--repo", repo)

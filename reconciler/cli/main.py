@@ -25,6 +25,7 @@ from reconciler.cli.verbs import (
     prune,
     reconcile,
     run,
+    set_verbs,
     tag,
     triggers,
     validate,
@@ -51,6 +52,7 @@ VERBS = (
     import_image,
     new_app,
     prune,
+    set_verbs,
     tag,
 )
 

@@ -1,7 +1,8 @@
 """``reconciler new-app --image-stream=NAME[:TAG]``: ``oc new-app`` on a checkout. Reads
 the pinned image's config from its registry (exposed ports, labels, volumes) and writes
-a DeploymentConfig with an ``ImageChange`` trigger on the tag, and a Service for the
-exposed ports, into one new file.
+a Deployment that follows the tag through the ``image.openshift.io/triggers`` annotation,
+as ``oc new-app`` 4.x does (``--as-deployment-config``: a DeploymentConfig with an
+``ImageChange`` trigger), and a Service for the exposed ports, into one new file.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from reconciler.core import newfiles
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
+from reconciler.core.objects import DEPLOYMENT
 from reconciler.core.streams import parse_istag_name
 from reconciler.passes.clients import import_secret_names
 from reconciler.passes.plan import validate_repo
 from reconciler.registry.models import ImageConfig as RegistryImageConfig
 
 EXAMPLES = """\
-  # the seed: a DeploymentConfig and a Service for my-python:latest
+  # the seed: a Deployment (following my-python:latest) and a Service
   reconciler new-app --image-stream=my-python
   reconciler new-app --image-stream=approved-apache:2.4 --name=apache --commit
   reconciler new-app --image-stream=marsview:develop --dry-run   # print, write nothing
+  # a DeploymentConfig with an ImageChange trigger instead, as before OpenShift 4.14
+  reconciler new-app --image-stream=my-python --as-deployment-config
 """
 
 
@@ -35,11 +39,12 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "new-app",
-        help="write a DeploymentConfig (ImageChange trigger) and a Service for a stream tag",
+        help="write a Deployment following a stream tag (and a Service) for a stream tag",
         description="Like oc new-app --image-stream, on a checkout: inspects the tag's "
-        "pinned image (exposed ports, labels) in its registry and writes the objects to a "
-        "new file. Exit 0, 1 when the image cannot be inspected or the objects exist, 2 "
-        "when it could not run.",
+        "pinned image (exposed ports, labels) in its registry and writes a Deployment with "
+        "the image.openshift.io/triggers annotation (or, with --as-deployment-config, a "
+        "DeploymentConfig with an ImageChange trigger) and a Service to a new file. Exit 0, "
+        "1 when the image cannot be inspected or the objects exist, 2 when it could not run.",
         examples=EXAMPLES,
         run=run,
     )
@@ -48,6 +53,11 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument("--name", metavar="NAME", help="name of the objects (default: the stream's)")
     p.add_argument("--dry-run", action="store_true", help="print the objects; write nothing")
+    p.add_argument(
+        "--as-deployment-config",
+        action="store_true",
+        help="a DeploymentConfig with an ImageChange trigger instead of a Deployment",
+    )
     flags.add_repo_flags(p)
     flags.add_commit_flag(p)
     flags.add_registry_flags(p)
@@ -87,9 +97,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             f"image stream tag {ref} has no image in the lock: import or reconcile it first",
             exit_code=EXIT_PROBLEMS,
         )
-    if checkout.find(DEPLOYMENT_CONFIG, namespace, name) is not None:
+    kind = DEPLOYMENT_CONFIG if args.as_deployment_config else DEPLOYMENT
+    if checkout.find(kind, namespace, name) is not None:
         raise PermanentError(
-            f'deploymentconfig "{name}" already exists in {namespace}', exit_code=EXIT_PROBLEMS
+            f'{kind.lower()} "{name}" already exists in {namespace}', exit_code=EXIT_PROBLEMS
         )
 
     settings = flags.settings_from_args(args)
@@ -108,11 +119,20 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_PROBLEMS
     config = parse_image_config(_config_blob(found))
     ns_field = namespace if namespace != checkout.config.default_namespace else None
-    objects = build_objects(name, ref, entry.image or "", config, namespace=ns_field)
-    style = checkout.style_for_new(DEPLOYMENT_CONFIG)
-    header = f"# reconciler new-app --image-stream={args.image_stream}\n"
+    objects = build_objects(
+        name,
+        ref,
+        entry.image or "",
+        config,
+        namespace=ns_field,
+        deployment_config=args.as_deployment_config,
+    )
+    style = checkout.style_for_new(kind)
+    header = f"# reconciler new-app --image-stream={args.image_stream}" + (
+        " --as-deployment-config\n" if args.as_deployment_config else "\n"
+    )
     text = newfiles.new_file_text(objects, style, header=header)
-    path = checkout.new_file_path(DEPLOYMENT_CONFIG, name, "deployments")
+    path = checkout.new_file_path(kind, name, "deployments")
     for line in summary(name, config, objects):
         print(f"--> {line}", file=out)
     if args.dry_run:
@@ -130,7 +150,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_PROBLEMS
     message = (
         f"reconciler new-app --image-stream={args.image_stream}\n\n"
-        f"DeploymentConfig/{name} on {ref.stream}:{ref.tag}"
+        f"{kind}/{name} on {ref.stream}:{ref.tag}"
         + (f", Service/{name}" if len(objects) > 1 else "")
         + "\n"
     )
