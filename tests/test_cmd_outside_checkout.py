@@ -25,6 +25,8 @@ VERBS = [
     ["new-app", "--image-stream=x"],
     ["prune"],
     ["triggers", "list"],
+    ["set", "triggers", "deploy/web", "--from-image=web:latest", "-c", "web"],
+    ["set", "image-lookup", "web"],
 ]
 
 
