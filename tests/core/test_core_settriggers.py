@@ -55,7 +55,7 @@ def run(options: st.Options, text: str = WORKLOAD, kind: str = "Deployment") -> 
 
 
 def annotation(text: str) -> list[dict[str, object]]:
-    file, obj = node(text)
+    _, obj = node(text)
     value = obj["metadata"]["annotations"]["image.openshift.io/triggers"]
     loaded: list[dict[str, object]] = json.loads(value)
     return loaded
