@@ -78,6 +78,9 @@ class ImageChange:
 
 @dataclass
 class TriggerDefinition:
+    """An object's triggers as oc models them: the config-change trigger (for a
+    Deployment, not ``spec.paused``) and the image triggers, in order."""
+
     config_change: bool
     image_change: list[ImageChange] = field(default_factory=list)
 
@@ -97,14 +100,17 @@ class Options:
 
     @property
     def count(self) -> int:
+        """How many trigger types the flags name (oc allows one)."""
         return int(self.from_config) + int(bool(self.from_image))
 
     @property
     def print_table(self) -> bool:
+        """No flag that changes anything: print the triggers."""
         return not (self.count or self.remove or self.remove_all or self.auto or self.manual)
 
     @property
     def reset(self) -> bool:
+        """``--auto`` or ``--manual`` alone: switch every trigger."""
         return self.count == 0 and (self.auto or self.manual)
 
 

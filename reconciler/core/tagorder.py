@@ -45,6 +45,9 @@ _Pre = tuple[bool, int, str]
 
 @dataclass(frozen=True)
 class Version:
+    """A semantic version as blang/semver reads it (build metadata dropped: it never
+    counts in a comparison)."""
+
     major: int
     minor: int
     patch: int

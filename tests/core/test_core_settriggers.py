@@ -108,7 +108,7 @@ def test_a_change_rewrites_every_entry_in_oc_form() -> None:
     assert "image.openshift.io/triggers: |-\n      [{" in text
     start, end = WORKLOAD.index(">-"), WORKLOAD.index("spec:\n  template")
     one_line = WORKLOAD[:start] + "'[]'\n" + WORKLOAD[end:]  # no entry at all
-    assert "triggers: '[{\"from\"" in run(
+    assert 'triggers: \'[{"from"' in run(
         st.Options(auto=True, from_image="web:canary", containers=("side",)), one_line
     )
 
