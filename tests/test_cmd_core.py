@@ -368,27 +368,6 @@ def test_build_objects_without_ports_has_no_service_and_names_other_namespace() 
     assert objects[0]["metadata"]["namespace"] == "team"
 
 
-def test_build_objects_deployment_follows_through_the_annotation() -> None:
-    """oc new-app 4.x: a Deployment, its trigger an annotation entry naming the stream's
-    namespace; pods and the Service select ``deployment: NAME``."""
-    config = parse_image_config({"config": {"ExposedPorts": {"8080/tcp": {}}}})
-    objects = build_objects(
-        "web", TagRef("shared", "nginx", "1.25"), "r/nginx@" + D[1], config, namespace=None
-    )
-    assert [o["kind"] for o in objects] == ["Deployment", "Service"]
-    deployment, service = objects
-    assert json.loads(deployment["metadata"]["annotations"]["image.openshift.io/triggers"]) == [
-        {
-            "from": {"kind": "ImageStreamTag", "name": "nginx:1.25", "namespace": "shared"},
-            "fieldPath": 'spec.template.spec.containers[?(@.name=="web")].image',
-        }
-    ]
-    assert deployment["spec"]["selector"] == {"matchLabels": {"deployment": "web"}}
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "r/nginx@" + D[1]
-    assert service["spec"]["selector"] == {"deployment": "web"}
-    assert "namespace" not in deployment["metadata"]
-
-
 @pytest.mark.parametrize(
     ("stream", "name"),
     [("my-python", "my-python"), ("Python_3.11", "python-3-11"), ("3scale", "app-3scale")],

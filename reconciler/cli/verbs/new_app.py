@@ -32,7 +32,10 @@ EXAMPLES = """\
   reconciler new-app --image-stream=marsview:develop --dry-run   # print, write nothing
   # a DeploymentConfig with an ImageChange trigger instead, as before OpenShift 4.14
   reconciler new-app --image-stream=my-python --as-deployment-config
-"""
+""" + command.exit_codes_help(
+    "the tag has no image in the lock yet, its image config cannot be read from its\n"
+    "     registry, the objects exist already, or they would not validate: nothing written"
+)
 
 
 def register(subparsers: Subparsers) -> None:
@@ -43,8 +46,7 @@ def register(subparsers: Subparsers) -> None:
         description="Like oc new-app --image-stream, on a checkout: inspects the tag's "
         "pinned image (exposed ports, labels) in its registry and writes a Deployment with "
         "the image.openshift.io/triggers annotation (or, with --as-deployment-config, a "
-        "DeploymentConfig with an ImageChange trigger) and a Service to a new file. Exit 0, "
-        "1 when the image cannot be inspected or the objects exist, 2 when it could not run.",
+        "DeploymentConfig with an ImageChange trigger) and a Service to a new file.",
         examples=EXAMPLES,
         run=run,
     )

@@ -96,6 +96,9 @@ def register(subparsers: Subparsers) -> None:
         "set",
         help="set image triggers or image lookup, as oc set does",
         description="Like oc set triggers and oc set image-lookup, on a checkout.",
+        examples="  reconciler set triggers deploy/web --from-image=web:prod -c web\n"
+        "  reconciler set image-lookup web\n"
+        "  reconciler set triggers --help      # every form, and the exit codes\n",
         run=_no_action,
     )
     actions = p.add_subparsers(dest="set_verb", required=True, metavar="ACTION")
