@@ -296,10 +296,16 @@ def _write(
         for message in messages:
             print(f"{message} (dry run)", file=out)
         return EXIT_OK
-    before = {v.text() for v in checkout.report.errors}
+    # Errors the files had already are not the edit's (compared without their lines,
+    # which an edit may shift).
+    before = {(v.file, v.object, v.path, v.message) for v in checkout.report.errors}
     written = edits.write()
     _, report, _ = validate_repo(checkout.root)
-    problems = [v for v in report.errors if v.file in written and v.text() not in before]
+    problems = [
+        v
+        for v in report.errors
+        if v.file in written and (v.file, v.object, v.path, v.message) not in before
+    ]
     if problems:
         edits.restore()
         command.report_problems(
