@@ -26,6 +26,7 @@ from reconciler.cli.verbs import (
     reconcile,
     run,
     schemas,
+    set_verbs,
     tag,
     triggers,
     validate,
@@ -53,6 +54,7 @@ VERBS = (
     import_image,
     new_app,
     prune,
+    set_verbs,
     tag,
 )
 

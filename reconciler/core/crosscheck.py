@@ -51,6 +51,7 @@ def cross_check(objects: Sequence[ManifestObject], config: RepoConfig) -> list[F
         tags_by_stream[stream] = stream_tags(stream)
         findings += _duplicate_tags(stream, tags_by_stream[stream])
         findings += _scheduled_without_import(stream, tags_by_stream[stream])
+        findings += _repository_not_imported(stream)
 
     known_streams = {(s.namespace, s.name) for s in streams}
     known_tags: set[TagRef] = {t.ref for tags in tags_by_stream.values() for t in tags}
@@ -148,6 +149,32 @@ def _duplicate_tags(stream: ManifestObject, tags: Sequence[TagSpec]) -> list[Fin
         else:
             first[tag.ref.tag] = tag
     return findings
+
+
+def _repository_not_imported(stream: ManifestObject) -> list[Finding]:
+    """``spec.dockerImageRepository`` asks OpenShift to import the repository's tags into
+    the stream's status. The reconciler does not: its tags are spec tags, each reviewed
+    in the lock. Rather than ignore the field (a silent no-op), refuse it and say how to
+    get the same tags. OpenShift itself deprecated it (openshift/api image/v1/types.go,
+    ImageStreamSpec: "deprecated as of v3.7 ... Specify the source for the tags to be
+    imported in each tag via the spec.tags.from reference instead")."""
+    spec = stream.body.get("spec")
+    repository = spec.get("dockerImageRepository") if isinstance(spec, dict) else None
+    if not isinstance(repository, str) or not repository.strip():
+        return []
+    return [
+        (
+            stream,
+            stream.violation(
+                ("spec", "dockerImageRepository"),
+                f"not imported: the reconciler pins spec.tags only (OpenShift deprecated this "
+                f"field in 3.7 for spec.tags[].from); to import the repository's tags run "
+                f"`reconciler import-image {stream.name} --all --confirm`, which writes them "
+                "into spec.tags (up to maxImagesBulkImportedPerRepository, in OpenShift's "
+                "order) and removes this field",
+            ),
+        )
+    ]
 
 
 def _scheduled_without_import(stream: ManifestObject, tags: Sequence[TagSpec]) -> list[Finding]:

@@ -70,9 +70,31 @@ def default_workdir(cache_root: Path, url: str) -> Path:
     return cache_root / f"{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
 
 
+# Lines git prints on the way, not about what went wrong.
+_PROGRESS = re.compile(
+    r"^(Cloning into |remote: (Enumerating|Counting|Compressing|Total)|Receiving objects|"
+    r"Resolving deltas|From |hint: )"
+)
+
+
 def clean_error(exc: git.GitCommandError) -> str:
-    stderr = str(exc.stderr or "").strip().replace("stderr: ", "").strip("'\" \n")
-    return stderr.splitlines()[-1] if stderr else str(exc)
+    """What git said went wrong: its own first line of complaint (``ssh: Could not
+    resolve hostname ...``, ``fatal: repository '...' not found``), then the first
+    ``fatal:`` line when that is another one (``fatal: Could not read from remote
+    repository.``); never the advice git ends with ("and the repository exists.").
+    Credentials in a URL are shown as ``***@``."""
+    said = [
+        line.strip()
+        for line in command_output(exc.stderr).splitlines()
+        if line.strip() and not _PROGRESS.match(line.strip())
+    ]
+    if not said:
+        return redact(str(exc))
+    lines = [said[0]]
+    fatal = next((line for line in said if line.startswith(("fatal:", "error:"))), None)
+    if fatal is not None and fatal != said[0]:
+        lines.append(fatal)
+    return redact("; ".join(lines))
 
 
 def command_output(value: object) -> str:
@@ -151,6 +173,13 @@ class Workspace:
             raise GitError("workspace not synced yet")
         return self._repo
 
+    def close(self) -> None:
+        """End the git processes GitPython keeps running for the clone (``cat-file``):
+        a command calls this when it is done with the workspace."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
     def sync(self, _fresh: bool = False) -> str:
         """Clone or fetch, then put the work tree exactly at the remote branch's head.
         Returns the head commit. Anything left in the work tree is ours and is dropped."""
@@ -192,6 +221,8 @@ class Workspace:
         with repo.config_writer() as config:
             config.set_value("user", "name", BOT_NAME)
             config.set_value("user", "email", BOT_EMAIL)
+        if self._repo is not None and self._repo is not repo:
+            self._repo.close()
         self._repo = repo
         self.tracked_head = str(repo.head.commit.hexsha)
         self.review_head = self._fetch_review() if self.review_branch else None

@@ -5,6 +5,7 @@ reading the configuration does not load the HTTP stack."""
 from __future__ import annotations
 
 from reconciler.config.settings import Settings
+from reconciler.core.repoconfig import RepoConfig
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.limits import RegistryLimits
 
@@ -21,3 +22,14 @@ def registry_client(settings: Settings) -> RegistryClient:
             requests_per_second=settings.registry_rate,
         ),
     )
+
+
+def import_secret_names(config: RepoConfig, settings: Settings, namespace: str) -> tuple[str, ...]:
+    """The pull secrets an import into ``namespace`` uses, in order: those the repo links
+    to it (``pullSecrets``), then every other one of that namespace the machine holds, as
+    OpenShift's importer uses every pull secret of the stream's namespace (see
+    :mod:`reconciler.registry.secretchoice`)."""
+    linked = config.pull_secrets.for_namespace(namespace)
+    if settings.credentials is None:
+        return linked
+    return settings.credentials.secrets_for(namespace, linked)

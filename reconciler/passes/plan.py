@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reconciler.config.settings import Settings
 from reconciler.core import policy
+from reconciler.core.consumers import Consumer
 from reconciler.core.following import is_consumer_kind, paused_notes, read_consumers
 from reconciler.core.lockdiff import lock_changes
 from reconciler.core.lockfile import Lock, render_lock
@@ -39,8 +40,9 @@ from reconciler.core.writeback import field_writes, manifest_edits
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.lockstore import read_lock
+from reconciler.passes.clients import import_secret_names
 from reconciler.registry.client import RegistryClient
-from reconciler.registry.errors import NOT_FOUND
+from reconciler.registry.errors import NOT_FOUND, REGISTRY_UNAVAILABLE, TIMEOUT
 from reconciler.registry.resolver import resolve_imports
 
 ResolveCache = dict[ImportRequest, Outcome]
@@ -137,7 +139,7 @@ def compute_plan(
             settings.registries,
             settings.platform,
             allowed=settings.allowed,
-            pull_secrets=lambda r: config.pull_secrets.for_namespace(r.ref.namespace),
+            pull_secrets=lambda r: import_secret_names(config, settings, r.ref.namespace),
             platform_for=lambda r: platforms.get(
                 (r.ref.namespace, r.ref.stream), settings.platform
             ),
@@ -148,17 +150,20 @@ def compute_plan(
     # Offline (no client, as ``watch`` runs): the tags to ask about stay as they were.
     outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests if r in cache}
     outcomes.update(failures)
+    awaiting: dict[TagRef, str] = {}
     for ref in list(outcomes):
         outcome, source = outcomes[ref], desired.sources[ref]
         previous = old_lock.get(ref)
         if (
             source.kind == PUSH
             and isinstance(outcome, Failure)
-            and outcome.reason == NOT_FOUND
+            and outcome.reason in _NOT_PUSHED_YET
             and (previous is None or previous.digest is None)
         ):
-            # A build output that no build has pushed yet is waiting, not failing.
+            # A build output that no registry can answer for yet (no build has pushed it,
+            # or the cluster's registry is not reachable from here) is waiting, not failing.
             del outcomes[ref]
+            awaiting[ref] = _awaiting_note(ref, outcome, consumers)
 
     frozen_consumers = [o.key for o in invalid if is_consumer_kind(o)]
     built = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
@@ -198,8 +203,34 @@ def compute_plan(
         resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
         recheckable=recheckable(desired, new_lock),
         edits=edits,
-        notes=[*paused_notes(old_lock, new_lock, consumers), *edit_problems],
+        notes=[
+            *paused_notes(old_lock, new_lock, consumers),
+            *(awaiting[r] for r in sorted(awaiting) if scope is None or r in scope),
+            *edit_problems,
+        ],
     )
+
+
+# What a registry says about a build output that no build has pushed: the repository or
+# tag is not there (NotFound), or the local registry cannot be reached at all
+# (RegistryUnavailable, Timeout: a cluster-internal name such as
+# image-registry.openshift-image-registry.svc does not resolve outside the cluster).
+_NOT_PUSHED_YET = frozenset({NOT_FOUND, REGISTRY_UNAVAILABLE, TIMEOUT})
+
+
+def _awaiting_note(ref: TagRef, failure: Failure, consumers: Iterable[Consumer]) -> str:
+    """``awaiting build: ns/stream:tag, pushed by BuildConfig/ns/name: not in the
+    registry yet`` (or why the registry cannot be asked)."""
+    builders = sorted(
+        f"{c.key.kind}/{c.key.namespace}/{c.key.name}" for c in consumers if c.output == ref
+    )
+    who = f"pushed by {', '.join(builders)}" if builders else "which no build pushes yet"
+    why = (
+        "not in the registry yet"
+        if failure.reason == NOT_FOUND
+        else f"its registry cannot be reached from here: {failure.reason}: {failure.message}"
+    )
+    return f"awaiting build: {ref}, {who}: {why}"
 
 
 def _failures(

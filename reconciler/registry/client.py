@@ -223,13 +223,21 @@ class RegistryClient:
         limit: int | None = None,
         page_size: int | None = None,
         pull_secrets: tuple[str, ...] = (),
+        namespace: str | None = None,
+        logical_registry: str | None = None,
     ) -> list[str]:
         """The repository's tags, in the registry's order, following ``Link`` pagination.
 
         A ``next`` link must stay on the same scheme and host. ``limit`` stops early (e.g.
         ``maxImagesBulkImportedPerRepository``); ``page_size`` is sent as ``n``.
         """
-        target = target_for(reference, insecure, pull_secrets)
+        target = target_for(
+            reference,
+            insecure,
+            pull_secrets,
+            namespace=namespace,
+            logical_registry=logical_registry,
+        )
         url = httpx.URL(target.repo_base + "tags/list")
         if page_size is not None:
             url = url.copy_merge_params({"n": str(page_size)})
@@ -272,6 +280,8 @@ class RegistryClient:
             import_mode="Legacy",
             platform=request.platform,
             pull_secrets=request.pull_secrets,
+            namespace=request.namespace,
+            logical_registry=request.logical_registry,
         )
         resolved = self.resolve(legacy)
         target = self._target(legacy)
@@ -316,7 +326,13 @@ class RegistryClient:
                 f"(expected one of {sorted(IMPORT_MODES)})",
                 registry=registry,
             )
-        return target_for(ref, request.insecure, request.pull_secrets)
+        return target_for(
+            ref,
+            request.insecure,
+            request.pull_secrets,
+            namespace=request.namespace,
+            logical_registry=request.logical_registry,
+        )
 
     def _read_manifest(self, target: Target, reference: str) -> tuple[bytes, str]:
         """GET a manifest by tag or digest: its bytes (checked against the digest asked

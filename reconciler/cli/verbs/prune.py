@@ -32,6 +32,7 @@ from reconciler.core.resolution import repository_of
 from reconciler.core.streams import LOCAL
 from reconciler.files import loader
 from reconciler.gitrepo.checkout import commit_paths
+from reconciler.passes.clients import import_secret_names
 from reconciler.registry import errors as e
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 settings.registries,
                 client,
                 namespace,
-                checkout.config.pull_secrets.for_namespace,
+                lambda ns: import_secret_names(checkout.config, settings, ns),
                 workers=min(8, settings.max_concurrency),
                 allowed=settings.allowed,
                 pinned=pinned,

@@ -55,11 +55,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         else default_workdir(settings.cache_dir / "work", args.repo)
     )
     workspace = Workspace(args.repo, args.branch, workdir, args.review_branch)
-    with (
-        flags.client_from_settings(settings) as client,
-        progress.activity(f"reconciling {display_url(args.repo)}"),
-    ):
-        result: PassResult = run_pass(workspace, settings, client, dry_run=args.dry_run)
+    try:
+        with (
+            flags.client_from_settings(settings) as client,
+            progress.activity(f"reconciling {display_url(args.repo)}"),
+        ):
+            result: PassResult = run_pass(workspace, settings, client, dry_run=args.dry_run)
+    finally:
+        workspace.close()
     plan = result.plan
     if args.output == "json":
         data = plan_json(plan)

@@ -80,13 +80,18 @@ def _work_tree(repo: str) -> Path | None:
 def run_list(args: argparse.Namespace, out: TextIO) -> int:
     local = _work_tree(args.repo)
     if local is not None:
-        root = local
+        from reconciler.cli.checkout import require_checkout
+
+        root = require_checkout(local)
     else:
         settings = flags.settings_from_args(args)
         workspace = Workspace(
             args.repo, args.branch, default_workdir(settings.cache_dir / "work", args.repo)
         )
-        workspace.sync()
+        try:
+            workspace.sync()
+        finally:
+            workspace.close()  # the files stay; git's helper processes go
         root = workspace.path
     records, problems = triggerstore.read_records(root)
     for problem in problems:
@@ -154,7 +159,16 @@ def run_ack(args: argparse.Namespace, out: TextIO) -> int:
     settings = flags.settings_from_args(args)
     workdir = default_workdir(settings.cache_dir / "work", args.repo)
     workspace = Workspace(args.repo, args.branch, workdir)
-    for _ in range(settings.max_push_attempts):
+    try:
+        return _ack_and_push(args, out, settings.max_push_attempts, workspace)
+    finally:
+        workspace.close()
+
+
+def _ack_and_push(
+    args: argparse.Namespace, out: TextIO, attempts: int, workspace: Workspace
+) -> int:
+    for _ in range(attempts):
         workspace.sync()
         outcome = _ack(workspace.path, args.id, rfc3339(utc_now()))
         if isinstance(outcome, str):

@@ -29,7 +29,9 @@ def register(subparsers: Subparsers) -> None:
         subparsers,
         "validate",
         help="check manifests against the schemas and each other",
-        description="Exit 0 when valid, 1 when invalid, 2 when it could not run.",
+        description="Exit 0 when valid, 1 when invalid, 2 when it could not run (a "
+        "directory that is not a checkout: no .git above it, no .reconciler.yaml, lockfile or "
+        "manifest in it).",
         run=run,
         examples=EXAMPLES,
     )
@@ -82,6 +84,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         wanted = [_relative(p, root) for p in paths]
         loaded.files = [f for f in loaded.files if _named(f, wanted)]
     else:
+        from reconciler.cli.checkout import require_checkout
+
+        # A directory named (or the current one) must be a checkout: anywhere else there
+        # is nothing to judge, and "valid: 0 objects" would say otherwise.
+        for path in paths:
+            if path.is_dir():
+                require_checkout(path)
         base = next((p for p in paths if p.is_dir()), Path("."))
         config, problems = loader.read_repo_config(base)
         loaded = loader.load_paths(paths, config.default_namespace)
