@@ -42,14 +42,17 @@ header{padding-top:20px}
 h1{font-size:1.35rem;margin:0 0 2px}
 h2{font-size:1.1rem;margin:28px 0 10px;display:flex;gap:8px;align-items:baseline;flex-wrap:wrap}
 h3{font-size:1rem;margin:0;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
+h3 code{font-size:14px;font-weight:700}
 .sub{color:var(--muted);margin:0 0 12px;overflow-wrap:anywhere}
 .count{color:var(--muted);font-weight:normal;font-size:.9rem}
 code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
-.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:8px;
+.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:8px;
 margin:0;padding:0;list-style:none}
-.facts li{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px}
+.facts li{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px;
+min-width:0}
 .facts .k{display:block;color:var(--muted);font-size:.8rem}
-.facts .v{font-weight:600}
+.facts .v{display:block;font-weight:600;overflow-wrap:anywhere}
+.facts .s{display:block;color:var(--muted);font-size:.78rem;overflow-wrap:anywhere}
 .badge{display:inline-block;border-radius:999px;padding:0 8px;font-size:.8rem;font-weight:600;
 border:1px solid currentColor;white-space:nowrap}
 .ok{color:var(--ok);background:var(--okbg)}.bad{color:var(--bad);background:var(--badbg)}
@@ -79,11 +82,14 @@ ol.timeline>li.current::before{background:var(--ok);border-color:var(--ok)}
 .when{color:var(--muted);font-size:.85rem}
 ul.records{margin:4px 0 0;padding-left:18px}
 ul.records li{margin:2px 0}
+ul.deliveries{margin:2px 0 4px;padding-left:18px;list-style:circle}
 table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);
 border-radius:8px;overflow:hidden}
 caption{text-align:left;color:var(--muted);padding:0 0 6px}
-th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:.85rem;color:var(--muted);font-weight:600}
+th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top;
+overflow-wrap:anywhere}
+td.id{white-space:nowrap}
+th{font-size:.85rem;color:var(--muted);font-weight:600;white-space:nowrap}
 tr:last-child td{border-bottom:0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .empty{color:var(--muted);background:var(--card);border:1px dashed var(--line);border-radius:8px;
@@ -97,12 +103,15 @@ table,thead,tbody,tr,th,td{display:block}
 thead{position:absolute;left:-9999px}
 table{border:0;background:none}
 tr{background:var(--card);border:1px solid var(--line);border-radius:8px;margin-bottom:8px}
-td{border:0;padding:3px 10px;display:grid;grid-template-columns:7.5em 1fr;gap:8px}
+td{border:0;padding:3px 10px;display:grid;grid-template-columns:6.5em minmax(0,1fr);gap:8px}
+tr td:first-child{padding-top:8px}tr td:last-child{padding-bottom:8px}
 td::before{content:attr(data-label);color:var(--muted);font-size:.85rem}
-td.num{text-align:left}
+td.num{text-align:left}td.id{white-space:normal}
 dl.meta{grid-template-columns:1fr}dl.meta dt{margin-top:4px}
 }
 """.strip()
+
+OPEN_HISTORIES = 30  # up to this many tags, every timeline is shown open
 
 CSP = (
     "default-src 'none'; style-src 'sha256-"
@@ -186,6 +195,23 @@ def _time(value: object, now: dt.datetime) -> str:
     return f'<time datetime="{_e(stamp)}">{_e(stamp)}</time> <span class="when">({_e(age)})</span>'
 
 
+def _fact_time(value: object, now: dt.datetime) -> str:
+    """For the summary: the age first, the RFC 3339 time below it."""
+    moment = _moment(value)
+    if moment is None:
+        return '<span class="v muted">never</span>'
+    stamp = rfc3339(moment)
+    seconds = (now - moment).total_seconds()
+    age = "just now" if abs(seconds) < 1 else f"{human_duration(now - moment).lower()} ago"
+    return (
+        f'<span class="v">{_e(age)}</span><time class="s" datetime="{_e(stamp)}">{_e(stamp)}</time>'
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _digest(digest: object) -> str:
     """A digest with its first 12 hex digits stressed, the rest dimmed (all selectable)."""
     if not isinstance(digest, str) or not digest:
@@ -205,6 +231,12 @@ def _seconds(value: object) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
+def _cell(label: str, content: str, cls: str = "") -> str:
+    """A table cell; on a phone, rows become cards and the label shows beside it."""
+    kind = f' class="{cls}"' if cls else ""
+    return f'<td data-label="{_e(label)}"{kind}><div>{content}</div></td>'
+
+
 def _failing(tag: Mapping[str, Any]) -> bool:
     return bool(tag.get("conditions"))
 
@@ -219,19 +251,28 @@ def _header(status: Mapping[str, Any], now: dt.datetime) -> list[str]:
     state_kind = "ok" if state == "ok" else "warn" if state == "starting" else "bad"
     role = "leader" if leader else f"follower of {lease.get('holder') or 'nobody yet'}"
     last = passes[0] if passes else None
+    status_text = _badge("ready", "ok") if ready else _badge("not ready", "bad")
+    if state != "ok":
+        status_text += " " + _badge(state, state_kind)
+    last_text = (
+        f'<span class="s">{_e(last["outcome"])}, {_e(last["cause"])}</span>'
+        + _fact_time(last["started"], now)
+        if last
+        else '<span class="v muted">none yet</span>'
+    )
     facts = [
-        ("Ready", _badge("ready", "ok") if ready else _badge("not ready", "bad")),
-        ("Loop", _badge(state, state_kind)),
-        ("Replica", _e(role) if lease.get("enabled", True) else "single (no lease)"),
-        ("Last success", _time(health.get("lastSuccess"), now)),
+        ("Status", f'<span class="v">{status_text}</span>'),
         (
-            "Last pass",
-            f"{_e(last['outcome'])} · {_e(last['cause'])} · {_time(last['started'], now)}"
-            if last
-            else '<span class="muted">none yet</span>',
+            "Replica",
+            f'<span class="v">{_e(role) if lease.get("enabled", True) else "single"}</span>',
         ),
-        ("Head", f"<code>{_e(str(status.get('head') or '')[:12] or '-')}</code>"),
-        ("Deliveries pending", _e(status.get("deliveriesPending", 0))),
+        ("Last success", _fact_time(health.get("lastSuccess"), now)),
+        ("Last pass", last_text),
+        (
+            "Head",
+            f'<span class="v"><code>{_e(str(status.get("head") or "")[:12] or "-")}</code></span>',
+        ),
+        ("Deliveries pending", f'<span class="v">{_e(status.get("deliveriesPending", 0))}</span>'),
     ]
     out = [
         "<header>",
@@ -240,7 +281,7 @@ def _header(status: Mapping[str, Any], now: dt.datetime) -> list[str]:
         f"<code>{_e(status.get('branch', ''))}</code></p>",
         '<ul class="facts" aria-label="Summary">',
     ]
-    out += [f'<li><span class="k">{_e(k)}</span><span class="v">{v}</span></li>' for k, v in facts]
+    out += [f'<li><span class="k">{_e(k)}</span>{v}</li>' for k, v in facts]
     out.append("</ul>")
     if state not in ("ok", "starting") or health.get("lastError"):
         out += [
@@ -258,10 +299,20 @@ def _header(status: Mapping[str, Any], now: dt.datetime) -> list[str]:
 
 
 def _records(records: Iterable[Mapping[str, Any]], now: dt.datetime) -> list[str]:
+    """Each record a digest opened, and under it where it was delivered."""
     out: list[str] = []
     for record in records:
+        status = str(record.get("status", ""))
+        out.append(
+            f"<li>Record <code>{_e(record.get('id', ''))}</code>: {_e(record.get('action', ''))} "
+            f"<code>{_e(record.get('consumer', ''))}</code> "
+            f"{_badge(status, 'warn' if status == 'open' else 'muted')}"
+        )
         deliveries = record.get("deliveries") or []
-        shown = []
+        if not deliveries:
+            out.append('<br><span class="muted">no delivery recorded by this daemon</span></li>')
+            continue
+        out.append('<ul class="deliveries">')
         for d in deliveries:
             state = str(d.get("state", ""))
             kind = {"delivered": "ok", "failed": "bad", "pending": "warn"}.get(state, "muted")
@@ -272,19 +323,14 @@ def _records(records: Iterable[Mapping[str, Any]], now: dt.datetime) -> list[str
                 text += f" after {_e(d['attempts'])} attempt{'s' if d['attempts'] != 1 else ''}"
             if d.get("lastError") and state != "delivered":
                 text += f": {_e(d['lastError'])}"
-            shown.append(text)
-        status = str(record.get("status", ""))
-        out.append(
-            f"<li><code>{_e(record.get('id', ''))}</code> {_e(record.get('action', ''))} "
-            f"<code>{_e(record.get('consumer', ''))}</code> "
-            f"{_badge(status, 'warn' if status == 'open' else 'muted')}"
-            + ("; " + "; ".join(shown) if shown else "; not delivered here")
-            + "</li>"
-        )
+            out.append(f"<li>{text}</li>")
+        out.append("</ul></li>")
     return out
 
 
-def _tag(name: str, tag: Mapping[str, Any], now: dt.datetime, anchor: str) -> list[str]:
+def _tag(
+    name: str, tag: Mapping[str, Any], now: dt.datetime, anchor: str, open_history: bool
+) -> list[str]:
     failing = _failing(tag)
     pending = not tag.get("digest")
     classes = "tag failing" if failing else "tag pending" if pending else "tag"
@@ -317,8 +363,8 @@ def _tag(name: str, tag: Mapping[str, Any], now: dt.datetime, anchor: str) -> li
     history = tag.get("history") or []
     if history:
         n = len(history)
-        out.append(f"<details{' open' if failing else ''}>")
-        out.append(f"<summary>History: {n} digest{'s' if n != 1 else ''}</summary>")
+        out.append(f"<details{' open' if failing or open_history else ''}>")
+        out.append(f"<summary>History: {_plural(n, 'digest')}</summary>")
         out.append(f'<ol class="timeline" aria-label="History of {_e(name)}, newest first">')
         for i, item in enumerate(history):
             records = item.get("records") or []
@@ -353,8 +399,9 @@ def _tags(tags: Mapping[str, Mapping[str, Any]], now: dt.datetime) -> list[str]:
         out.append('<p class="empty">No tags yet: the first pass has not completed.</p>')
     else:
         out.append('<ul class="tags">')
+        small = len(ordered) <= OPEN_HISTORIES
         for i, (name, tag) in enumerate(ordered):
-            out += _tag(name, tag, now, f"tag-{i}")
+            out += _tag(name, tag, now, f"tag-{i}", small)
         out.append("</ul>")
     out.append("</section>")
     return out
@@ -386,23 +433,25 @@ def _passes(passes: list[Mapping[str, Any]], now: dt.datetime) -> list[str]:
         if p.get("error"):
             result = _e(p["error"])
         else:
-            parts = [f"{len(p.get('changes') or [])} changes"]
+            parts = [_plural(len(p.get("changes") or []), "change")]
             if p.get("triggersOpened"):
-                parts.append(f"{len(p['triggersOpened'])} records opened")
+                parts.append(_plural(len(p["triggersOpened"]), "record") + " opened")
             if p.get("failures"):
-                parts.append(f"{p['failures']} tags failed")
+                parts.append(_plural(int(p["failures"]), "tag") + " failed")
             if p.get("skipped"):
-                parts.append(f"{p['skipped']} objects skipped")
+                parts.append(_plural(int(p["skipped"]), "object") + " skipped")
             if p.get("commit"):
                 parts.append(f"commit <code>{_e(str(p['commit'])[:12])}</code>")
             result = ", ".join(parts)
         out.append(
-            f'<tr><td data-label="Started">{_time(p.get("started"), now)}</td>'
-            f'<td data-label="Cause">{cause}</td>'
-            f'<td data-label="Outcome">{_badge(outcome, kind)}</td>'
-            f'<td data-label="Duration" class="num">{_e(_seconds(p.get("durationSeconds")))}</td>'
-            f'<td data-label="Result">{result}</td>'
-            f'<td data-label="Pass id"><code>{_e(p.get("id", ""))}</code></td></tr>'
+            "<tr>"
+            + _cell("Started", _time(p.get("started"), now))
+            + _cell("Cause", cause)
+            + _cell("Outcome", _badge(outcome, kind))
+            + _cell("Duration", _e(_seconds(p.get("durationSeconds"))), "num")
+            + _cell("Result", result)
+            + _cell("Pass id", f"<code>{_e(p.get('id', ''))}</code>", "id")
+            + "</tr>"
         )
     out.append("</tbody></table></section>")
     return out
@@ -426,14 +475,15 @@ def _failed_deliveries(items: list[Mapping[str, Any]], now: dt.datetime) -> list
         state = str(d.get("state", ""))
         label = "abandoned" if state == "failed" else "retrying"
         retry = f", next {_time(d['nextAttempt'], now)}" if d.get("nextAttempt") else ""
+        attempts = f"{_e(d.get('attempts', 0))} of {_e(d.get('maxAttempts', ''))}"
         out.append(
-            f'<tr><td data-label="Record"><code>{_e(d.get("record", ""))}</code></td>'
-            f'<td data-label="Target"><code>{_e(d.get("target", ""))}</code></td>'
-            f'<td data-label="State">{_badge(label, "bad" if state == "failed" else "warn")}'
-            f"{retry}</td>"
-            f'<td data-label="Attempts" class="num">{_e(d.get("attempts", 0))} of '
-            f"{_e(d.get('maxAttempts', ''))}</td>"
-            f'<td data-label="Last error">{_e(d.get("lastError", ""))}</td></tr>'
+            "<tr>"
+            + _cell("Record", f"<code>{_e(d.get('record', ''))}</code>")
+            + _cell("Target", f"<code>{_e(d.get('target', ''))}</code>")
+            + _cell("State", _badge(label, "bad" if state == "failed" else "warn") + retry)
+            + _cell("Attempts", attempts, "num")
+            + _cell("Last error", _e(d.get("lastError", "")))
+            + "</tr>"
         )
     out.append("</tbody></table></section>")
     return out
