@@ -213,8 +213,7 @@ def test_registry_push_and_git_webhook_drive_passes_without_polling(
             assert "reconciler_delivery_queue_depth" in families
             requests = families["reconciler_registry_requests"].samples
             assert any(
-                s.labels == {"host": registry.host, "code": "200"} and s.value > 0
-                for s in requests
+                s.labels == {"host": registry.host, "code": "200"} and s.value > 0 for s in requests
             )
             assert families["reconciler_registry_batch_duration_seconds"].samples
             assert "reconciler_pass_duration_seconds" in families

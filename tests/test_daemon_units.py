@@ -224,6 +224,7 @@ def test_deliverer_skips_gives_up_and_delivers(tmp_path: Path) -> None:
         states = {d.id: (d.state, d.attempts) for d in state.deliveries()}
         assert states == {"good": (DELIVERED, 1), "old": (SKIPPED, 0), "bad": (FAILED, 2)}
         assert sorted(posted) == ["bad", "bad", "good"]  # nothing sent for the superseded one
+
         def samples(counter: Any) -> dict[str, float]:
             return {
                 s.labels["outcome"]: s.value
