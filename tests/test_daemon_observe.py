@@ -166,6 +166,8 @@ def test_causes_of_a_pass_most_telling_first() -> None:
     assert kinds(moved=True) == ["poll"]
     assert kinds(notified=["h/r:t"], due=3) == ["notification", "schedule"]
     assert kinds(due=1) == ["schedule"]
+    # Tags held from a notification while their registry was backed off: still its pass.
+    assert kinds(notified_tags=2) == ["notification"]
     why = causes.of_pass(
         first=True, term=4, moved=False, webhooks=["github 1", "github 1"], notified=[], due=2
     )
@@ -269,3 +271,30 @@ def test_an_empty_daemon_renders() -> None:
     assert "No tags yet" in page and "No pass has run yet" in page
     out = io.StringIO(page)
     assert out.read().startswith("<!doctype html>")
+
+
+def test_many_tags_come_in_pages_and_filter_by_name() -> None:
+    tags = {
+        f"team/s{i:03d}:latest": {
+            "digest": "sha256:" + "ab" * 32,
+            "history": [{"digest": "sha256:" + "ab" * 32, "generation": 1}],
+        }
+        for i in range(450)
+    }
+    tags["team/zz:latest"] = {"digest": None, "conditions": [{"reason": "NotFound"}]}
+    first = statuspage.render({"tags": tags}, time.time())
+    assert first.count('<li class="tag') == statuspage.PAGE_SIZE
+    assert "team/zz:latest" in first  # failing first, whatever its name
+    assert "Tags 1 to 200 of 451" in first and 'href="/status?page=2#tags"' in first
+    assert "previous" not in first and "<details>" in first  # timelines closed
+    last = statuspage.render({"tags": tags}, time.time(), "", 3)
+    assert last.count('<li class="tag') == 51 and "next" not in last
+    assert statuspage.render({"tags": tags}, time.time(), "", 99) == last  # clamped
+    found = statuspage.render({"tags": tags}, time.time(), "S04", 1)
+    assert found.count('<li class="tag') == 10 and "10 tags matching" in found
+    assert 'value="S04"' in found and "Tags 1 to" not in found
+    hostile = statuspage.render({"tags": tags}, time.time(), '"><script>', 1)
+    assert "<script>" not in hostile and "No tag matches." in hostile
+    assert statuspage.view_of({"q": "x", "page": "2"}) == ("x", 2)
+    assert statuspage.view_of({"page": "-1"}) == ("", 1)
+    assert statuspage.view_of({"page": "9" * 40}) == ("", 1)

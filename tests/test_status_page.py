@@ -433,6 +433,11 @@ def test_the_page_in_a_browser(scenario: Scenario, tmp_path: Path) -> None:
     assert "Failed deliveries" in text and "abandoned" in text and "ConnectError" in text
     assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\w[^)]* ago\)", text)
 
+    # The filter is a plain GET form: the browser loads /status?q=... itself.
+    filtered = chromium(tmp_path / "profile", "--dump-dom", f"{page}?q=BROKEN").stdout
+    assert len(re.findall(r'<li class="tag', filtered)) == 1 and "team/broken:latest" in filtered
+    assert '<form class="filter" method="get" action="/status"' in dom
+
     shot = screenshot(tmp_path / "profile", page, "status.png", 1280, 1500)
     phone = screenshot(tmp_path / "profile", page, "status-phone.png", 390, 2400)
     assert shot.stat().st_size > 20_000 and phone.stat().st_size > 20_000

@@ -54,16 +54,18 @@ def of_pass(
     webhooks: Sequence[str],
     notified: Iterable[str],
     due: int,
+    notified_tags: int = 0,
 ) -> list[Cause]:
     """Every cause of a pass about to run, most telling first. ``term``: the lease term
-    when this first pass is a new leader's (None: the daemon's first pass)."""
+    when this first pass is a new leader's (None: the daemon's first pass);
+    ``notified``: the pushes that named the ``notified_tags`` tags this pass re-checks."""
     found: list[Cause] = []
     if first:
         found.append(Cause(START, (f"lease term {term}",) if term else ()))
     if webhooks:
         found.append(Cause(WEBHOOK, tuple(dict.fromkeys(webhooks))))
     repositories = tuple(sorted(set(notified)))
-    if repositories:
+    if repositories or notified_tags:
         found.append(Cause(NOTIFICATION, repositories))
     if moved and not webhooks and not first:
         found.append(Cause(POLL, ("the branch moved",)))

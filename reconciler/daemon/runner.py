@@ -276,7 +276,7 @@ class Daemon:
             held = {r for r in self._forced if self._held_for(r, backed_off) > 0}
             forced, self._forced = self._forced - held, held
             webhooks, self._webhooks = self._webhooks, []
-            notified = {n for r in forced for n in self._notified.pop(r, ())}
+            notified = {n for r in forced for n in self._notified.get(r, ())}
             self._new_event = False
         due_now = []
         if not self.config.policy.disabled and self._recheckable:
@@ -298,6 +298,7 @@ class Daemon:
             webhooks=webhooks,
             notified=notified,
             due=len(set(due_now) - forced),
+            notified_tags=len(forced),
         )
         with pass_context(new_pass_id()):  # every line of the pass carries its id
             reports.log_start(why)
@@ -342,15 +343,14 @@ class Daemon:
 
     def _hold_unanswered(self, forced: set[TagRef], result: PassResult) -> None:
         """Notified tags whose check failed because their registry is backed off (it
-        went into backoff during this pass) stay queued for when it is out."""
+        went into backoff during this pass) stay queued for when it is out; what notified
+        the others is done with."""
         failed = {r for r in forced if r in result.plan.failures}
-        if not failed:
-            return
-        backed_off = self._backed_off()
+        backed_off = self._backed_off() if failed else {}
         again = {r for r in failed if self._held_for(r, backed_off) > 0}
-        if again:
-            with self._lock:
-                self._forced |= again
+        with self._lock:
+            self._forced |= again
+            self._notified = {r: n for r, n in self._notified.items() if r in self._forced}
 
     def _requeue(self, forced: set[TagRef], webhooks: list[str]) -> None:
         with self._lock:

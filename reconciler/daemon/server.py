@@ -97,7 +97,8 @@ class Endpoints:
             request.headers.get("accept", "")
         )
         if chosen == "html":
-            page = statuspage.render(data, time.time())
+            view = statuspage.view_of(request.query_params)
+            page = statuspage.render(data, time.time(), *view)
             return HTMLResponse(page, headers={**statuspage.HEADERS, "Vary": "Accept"})
         return JsonResponse(data, headers={"Vary": "Accept"})
 
@@ -136,6 +137,7 @@ class Endpoints:
                 source=verdict.source,
                 event=event.event,
                 reason=event.ignored,
+                delivery=webhooks.delivery_id(verdict.source, headers),
             )
             return JsonResponse({"accepted": False, "ignored": event.ignored}, 200)
         self.daemon.notify_git(verdict.source, event.delivery)

@@ -20,103 +20,22 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
 from html import escape
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from reconciler.core.times import human_duration, parse_time, rfc3339
 
-CSS = """
-:root{--bg:#f6f7f9;--card:#fff;--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;
---ok:#1a7f37;--okbg:#dafbe1;--bad:#b42318;--badbg:#ffebe9;--warn:#8a5a00;--warnbg:#fff4d5;
---accent:#0b57d0;--code:#eef1f4}
-@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--fg:#e6edf3;
---muted:#9aa4af;--line:#30363d;--ok:#3fb950;--okbg:#12261a;--bad:#ff7b72;--badbg:#2d1214;
---warn:#e3b341;--warnbg:#2b2111;--accent:#79b8ff;--code:#1f2630}}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--fg);
-font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
-a{color:var(--accent)}
-.skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:var(--card);padding:4px 8px}
-header,main,footer{max-width:1100px;margin:0 auto;padding:0 16px}
-header{padding-top:20px}
-h1{font-size:1.35rem;margin:0 0 2px}
-h2{font-size:1.1rem;margin:28px 0 10px;display:flex;gap:8px;align-items:baseline;flex-wrap:wrap}
-h3{font-size:1rem;margin:0;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
-h3 code{font-size:14px;font-weight:700}
-.sub{color:var(--muted);margin:0 0 12px;overflow-wrap:anywhere}
-.count{color:var(--muted);font-weight:normal;font-size:.9rem}
-code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
-.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:8px;
-margin:0;padding:0;list-style:none}
-.facts li{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px;
-min-width:0}
-.facts .k{display:block;color:var(--muted);font-size:.8rem}
-.facts .v{display:block;font-weight:600;overflow-wrap:anywhere}
-.facts .s{display:block;color:var(--muted);font-size:.78rem;overflow-wrap:anywhere}
-.badge{display:inline-block;border-radius:999px;padding:0 8px;font-size:.8rem;font-weight:600;
-border:1px solid currentColor;white-space:nowrap}
-.ok{color:var(--ok);background:var(--okbg)}.bad{color:var(--bad);background:var(--badbg)}
-.warn{color:var(--warn);background:var(--warnbg)}.muted{color:var(--muted)}
-.problem{border:1px solid var(--bad);background:var(--badbg);border-radius:8px;padding:10px 14px;
-margin-top:14px}
-.problem h2{margin:0 0 4px;color:var(--bad)}
-.problem pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:6px 0 0;font-size:13px}
-.tags{list-style:none;margin:0;padding:0;display:grid;gap:10px}
-.tag{background:var(--card);border:1px solid var(--line);border-left:4px solid var(--ok);
-border-radius:8px;padding:10px 14px}
-.tag.failing{border-left-color:var(--bad)}.tag.pending{border-left-color:var(--warn)}
-dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0 0}
-dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;min-width:0}
-.digest b{font-weight:600}.digest span{color:var(--muted)}
-.condition{margin:8px 0 0;padding:6px 10px;border-radius:6px;background:var(--badbg);
-color:var(--fg);overflow-wrap:anywhere}
-.condition strong{color:var(--bad)}
-details{margin-top:8px}
-summary{cursor:pointer;color:var(--accent)}
-ol.timeline{list-style:none;margin:8px 0 0;padding:0 0 0 14px;border-left:2px solid var(--line)}
-ol.timeline>li{position:relative;padding:0 0 10px 10px}
-ol.timeline>li::before{content:"";position:absolute;left:-21px;top:6px;width:10px;height:10px;
-border-radius:50%;background:var(--card);border:2px solid var(--muted)}
-ol.timeline>li.current::before{background:var(--ok);border-color:var(--ok)}
-.gen{color:var(--muted);font-size:.85rem}
-.when{color:var(--muted);font-size:.85rem}
-ul.records{margin:4px 0 0;padding-left:18px}
-ul.records li{margin:2px 0}
-ul.deliveries{margin:2px 0 4px;padding-left:18px;list-style:circle}
-table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);
-border-radius:8px;overflow:hidden}
-caption{text-align:left;color:var(--muted);padding:0 0 6px}
-th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top;
-overflow-wrap:anywhere}
-td.id{white-space:nowrap}
-th{font-size:.85rem;color:var(--muted);font-weight:600;white-space:nowrap}
-tr:last-child td{border-bottom:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.empty{color:var(--muted);background:var(--card);border:1px dashed var(--line);border-radius:8px;
-padding:10px 14px}
-footer{color:var(--muted);font-size:.85rem;padding-top:24px;padding-bottom:32px}
-@media (max-width:640px){
-body{font-size:14px}
-h1{font-size:1.2rem}
-.facts{grid-template-columns:1fr 1fr}
-table,thead,tbody,tr,th,td{display:block}
-thead{position:absolute;left:-9999px}
-table{border:0;background:none}
-tr{background:var(--card);border:1px solid var(--line);border-radius:8px;margin-bottom:8px}
-td{border:0;padding:3px 10px;display:grid;grid-template-columns:6.5em minmax(0,1fr);gap:8px}
-tr td:first-child{padding-top:8px}tr td:last-child{padding-bottom:8px}
-td::before{content:attr(data-label);color:var(--muted);font-size:.85rem}
-td.num{text-align:left}td.id{white-space:normal}
-dl.meta{grid-template-columns:1fr}dl.meta dt{margin-top:4px}
-}
-""".strip()
+# The page's one stylesheet, inlined (no request for an asset: it works offline).
+CSS = (Path(__file__).with_name("statuspage.css")).read_text(encoding="utf-8").strip()
 
-OPEN_HISTORIES = 30  # up to this many tags, every timeline is shown open
+OPEN_HISTORIES = 30  # up to this many tags on a page, every timeline is shown open
+PAGE_SIZE = 200  # tags a page: 50,000 tags would make a page of 100 MB
 
 CSP = (
     "default-src 'none'; style-src 'sha256-"
     + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-    + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    + "'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 # Sent with the page: no script or other origin may run in it, and no referrer leaks.
@@ -385,24 +304,50 @@ def _tag(
     return out
 
 
-def _tags(tags: Mapping[str, Mapping[str, Any]], now: dt.datetime) -> list[str]:
+def _tags(
+    tags: Mapping[str, Mapping[str, Any]], now: dt.datetime, query: str, page: int
+) -> list[str]:
+    """The tags whose name contains ``query``, failing first, ``PAGE_SIZE`` a page."""
     ordered = sorted(tags.items(), key=lambda kv: (not _failing(kv[1]), kv[0]))
+    if query:
+        ordered = [(n, t) for n, t in ordered if query.lower() in n.lower()]
     failing = sum(1 for _, t in ordered if _failing(t))
+    pages = max(1, -(-len(ordered) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * PAGE_SIZE
+    shown = ordered[first : first + PAGE_SIZE]
+    count = _plural(len(ordered), "tag") + (f" matching “{_e(query)}”" if query else "")
     out = [
         '<section id="tags" aria-labelledby="tags-h">',
-        f'<h2 id="tags-h">Tags <span class="count">{len(ordered)} tag'
-        f"{'s' if len(ordered) != 1 else ''}"
+        f'<h2 id="tags-h">Tags <span class="count">{count}'
         + (f" · {failing} failing, listed first" if failing else "")
         + "</span></h2>",
+        '<form class="filter" method="get" action="/status" role="search">'
+        '<label for="q">Tag name contains</label> '
+        f'<input id="q" name="q" type="search" value="{_e(query)}" autocomplete="off"> '
+        '<button type="submit">Show</button></form>',
     ]
     if not ordered:
-        out.append('<p class="empty">No tags yet: the first pass has not completed.</p>')
+        empty = "No tag matches." if query else "No tags yet: the first pass has not completed."
+        out.append(f'<p class="empty">{empty}</p>')
     else:
         out.append('<ul class="tags">')
-        small = len(ordered) <= OPEN_HISTORIES
-        for i, (name, tag) in enumerate(ordered):
+        small = len(shown) <= OPEN_HISTORIES
+        for i, (name, tag) in enumerate(shown, start=first):
             out += _tag(name, tag, now, f"tag-{i}", small)
         out.append("</ul>")
+    if pages > 1:
+
+        def link(n: int, text: str) -> str:
+            target = urlencode({"q": query, "page": n} if query else {"page": n})
+            return f'<a href="/status?{_e(target)}#tags">{text}</a>'
+
+        nav = [f"Tags {first + 1} to {first + len(shown)} of {len(ordered)}"]
+        if page > 1:
+            nav.append(link(page - 1, "← previous"))
+        if page < pages:
+            nav.append(link(page + 1, "next →"))
+        out.append(f'<nav class="pages" aria-label="Tag pages">{" · ".join(nav)}</nav>')
     out.append("</section>")
     return out
 
@@ -489,8 +434,14 @@ def _failed_deliveries(items: list[Mapping[str, Any]], now: dt.datetime) -> list
     return out
 
 
-def render(status: Mapping[str, Any], now: float) -> str:
-    """The whole page."""
+def view_of(params: Mapping[str, str]) -> tuple[str, int]:
+    """The tag filter (``q``) and page (``page``) a request asks for."""
+    number = params.get("page", "1")
+    return params.get("q", "")[:200], int(number) if number.isdigit() and len(number) < 7 else 1
+
+
+def render(status: Mapping[str, Any], now: float, query: str = "", page: int = 1) -> str:
+    """The whole page; the tags whose name contains ``query``, page ``page``."""
     moment = dt.datetime.fromtimestamp(now, dt.UTC)
     title = f"{status.get('repo', '')} ({status.get('branch', '')}): imagestream-reconciler"
     parts = [
@@ -505,7 +456,7 @@ def render(status: Mapping[str, Any], now: float) -> str:
         '<a class="skip" href="#tags">Skip to the tags</a>',
         *_header(status, moment),
         "<main>",
-        *_tags(status.get("tags") or {}, moment),
+        *_tags(status.get("tags") or {}, moment, query, page),
         *_passes(list(status.get("recentPasses") or []), moment),
         *_failed_deliveries(list(status.get("failedDeliveries") or []), moment),
         "</main>",
