@@ -323,7 +323,8 @@ def test_status_json_keeps_its_shape_and_adds_history(scenario: Scenario) -> Non
     assert f"{scenario.registry_host}/team/app:latest" in notified["causes"][0]["details"]
     assert status["lastPass"]["id"] == passes[0]["id"]
     assert all(p["durationSeconds"] >= 0 for p in passes)
-    (failed,) = [f for f in status["failedDeliveries"] if f["record"] == record["id"]]
+    newest_id = history[0]["records"][0]["id"]
+    (failed,) = [f for f in status["failedDeliveries"] if f["record"] == newest_id]
     assert failed["state"] == "failed" and failed["attempts"] == failed["maxAttempts"] == 1
     assert "ConnectError" in failed["lastError"]
 
