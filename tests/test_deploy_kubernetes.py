@@ -41,6 +41,7 @@ KUBE = ROOT / "deploy" / "kubernetes"
 BASE = KUBE / "base"
 OPENSHIFT = KUBE / "overlays" / "openshift"
 SERVICEMONITOR = KUBE / "components" / "servicemonitor"
+PROMETHEUSRULE = KUBE / "components" / "prometheusrule"
 NODE_CHECKS = ROOT / "tests" / "node"
 # The oldest Kubernetes the manifests are written for, and the newest schemas we have.
 KUBERNETES_VERSIONS = ["1.27.0", "1.37.0"]
@@ -114,7 +115,13 @@ UPSTREAM_KINDS = {
 
 def test_every_path_a_kustomization_names_exists() -> None:
     kustomizations = sorted(KUBE.rglob("kustomization.yaml"))
-    assert {k.parent for k in kustomizations} == {KUBE, BASE, OPENSHIFT, SERVICEMONITOR}
+    assert {k.parent for k in kustomizations} == {
+        KUBE,
+        BASE,
+        OPENSHIFT,
+        SERVICEMONITOR,
+        PROMETHEUSRULE,
+    }
     for file in kustomizations:
         data = yaml.safe_load(file.read_text())
         here = file.parent
@@ -146,7 +153,7 @@ def test_each_resource_file_validates_upstream(path: Path, version: str) -> None
         if obj["kind"] in UPSTREAM_KINDS:
             validate_upstream(obj, version)
         else:
-            assert obj["kind"] in ("Route", "ServiceMonitor"), obj["kind"]
+            assert obj["kind"] in ("Route", "ServiceMonitor", "PrometheusRule"), obj["kind"]
 
 
 def test_upstream_validation_refuses_what_a_cluster_refuses() -> None:
@@ -368,6 +375,45 @@ def test_servicemonitor_component(base: list[dict[str, Any]], tmp_path: Path) ->
     lines = done.stdout.splitlines()
     assert lines[0] == f"ServiceMonitor/{NAME}: ok", done.stdout + done.stderr
     assert "invalid" in lines[1] and "interval" in lines[1], done.stdout  # the control
+    assert done.returncode == 1
+
+
+def test_prometheusrule_component(tmp_path: Path) -> None:
+    """The alerts, beside the ServiceMonitor that scrapes what they use: rendered in the
+    base's namespace, and valid against the prometheus-operator CRD schema (their PromQL
+    and their behaviour: tests/test_deploy_alerts.py, with promtool)."""
+    overlay = tmp_path / "with-alerts"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        f"resources: [{os.path.relpath(KUBE, overlay)}]\n"
+        f"components: [{os.path.relpath(SERVICEMONITOR, overlay)}, "
+        f"{os.path.relpath(PROMETHEUSRULE, overlay)}]\n"
+    )
+    objects = render(overlay)
+    rule = one(objects, "PrometheusRule")
+    monitor = one(objects, "ServiceMonitor")
+    service = one(objects, "Service")
+    assert rule["metadata"]["namespace"] == service["metadata"]["namespace"] == NAME
+    assert rule["metadata"]["labels"] == monitor["metadata"]["labels"]
+    # The job label Prometheus gives the scraped metrics is the Service's name.
+    assert service["metadata"]["name"] == NAME
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert any(f'job="{NAME}"' in e for e in exprs)
+    if not (NODE_CHECKS / "node_modules" / "@kubernetes-models").is_dir():
+        pytest.skip("tests/node has no node_modules (no npm here): CRD schema not checked")
+    broken = json.loads(json.dumps(rule))
+    broken["spec"]["groups"][0]["rules"][0]["for"] = "5 minutes"
+    done = subprocess.run(
+        ["node", str(NODE_CHECKS / "validate.mjs")],
+        input=json.dumps([rule, broken]),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"PrometheusRule/{NAME}: ok", done.stdout + done.stderr
+    assert "invalid" in lines[1] and "for" in lines[1], done.stdout  # the control
     assert done.returncode == 1
 
 

@@ -66,6 +66,7 @@ class DaemonConfig:
     registry_token: Secret | None = None
     delivery: tuple[DeliveryTarget, ...] = ()
     log_format: str = "auto"
+    log_level: str = "info"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     lease: bool = True  # replicas: lead through the lease in the repository
     lease_seconds: float = 30.0
@@ -210,6 +211,7 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             for d in data.get("delivery", [])
         ),
         log_format=data.get("logFormat", "auto"),
+        log_level=data.get("logLevel", "info"),
         retry=RetryPolicy(
             initial=float(retry.get("initialDelaySeconds", 1)),
             maximum=float(retry.get("maxDelaySeconds", 300)),

@@ -90,7 +90,7 @@ class Deliverer:
             reason = self.skip_reason(item)
             if reason is not None:
                 self.state.mark_skipped(item.id, item.url, reason)
-                self.metrics.deliveries.labels("skipped").inc()
+                self.metrics.deliveries.labels("skipped").inc()  # a final outcome
                 log(logging.INFO, "trigger delivery skipped", record=item.id, reason=reason)
                 continue
             try:
@@ -110,6 +110,7 @@ class Deliverer:
             except httpx.HTTPError as exc:
                 ok, error = False, f"{type(exc).__name__}: {exc}"
             target = target_host(item.url)
+            self.metrics.delivery_attempts.labels("ok" if ok else "failed").inc()
             if ok:
                 self.state.mark_delivered(item.id, item.url, self.clock())
                 self.metrics.deliveries.labels("delivered").inc()
@@ -117,7 +118,7 @@ class Deliverer:
                 delivered += 1
             elif item.attempts + 1 >= item.max_attempts:
                 self.state.mark_failed_attempt(item.id, item.url, error, self.clock())
-                self.metrics.deliveries.labels("gave_up").inc()
+                self.metrics.deliveries.labels("abandoned").inc()
                 log(
                     logging.ERROR,
                     "trigger delivery abandoned",
@@ -129,7 +130,6 @@ class Deliverer:
             else:
                 delay = backoff(item.attempts + 1)
                 self.state.mark_failed_attempt(item.id, item.url, error, self.clock() + delay)
-                self.metrics.deliveries.labels("failed").inc()
                 log(
                     logging.WARNING,
                     "trigger delivery failed, will retry",
@@ -139,7 +139,6 @@ class Deliverer:
                     retry_in=round(delay, 1),
                     error=error,
                 )
-        self.metrics.queue_depth.set(self.state.pending_count())
         return delivered
 
 

@@ -65,3 +65,22 @@ def matching(found: Index, pushes: Iterable[PushedRepository]) -> set[TagRef]:
                 if push.tag is None or tag is None or tag == push.tag:
                     matched.add(ref)
     return matched
+
+
+def named(push: PushedRepository) -> str:
+    """A push as people name it: ``host/repository:tag``."""
+    where = f"{push.host}/{push.repository}" if push.host else push.repository
+    return f"{where}:{push.tag}" if push.tag else where
+
+
+def registry_backoff(status: dict[str, dict[str, object]]) -> dict[str, tuple[bool, float]]:
+    """Per registry host (lower case), from the client's ``registry_status()``: whether it
+    is backed off (its circuit open, or paused after a 429), and the seconds until it may
+    be asked again (0 while an open circuit's probe is due or deciding)."""
+    found: dict[str, tuple[bool, float]] = {}
+    for host, snapshot in status.items():
+        circuit = bool(snapshot.get("circuit_open"))
+        paused = float(str(snapshot.get("paused_for_seconds", 0.0)))
+        left = max(float(str(snapshot.get("open_for_seconds", 0.0))) if circuit else 0.0, paused)
+        found[host.lower()] = (circuit or paused > 0, left)
+    return found

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.config.settings import Settings
-from reconciler.core.errors import ReconcilerError, TransientError
+from reconciler.core.errors import TransientError
 from reconciler.core.lockfile import Lock
 from reconciler.core.references import (
     InvalidReference,
@@ -43,15 +43,16 @@ from reconciler.core.references import (
 from reconciler.core.schedule import due_tags, next_due
 from reconciler.core.streams import TagRef
 from reconciler.core.triggers import TriggerRecord
-from reconciler.daemon import notifications, reports
+from reconciler.daemon import causes, notifications, reports
+from reconciler.daemon.causes import Cause
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.delivery import Deliverer, enqueue_open_records, skip_reason
-from reconciler.daemon.faults import PERMANENT, Faults
+from reconciler.daemon.faults import Faults
 from reconciler.daemon.leadership import Leadership, View
-from reconciler.daemon.logs import log
-from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.logs import current_pass, log, new_pass_id, pass_context
+from reconciler.daemon.metrics import Live, Metrics
 from reconciler.daemon.state import REBUILT, Delivery, State
-from reconciler.daemon.status import tag_status
+from reconciler.daemon.status import failed_deliveries, tag_status
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.files import triggerstore
 from reconciler.files.contentcache import ContentCache
@@ -97,6 +98,9 @@ class Daemon:
             config.repo_url, config.branch, config.work_dir, config.pull_request_branch
         )
         self.client = client or registry_client(settings)
+        self.client.observe_responses(self.metrics.registry_response)
+        self.metrics.bind(self._live)
+        self.reports = reports.Reporter(self.metrics, self._registry_of)
         self.deliverer = Deliverer(
             self.state,
             self.metrics,
@@ -112,16 +116,16 @@ class Daemon:
         self._wake = threading.Event()
         self._delivery_wake = threading.Event()
         self._lock = threading.Lock()
-        self._git_event = False
+        self._webhooks: list[str] = []  # the git webhooks since the last pass started
         self._new_event = False  # an event arrived since the last pass started
         self._forced: set[TagRef] = set()
+        self._notified: dict[TagRef, set[str]] = {}  # forced tag -> what notified it
         self._hosts: dict[TagRef, set[str]] = {}  # where each recheckable tag is asked
         self._early_pushes: list[PushedRepository] = []
         self._recent_checks: list[float] = []
         self._recheckable: list[TagRef] = []
         self._index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
         self._lock_model: Lock | None = None
-        self._last_result: dict[str, Any] = {}
         self.passes = 0
         self.last_head: str | None = self.state.get("last_head")
         self._seen_head: str | None = None  # what the last ls-remote said
@@ -131,14 +135,14 @@ class Daemon:
 
     # -- events from the HTTP server --------------------------------------------------------
 
-    def notify_git(self, source: str) -> None:
+    def notify_git(self, source: str, delivery: str = "") -> None:
         if self.leadership.following():
             self.leadership.nudge()  # forward nothing: maybe the leader is gone
             return
         with self._lock:
-            self._git_event = True
+            self._webhooks.append(causes.webhook_delivery(source, delivery))
             self._new_event = True
-        log(logging.INFO, "git push webhook", source=source)
+        log(logging.INFO, "git push webhook", source=source, delivery=delivery)
         self._wake.set()
 
     def notify_registry(self, pushes: Iterable[PushedRepository]) -> int:
@@ -153,11 +157,22 @@ class Daemon:
                 # Before the first pass there is no index to match against, and these are
                 # exactly the events the registry queued while we were down: keep them.
                 self._early_pushes.extend(pushes)
-            matched = notifications.matching(self._index, pushes)
+            matched = set()
+            for push in pushes:
+                found = notifications.matching(self._index, [push])
+                for ref in found:
+                    self._notified.setdefault(ref, set()).add(notifications.named(push))
+                matched |= found
             self._forced |= matched
             self._new_event = self._new_event or bool(matched)
         if pushes:
-            log(logging.INFO, "registry notification", pushes=len(pushes), tags=len(matched))
+            log(
+                logging.INFO,
+                "registry notification",
+                pushes=len(pushes),
+                tags=len(matched),
+                repositories=sorted({notifications.named(p) for p in pushes})[:20],
+            )
         if matched:
             self._wake.set()
         return len(matched)
@@ -203,17 +218,8 @@ class Daemon:
     def _backed_off(self) -> dict[str, float]:
         """Registry hosts that may not be asked now, and for how many more seconds: an
         open circuit, or a 429 pause."""
-        hosts: dict[str, float] = {}
-        for host, snapshot in self.client.registry_status().items():
-            left = max(
-                float(str(snapshot.get("open_for_seconds", 0.0)))
-                if snapshot.get("circuit_open")
-                else 0.0,
-                float(str(snapshot.get("paused_for_seconds", 0.0))),
-            )
-            if left > 0:
-                hosts[host.lower()] = left
-        return hosts
+        backoff = notifications.registry_backoff(self.client.registry_status())
+        return {host: left for host, (_, left) in backoff.items() if left > 0}
 
     def _held_for(self, ref: TagRef, backed_off: dict[str, float]) -> float:
         """Seconds until ``ref`` may be asked: 0 unless every place it is asked at is
@@ -269,7 +275,8 @@ class Daemon:
             backed_off = self._backed_off() if self._forced else {}
             held = {r for r in self._forced if self._held_for(r, backed_off) > 0}
             forced, self._forced = self._forced - held, held
-            git_event, self._git_event = self._git_event, False
+            webhooks, self._webhooks = self._webhooks, []
+            notified = {n for r in forced for n in self._notified.get(r, ())}
             self._new_event = False
         due_now = []
         if not self.config.policy.disabled and self._recheckable:
@@ -282,88 +289,75 @@ class Daemon:
             ).due
         first = self.passes == 0 or self._pass_term != lease.term  # a new term starts anew
         moved = head is not None and head != self.last_head
-        if not (first or moved or git_event or forced or due_now):
+        if not (first or moved or webhooks or forced or due_now):
             return None
-        reason = (
-            "start"
-            if first
-            else "head moved"
-            if moved
-            else "webhook"
-            if git_event
-            else "notification"
-            if forced
-            else "due"
+        why = causes.of_pass(
+            first=first,
+            term=lease.term if first and self.passes else None,
+            moved=moved,
+            webhooks=webhooks,
+            notified=notified,
+            due=len(set(due_now) - forced),
+            notified_tags=len(forced),
         )
-        started = time.monotonic()
-        try:
-            result = run_pass(
-                self.workspace,
-                self.settings,
-                self.client,
-                lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC),
-                select_due=self._select_due(forced),
-                checkpoint=self.checkpoint,
-                contents=self.contents,
-            )
-        except ReconcilerError as exc:
-            self._requeue(forced, git_event)
-            self.pass_failed(exc, head)
-            return None
-        except BaseException:
-            self._requeue(forced, git_event)  # whatever failed, the events are not lost
-            raise
-        self.passes += 1
-        self.faults.succeeded(self.clock())
-        self._after_pass(result, now, reason, time.monotonic() - started)
+        with pass_context(new_pass_id()):  # every line of the pass carries its id
+            reports.log_start(why)
+            started = time.monotonic()
+            try:
+                result = run_pass(
+                    self.workspace,
+                    self.settings,
+                    self.client,
+                    lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC),
+                    select_due=self._select_due(forced),
+                    checkpoint=self.checkpoint,
+                    contents=self.contents,
+                )
+            except BaseException as exc:
+                self._requeue(forced, webhooks)  # whatever failed, the events are not lost
+                if not isinstance(exc, Exception):
+                    raise
+                self.pass_failed(exc, head, why, time.monotonic() - started)
+                return None
+            self.passes += 1
+            self.faults.succeeded(self.clock())
+            self._after_pass(result, now, why, time.monotonic() - started)
         self._hold_unanswered(forced, result)
         self._pass_term = lease.term
         self._delivery_wake.set()
         return result
 
-    def pass_failed(self, exc: BaseException, head: str | None) -> None:
-        """Record a failed pass or loop turn: stall (permanent) or back off (transient),
-        and say so once, with the error in full (git's own lines included)."""
+    def pass_failed(
+        self,
+        exc: BaseException,
+        head: str | None,
+        why: list[Cause] | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        """Record a failed pass (``why`` its causes) or loop turn: stall (permanent) or
+        back off (transient), and say so once, with the error in full."""
         now = self.clock()
         failure = self.faults.failed(exc, now, head)
-        self.metrics.passes.labels("error").inc()
-        self.metrics.consecutive_failures.set(failure.count)
-        retry_in = round(failure.retry_at - now, 1)
-        log(
-            logging.ERROR,
-            "pass failed: stalled until the input changes"
-            if failure.kind == PERMANENT
-            else "pass failed: retrying with backoff",
-            error=failure.error,
-            kind=failure.kind,
-            failures=failure.count,
-            retry_in=retry_in,
-        )
-        self._last_result = {
-            "error": failure.error,
-            "kind": failure.kind,
-            "time": now,
-            "retryInSeconds": retry_in,
-        }
+        pass_id = current_pass() if why is not None else None
+        self.reports.failed(failure, now, pass_id, why or [], now - seconds, seconds)
 
     def _hold_unanswered(self, forced: set[TagRef], result: PassResult) -> None:
         """Notified tags whose check failed because their registry is backed off (it
-        went into backoff during this pass) stay queued for when it is out."""
+        went into backoff during this pass) stay queued for when it is out; what notified
+        the others is done with."""
         failed = {r for r in forced if r in result.plan.failures}
-        if not failed:
-            return
-        backed_off = self._backed_off()
+        backed_off = self._backed_off() if failed else {}
         again = {r for r in failed if self._held_for(r, backed_off) > 0}
-        if again:
-            with self._lock:
-                self._forced |= again
+        with self._lock:
+            self._forced |= again
+            self._notified = {r: n for r, n in self._notified.items() if r in self._forced}
 
-    def _requeue(self, forced: set[TagRef], git_event: bool) -> None:
+    def _requeue(self, forced: set[TagRef], webhooks: list[str]) -> None:
         with self._lock:
             self._forced |= forced
-            self._git_event = self._git_event or git_event
+            self._webhooks[:0] = webhooks
 
-    def _after_pass(self, result: PassResult, now: float, reason: str, seconds: float) -> None:
+    def _after_pass(self, result: PassResult, now: float, why: list[Cause], seconds: float) -> None:
         plan = result.plan
         recheckable = set(plan.recheckable)
         checked = [ref for ref in plan.requested if ref in recheckable]
@@ -381,10 +375,6 @@ class Daemon:
         pushed_here = result.commit is not None and not self.workspace.review_branch
         self.last_head = result.commit if pushed_here and result.commit else result.head
         self.state.put("last_head", self.last_head)
-        reports.count_pass(
-            self.metrics, result, seconds, self.client.registry_status(), self._registry_of
-        )
-        self.metrics.last_pass.set(self.clock())
         records, _ = triggerstore.read_records(self.workspace.path)
         self._records = {r.id: r for r in records}
         if self.workspace.review_branch:
@@ -399,8 +389,7 @@ class Daemon:
         added = enqueue_open_records(self.state, records, self.config.delivery)
         if added:
             self._delivery_wake.set()
-        self._last_result = reports.summary(result, reason, seconds, self.clock())
-        reports.log_pass(result, reason, seconds)
+        self.reports.completed(current_pass() or "", why, result, now, seconds, self.clock())
 
     def _registry_of(self, ref: TagRef) -> str:
         entry = self._lock_model.get(ref) if self._lock_model else None
@@ -433,8 +422,14 @@ class Daemon:
         return self.faults.readiness()[0]
 
     def status(self) -> dict[str, Any]:
+        outbox = self.state.deliveries()
         tags = tag_status(
-            self._lock_model, self.state.last_checked(), self._recheckable, self.config.policy
+            self._lock_model,
+            self.state.last_checked(),
+            self._recheckable,
+            self.config.policy,
+            self._records.values(),
+            outbox,
         )
         return {
             "repo": display_url(self.config.repo_url),
@@ -445,10 +440,17 @@ class Daemon:
             "health": self.faults.status(self.clock()),
             "passes": self.passes,
             "head": self.last_head,
-            "lastPass": self._last_result,
+            "lastPass": self.reports.last,
             "deliveriesPending": self.state.pending_count(),
             "tags": tags,
+            "recentPasses": [p.to_data() for p in self.reports.recent()],
+            "failedDeliveries": failed_deliveries(outbox),
         }
+
+    def _live(self) -> Live:
+        """The scrape-time metrics (``Metrics.bind``)."""
+        backoff = notifications.registry_backoff(self.client.registry_status())
+        return Live(ready=self.ready, queue_depth=self.state.pending_count(), backoff=backoff)
 
     # -- threads --------------------------------------------------------------------------
 
@@ -457,7 +459,8 @@ class Daemon:
             try:
                 # Deliveries are judged against the latest good pass, made by the leader only.
                 if self.passes and self._delivering():
-                    self.deliverer.deliver_due()
+                    with pass_context(self.reports.last_id):  # the pass it follows
+                        self.deliverer.deliver_due()
             except Exception as exc:  # a bad target must not kill the worker
                 log(logging.ERROR, "delivery sweep failed", error=str(exc))
             upcoming = self.state.next_delivery_time()

@@ -84,6 +84,14 @@ EVENT_HEADERS = {
 }
 PUSH_EVENTS = {"github": "push", "gitea": "push", "gitlab": "Push Hook"}
 PING = "ping"
+# The header that names one delivery of a webhook (the forge's own id, shown in its
+# "recent deliveries" page), so a pass can be traced back to it.
+DELIVERY_HEADERS = {
+    "github": ("X-GitHub-Delivery",),
+    "gitea": ("X-Gitea-Delivery", "X-Gogs-Delivery", "X-GitHub-Delivery"),
+    "gitlab": ("X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID"),
+}
+_DELIVERY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class GitEvent:
     run: bool
     event: str
     ignored: str = ""
+    delivery: str = ""  # the forge's delivery id, "" when it sent none
 
 
 def git_event(source: str, headers: Mapping[str, str], body: bytes, branch: str) -> GitEvent:
@@ -108,7 +117,17 @@ def git_event(source: str, headers: Mapping[str, str], body: bytes, branch: str)
     ref = _push_ref(body)
     if ref != f"refs/heads/{branch}":
         return GitEvent(False, event, f"ref {ref} is not the tracked branch")
-    return GitEvent(True, event)
+    return GitEvent(True, event, delivery=delivery_id(source, headers))
+
+
+def delivery_id(source: str, headers: Mapping[str, str]) -> str:
+    """The forge's id of this webhook delivery: at most 64 characters of letters,
+    digits and ``-_.:`` (anything else is dropped: it ends up in logs and on the status
+    page), or "" when there is none."""
+    raw = next(
+        (v for name in DELIVERY_HEADERS.get(source, ()) if (v := _header(headers, name))), ""
+    )
+    return "".join(c for c in raw if c in _DELIVERY_CHARS)[:64]
 
 
 def _push_ref(body: bytes) -> str:

@@ -23,6 +23,7 @@ it was given.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import re
 import time
@@ -210,8 +211,13 @@ class RegistryClient:
         unique = list(dict.fromkeys(requests))
         if len(unique) <= 1:
             return {request: self._resolve_or_error(request) for request in unique}
+        # Each worker runs in the caller's context (its context variables: a log line's
+        # pass id).
         futures = {
-            request: self._pool.submit(self._resolve_or_error, request) for request in unique
+            request: self._pool.submit(
+                contextvars.copy_context().run, self._resolve_or_error, request
+            )
+            for request in unique
         }
         return {request: future.result() for request, future in futures.items()}
 
@@ -305,6 +311,12 @@ class RegistryClient:
     def registry_status(self) -> dict[str, dict[str, object]]:
         """Per host: requests, failures, circuit state, pause, last rate-limit headers."""
         return self._transport.status()
+
+    def observe_responses(self, callback: Callable[[str, str], None] | None) -> None:
+        """Call ``callback(host, code)`` for every request sent (each retry too): the
+        status code as text, or ``"error"`` when no answer came (timeout, connection or
+        TLS failure). It runs in the requesting thread and must be quick."""
+        self._transport.on_response = callback
 
     # -- targets and calls ---------------------------------------------------------------
 
