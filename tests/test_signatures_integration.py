@@ -24,14 +24,15 @@ from reconciler.cli import main as cli
 from reconciler.config.settings import Settings
 from reconciler.core.lockfile import SIGNATURE_VERIFIED, Lock, TagLock, parse_lock
 from reconciler.core.platforms import Platform
-from reconciler.core.registries import parse_registries_conf_files
+from reconciler.core.registries import RegistriesConf, parse_registries_conf_files
+from reconciler.core.signatures import Refused
 from reconciler.core.streams import TagRef
 from reconciler.gitrepo.workspace import Workspace
 from reconciler.passes.run import PassResult, run_pass
 from reconciler.registry import signatures as registry_signatures
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.publickeys import load_public_key
-from reconciler.registry.signatures import SignatureCache
+from reconciler.registry.signatures import SignatureCache, SignatureCheck
 from testsupport.cosign import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -733,3 +734,40 @@ def test_a_refused_signature_keeps_the_last_good_digest(
     commits = remote.commit_count()
     assert reconcile(remote, tmp_path)[0] == 1
     assert remote.commit_count() == commits
+
+
+def test_a_hostile_signature_manifest_costs_a_bounded_amount(
+    local_registry: LocalRegistry, unique_repo: str, release: Signer
+) -> None:
+    """40 signatures in one manifest: refused without reading a payload; a layer that
+    claims a payload over 64 KiB: refused without reading it."""
+    host, url = local_registry.host, local_registry.url
+    digest = push_image(url, unique_repo, "latest", seed=f"{unique_repo}-many")
+    many = [signed_layer(release, f"{host}/{unique_repo}", digest)] * 40
+    push_signatures(url, unique_repo, digest, many)
+    big = push_image(url, unique_repo, "big", seed=f"{unique_repo}-big")
+    huge = payload(f"{host}/{unique_repo}", big, optional={"pad": "x" * 70_000})
+    push_signatures(
+        url, unique_repo, big, [SignatureLayer(huge, base64.b64encode(release.sign(huge)).decode())]
+    )
+    key = load_public_key("release", release.public_pem())
+    transport = Counting()
+    with RegistryClient(max_concurrency=2, transport=transport) as client:
+        verdicts = registry_signatures.check_signatures(
+            {
+                "many": SignatureCheck(f"{host}/{unique_repo}", digest, (key,), insecure=True),
+                "big": SignatureCheck(f"{host}/{unique_repo}", big, (key,), insecure=True),
+            },
+            client,
+            RegistriesConf(),
+            cache=SignatureCache(),
+        )
+    many_verdict, big_verdict = verdicts["many"], verdicts["big"]
+    assert isinstance(many_verdict, Refused)
+    assert (
+        many_verdict.reason == "MalformedSignature"
+        and "has 40 layers, over 32" in many_verdict.message
+    )
+    assert isinstance(big_verdict, Refused)
+    assert big_verdict.reason == "MalformedSignature" and "over 65536" in big_verdict.message
+    assert not [p for p in transport.paths if "/blobs/" in p]

@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jsonschema import Draft202012Validator
+from ruamel.yaml import YAML
 
 from reconciler.config.settings import SettingsError, load_settings
+from reconciler.core.manifests import parse_manifests
+from reconciler.core.repoconfig import parse_repo_config
+from reconciler.core.signatures import key_names
+from reconciler.files.schemas import check_schema, schema_dir
 from reconciler.registry.publickeys import KeyLoadError, load_public_key, verify
 from testsupport.cosign import Signer
 
@@ -161,3 +167,54 @@ def test_a_machine_key_that_cannot_be_used_stops_the_start(
     # Nothing of the file's content is echoed (a private key's body least of all).
     body = (content or "").splitlines()[1:2]
     assert not body or body[0] not in str(raised.value)
+
+
+# -- the schemas agree with the readers ------------------------------------------------
+
+ANNOTATIONS = [
+    ("release", True),
+    ("release, partner", True),
+    (" a.b_c-1 ,x ", True),
+    ("", False),
+    ("release,", False),
+    ("a,,b", False),
+    ("has space", False),
+    ("-lead", False),
+    ("x" * 64, False),
+]
+
+
+@pytest.mark.parametrize(("value", "valid"), ANNOTATIONS)
+def test_the_stream_annotation_schema_agrees_with_the_reader(value: str, valid: bool) -> None:
+    text = (
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: s\n"
+        f"  annotations:\n    imagestream-reconciler.io/require-signature: {json.dumps(value)}\n"
+    )
+    [obj] = parse_manifests(text, "s.yaml").objects
+    problems = check_schema(obj)
+    assert (not problems) is valid, problems
+    assert isinstance(key_names(value), tuple) is valid
+    if not valid:
+        assert "must be comma-separated key names" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "signatures:\n  keys: {release: keys/r.pub}\n  require: release\n",
+        "signatures:\n  require: [a, b]\n  namespaces:\n    ns: {require: c}\n",
+        "signatures: {}\n",
+        "signatures:\n  require: []\n",
+        "signatures:\n  require: 'a,'\n",
+        "signatures:\n  keys: {'bad name': x}\n",
+        "signatures:\n  namespaces:\n    ns: {}\n",
+        "signatures:\n  extra: 1\n",
+        "signatures: [1]\n",
+    ],
+)
+def test_the_repo_config_schema_agrees_with_the_reader(text: str) -> None:
+
+    schema = json.loads((schema_dir() / "repo-config.json").read_text())
+    errors = list(Draft202012Validator(schema).iter_errors(YAML(typ="safe").load(text)))
+    _, problems = parse_repo_config(text, ".reconciler.yaml")
+    assert bool(errors) == bool(problems), (errors, problems)

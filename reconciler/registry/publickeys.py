@@ -9,9 +9,9 @@ ECDSA P-256         ASN.1 DER ECDSA over SHA-256 (cosign's default key)
 ECDSA P-384, P-521  DER ECDSA over SHA-384 / SHA-512 (the curve's own hash, as
                     sigstore signs), or over SHA-256 (``cosign verify``'s default)
 RSA, >= 2048 bits   PKCS #1 v1.5 over SHA-256
-Ed25519             pure Ed25519 over the payload (cosign's ``--signing-algorithm
-                    ed25519``); Ed25519ph, cosign's default for Ed25519 keys since
-                    v2.2, is not offered by ``cryptography`` and is not accepted
+Ed25519             pure Ed25519 over the payload (how cosign signed with Ed25519
+                    keys before 2.6); Ed25519ph, its default since, is not offered by
+                    ``cryptography`` and is not accepted
 ==================  =============================================================
 
 Owns: loading a key (refusing a private key before anything is parsed, other key types,

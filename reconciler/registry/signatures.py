@@ -63,9 +63,13 @@ from reconciler.registry.publickeys import PublicKey, verify
 
 __all__ = ["PROCESS_CACHE", "SignatureCache", "SignatureCheck", "check_signatures"]
 
-MAX_PAYLOAD_BYTES = 1024 * 1024  # a simplesigning payload is a few hundred bytes
+# What one digest's signatures may cost, whatever a registry serves: at most
+# MAX_SIGNATURES payloads of MAX_PAYLOAD_BYTES each are read (2 MiB), from the .sig
+# manifest and at most MAX_REFERRERS referrer manifests.
+MAX_PAYLOAD_BYTES = 64 * 1024  # a simplesigning payload is a few hundred bytes
 MAX_LAYERS = 32  # signatures in one signature manifest
 MAX_REFERRERS = 16  # signature manifests read from the referrers of one digest
+MAX_SIGNATURES = 32  # signatures judged for one digest, in all
 MAX_SIGNATURE_TEXT = 8 * 1024  # base64 characters of one signature
 
 K = TypeVar("K")
@@ -315,10 +319,15 @@ def _judge(
     """The first signature a key verifies and whose payload names the digest and the
     repository wins; else the refusal that says the most."""
     refusals: list[Refused] = []
+    judged = 0
     for item in found:
         if isinstance(item, Refused):
             refusals.append(item)
             continue
+        judged += 1
+        if judged > MAX_SIGNATURES:
+            refusals.append(Refused(MALFORMED, f"more than {MAX_SIGNATURES} signatures"))
+            break
         verdict = _judge_layer(item, place, check, client, places)
         if isinstance(verdict, SignatureRecord):
             return verdict
