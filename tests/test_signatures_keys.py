@@ -19,6 +19,7 @@ from reconciler.config.settings import SettingsError, load_settings
 from reconciler.core.manifests import parse_manifests
 from reconciler.core.repoconfig import parse_repo_config
 from reconciler.core.signatures import key_names
+from reconciler.daemon.config import DaemonConfigError, parse_daemon_config
 from reconciler.files.schemas import check_schema, schema_dir
 from reconciler.registry.publickeys import KeyLoadError, load_public_key, verify
 from testsupport.cosign import Signer
@@ -218,3 +219,20 @@ def test_the_repo_config_schema_agrees_with_the_reader(text: str) -> None:
     errors = list(Draft202012Validator(schema).iter_errors(YAML(typ="safe").load(text)))
     _, problems = parse_repo_config(text, ".reconciler.yaml")
     assert bool(errors) == bool(problems), (errors, problems)
+
+
+def test_the_daemon_configuration_names_machine_keys(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "ops.pub").write_text(Signer.generate().public_pem())
+    file = str(tmp_path / "daemon.yaml")
+    text = "repo: {url: /srv/git/images.git}\nsignatures:\n  keys:\n    ops: keys/ops.pub\n"
+    config = parse_daemon_config(text, file, {})
+    assert config.signature_keys == (("ops", str(tmp_path / "keys" / "ops.pub")),)
+    settings = load_settings(
+        {},
+        signature_keys=dict(config.signature_keys),
+        signature_keys_from=f"{file} signatures.keys",
+    )
+    assert [(k.name, k.origin.startswith(file)) for k in settings.signature_keys] == [("ops", True)]
+    with pytest.raises(DaemonConfigError, match=r"signatures\.keys"):
+        parse_daemon_config(text.replace("ops:", "'bad name':"), file, {})
