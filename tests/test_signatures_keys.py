@@ -20,6 +20,7 @@ from reconciler.core.manifests import parse_manifests
 from reconciler.core.repoconfig import parse_repo_config
 from reconciler.core.signatures import key_names
 from reconciler.daemon.config import DaemonConfigError, parse_daemon_config
+from reconciler.files import loader
 from reconciler.files.schemas import check_schema, schema_dir
 from reconciler.registry.publickeys import KeyLoadError, load_public_key, verify
 from testsupport.cosign import Signer
@@ -236,3 +237,48 @@ def test_the_daemon_configuration_names_machine_keys(tmp_path: Path) -> None:
     assert [(k.name, k.origin.startswith(file)) for k in settings.signature_keys] == [("ops", True)]
     with pytest.raises(DaemonConfigError, match=r"signatures\.keys"):
         parse_daemon_config(text.replace("ops:", "'bad name':"), file, {})
+
+
+# -- the repository's key files ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "fragment"),
+    [
+        ("keys/missing.pub", "no such file in the repository"),
+        ("/etc/passwd", "give a path inside the repository"),
+        ("../outside.pub", "give a path inside the repository"),
+        ("keys/link.pub", "a symlink; refused"),
+        ("linked/release.pub", "a symlink; refused"),
+        ("keys/private.pem", "refused: this is a private key"),
+        ("keys/bin.pub", "not UTF-8 text"),
+        ("keys/nul\\0.pub", "not a path"),
+    ],
+)
+def test_a_repository_key_file_that_cannot_be_used(
+    tmp_path: Path, written: str, fragment: str
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "keys").mkdir(parents=True)
+    outside = tmp_path / "outside.pub"
+    outside.write_text(Signer.generate().public_pem())
+    (repo / "keys" / "link.pub").symlink_to(outside)
+    (repo / "linked").symlink_to(tmp_path)
+    (repo / "keys" / "private.pem").write_text((COSIGN / "keys_test.validecpkcs8.pem").read_text())
+    (repo / "keys" / "bin.pub").write_bytes(b"\xff\xfe")
+    (repo / ".reconciler.yaml").write_text(f'signatures:\n  keys:\n    release: "{written}"\n')
+    config, problems = loader.read_repo_config(repo)
+    [key] = config.signatures.keys
+    assert key.pem is None and key.problem is not None and fragment in key.problem
+    assert len(problems) == 1 and fragment in problems[0].message
+
+
+def test_a_repository_key_file_is_read(tmp_path: Path) -> None:
+    pem = Signer.generate().public_pem()
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "release.pub").write_text(pem)
+    (tmp_path / ".reconciler.yaml").write_text(
+        "signatures:\n  keys:\n    release: keys/release.pub\n"
+    )
+    config, problems = loader.read_repo_config(tmp_path)
+    assert problems == [] and config.signatures.keys[0].pem == pem

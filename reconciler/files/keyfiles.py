@@ -43,6 +43,8 @@ def _read(root: Path, written: str) -> tuple[str | None, str | None]:
         raw = path.read_bytes()
     except OSError as exc:
         return None, f"{written}: cannot read: {exc.strerror}"
+    except ValueError:  # a NUL byte in the path
+        return None, f"{written!r}: not a path"
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError:
