@@ -263,6 +263,14 @@ def run(
         return run_pass(workspace, Settings(cache_dir=tmp_path / "c", **settings), client)  # type: ignore[arg-type]
 
 
+def _payload_digest(registry_url: str, repository: str, digest: str) -> str:
+    document = httpx.get(
+        f"{registry_url}/v2/{repository}/manifests/{signature_tag(digest)}",
+        headers={"Accept": OCI_MANIFEST},
+    ).json()
+    return str(document["layers"][0]["digest"])
+
+
 def signature_requests(paths: list[str]) -> list[str]:
     return [p for p in paths if p.endswith(".sig") or "/referrers/" in p or "/blobs/" in p]
 
@@ -303,8 +311,10 @@ def test_verified_digests_are_cached_in_memory(
         patch.setattr(registry_signatures, "PROCESS_CACHE", cache)
         first = run(remote, tmp_path, transport)
         assert not first.plan.failures
-        assert [p for p in transport.paths if p.endswith(".sig")] == [
-            f"/v2/{unique_repo}/manifests/{signature_tag(digest)}"
+        # One digest, one signature read: its .sig manifest and payload; no referrers.
+        assert signature_requests(transport.paths) == [
+            f"/v2/{unique_repo}/manifests/{signature_tag(digest)}",
+            f"/v2/{unique_repo}/blobs/{_payload_digest(url, unique_repo, digest)}",
         ]
         assert len(cache) == 1
         remote.commit({"s.yaml": stream_yaml(source, tags=("a", "b", "c"))})

@@ -4,7 +4,8 @@ transport, deadlines, caps) as every other registry request.
 Where signatures are looked for, in the repository the image came from:
 
 1. the tag ``sha256-<hex>.sig`` (cosign's tag-based discovery, specs/SIGNATURE_SPEC.md);
-2. the OCI 1.1 referrers API, ``GET /v2/<name>/referrers/<digest>``, for manifests of
+2. when none of those passes, the OCI 1.1 referrers API,
+   ``GET /v2/<name>/referrers/<digest>``, for manifests of
    artifactType ``application/vnd.dev.cosign.artifact.sig.v1+json`` (cosign's
    ``--registry-referrers-mode=oci-1-1``); where the registry has no such API (a 404), the
    referrers tag schema's ``sha256-<hex>`` index instead.
@@ -64,12 +65,12 @@ from reconciler.registry.publickeys import PublicKey, verify
 __all__ = ["PROCESS_CACHE", "SignatureCache", "SignatureCheck", "check_signatures"]
 
 # What one digest's signatures may cost, whatever a registry serves: at most
-# MAX_SIGNATURES payloads of MAX_PAYLOAD_BYTES each are read (2 MiB), from the .sig
-# manifest and at most MAX_REFERRERS referrer manifests.
+# MAX_SIGNATURES payloads of MAX_PAYLOAD_BYTES each are read from the .sig manifest, and
+# as many from at most MAX_REFERRERS referrer manifests.
 MAX_PAYLOAD_BYTES = 64 * 1024  # a simplesigning payload is a few hundred bytes
 MAX_LAYERS = 32  # signatures in one signature manifest
 MAX_REFERRERS = 16  # signature manifests read from the referrers of one digest
-MAX_SIGNATURES = 32  # signatures judged for one digest, in all
+MAX_SIGNATURES = 32  # signatures judged from one place of discovery
 MAX_SIGNATURE_TEXT = 8 * 1024  # base64 characters of one signature
 
 K = TypeVar("K")
@@ -185,7 +186,7 @@ def _check(
     refusals: list[Refused] = []
     for signed in dict.fromkeys(d for d in (check.digest, check.index_digest) if d):
         try:
-            place, found = first_answer(places, _asker(client, signed, check))
+            _, verdict = first_answer(places, _asker(client, signed, check, places))
         except ResolveError as error:
             if error.reason == e.NOT_FOUND:
                 continue
@@ -194,7 +195,6 @@ def _check(
                 Refused(SIGNATURES_UNAVAILABLE, f"signatures cannot be read: {message}")
             )
             continue
-        verdict = _judge(found, place, check, client, places)
         if isinstance(verdict, SignatureRecord):
             return verdict
         refusals.append(verdict)
@@ -213,10 +213,10 @@ def _check(
 
 
 def _asker(
-    client: RegistryClient, digest: str, check: SignatureCheck
-) -> Callable[[Located], list[_Layer | Refused]]:
-    def ask(place: Located) -> list[_Layer | Refused]:
-        return _signatures_at(client, place, digest, check)
+    client: RegistryClient, digest: str, check: SignatureCheck, places: Sequence[Located]
+) -> Callable[[Located], Verdict]:
+    def ask(place: Located) -> Verdict:
+        return _verdict_at(client, place, digest, check, places)
 
     return ask
 
@@ -225,33 +225,55 @@ def _tag(place: Located, tag: str) -> ImageReference:
     return ImageReference(place.endpoint.registry, place.endpoint.repository, tag=tag)
 
 
-def _signatures_at(
-    client: RegistryClient, place: Located, digest: str, check: SignatureCheck
-) -> list[_Layer | Refused]:
-    """Every signature of ``digest`` at ``place`` (a refusal for a signature manifest
-    that cannot be read); raises ResolveError NotFound when there are none, so that the
-    next place is asked, or the first other error when nothing could be read."""
-    found: list[_Layer | Refused] = []
+def _verdict_at(
+    client: RegistryClient,
+    place: Located,
+    digest: str,
+    check: SignatureCheck,
+    places: Sequence[Located],
+) -> Verdict:
+    """The verdict on ``digest``'s signatures at ``place``: those of the ``.sig`` tag
+    first, and only when none of them passes, its referrers. Raises ResolveError NotFound
+    when there are none, so that the next place is asked, or the first other error when
+    nothing could be read."""
     errors: list[ResolveError] = []
+    refusals: list[Refused] = []
 
-    def read(reference: ImageReference, where: str) -> None:
+    def read(reference: ImageReference, where: str) -> list[_Layer | Refused]:
         try:
             body, media_type = client.manifest(
                 reference, insecure=place.insecure, pull_secrets=check.pull_secrets
             )
         except ResolveError as error:
             if error.reason in (e.INVALID_RESPONSE, e.UNSUPPORTED_MEDIA_TYPE, e.DIGEST_MISMATCH):
-                found.append(Refused(MALFORMED, f"{where}: {_tail(error.message)}"))
-            elif error.reason != e.NOT_FOUND:
+                return [Refused(MALFORMED, f"{where}: {_tail(error.message)}")]
+            if error.reason != e.NOT_FOUND:
                 errors.append(error)
-            return
-        found.extend(_layers(body, media_type, where))
+            return []
+        return _layers(body, media_type, where)
 
-    read(_tag(place, digest.replace(":", "-", 1) + ".sig"), "the .sig signature manifest")
-    for child in _referrers(client, place, digest, check, errors)[:MAX_REFERRERS]:
-        read(place.endpoint.with_digest(child), f"signature referrer {short(child)}")
-    if found:
+    def tagged() -> list[_Layer | Refused]:
+        return read(
+            _tag(place, digest.replace(":", "-", 1) + ".sig"), "the .sig signature manifest"
+        )
+
+    def referred() -> list[_Layer | Refused]:
+        found: list[_Layer | Refused] = []
+        for child in _referrers(client, place, digest, check, errors)[:MAX_REFERRERS]:
+            found += read(place.endpoint.with_digest(child), f"signature referrer {short(child)}")
         return found
+
+    for discover in (tagged, referred):
+        found = discover()
+        if not found:
+            continue
+        verdict = _judge(found, place, check, client, places)
+        if isinstance(verdict, SignatureRecord):
+            return verdict
+        refusals.append(verdict)
+    best = strongest(refusals)
+    if best is not None:
+        return best
     if errors:
         raise errors[0]
     raise ResolveError(e.NOT_FOUND, "no signatures", registry=place.endpoint.registry or "")
