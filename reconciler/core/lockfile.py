@@ -36,6 +36,8 @@ HEADER = (
 )
 # The condition type of a tag's import result, as OpenShift names it.
 IMPORT_SUCCESS = "ImportSuccess"
+# The condition type of the signed-image gate (see reconciler.core.signatures).
+SIGNATURE_VERIFIED = "SignatureVerified"
 
 
 class LockfileError(PermanentError):
@@ -90,6 +92,25 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class SignatureRecord:
+    """Which configured key verified the pinned digest's signature: the key's name and
+    the SHA-256 of its DER SubjectPublicKeyInfo (so a different key under the same name
+    is not taken for the one that verified), and ``signed_digest`` when the signature
+    names the index the pinned platform image was chosen from rather than the image."""
+
+    key: str
+    public_key: str  # sha256:<hex> of the key's DER SubjectPublicKeyInfo
+    signed_digest: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data: ``key``, ``publicKey``, and ``signedDigest`` only when set."""
+        data: dict[str, Any] = {"key": self.key, "publicKey": self.public_key}
+        if self.signed_digest:
+            data["signedDigest"] = self.signed_digest
+        return data
+
+
+@dataclass(frozen=True)
 class TagSource:
     """What the manifest says the tag comes from: a change here is a spec change."""
 
@@ -136,10 +157,12 @@ class TagLock:
     image: str | None = None
     history: tuple[HistoryItem, ...] = ()
     condition: Condition | None = None
+    # Which key verified the pinned digest (tags that require a signature); None else.
+    signature: SignatureRecord | None = None
 
     def to_data(self) -> dict[str, Any]:
-        """Plain data: the source's fields, then the pin, history and condition; absent
-        values left out."""
+        """Plain data: the source's fields, then the pin (and the key that verified it),
+        history and condition; absent values left out."""
         data = self.source.to_data()
         if self.resolved_from:
             data["source"] = self.resolved_from
@@ -147,6 +170,8 @@ class TagLock:
             data["digest"] = self.digest
         if self.image:
             data["image"] = self.image
+        if self.signature:
+            data["signature"] = self.signature.to_data()
         if self.history:
             data["history"] = [h.to_data() for h in self.history]
         if self.condition:
@@ -154,24 +179,37 @@ class TagLock:
         return data
 
     def moved_to(self, digest: str, image: str, now: str) -> TagLock:
-        """The tag now points at ``digest``: a new history item on top, condition cleared."""
+        """The tag now points at ``digest``: a new history item on top, condition cleared
+        (and the signature record, which was about the old digest)."""
         if digest == self.digest:
             return replace(self, image=image, condition=None)
         generation = (self.history[0].generation + 1) if self.history else 1
         item = HistoryItem(digest=digest, image=image, created=now, generation=generation)
         return replace(
-            self, digest=digest, image=image, history=(item, *self.history), condition=None
+            self,
+            digest=digest,
+            image=image,
+            history=(item, *self.history),
+            condition=None,
+            signature=None,
         )
 
-    def failed(self, reason: str, message: str, now: str) -> TagLock:
+    def failed(
+        self, reason: str, message: str, now: str, condition_type: str = IMPORT_SUCCESS
+    ) -> TagLock:
         """The resolve failed: keep the last good digest, record the condition. An
         unchanged failure keeps its original time, so a failing tag does not rewrite the
         lock on every pass."""
         old = self.condition
-        if old is not None and old.reason == reason and old.message == message:
+        if (
+            old is not None
+            and old.type == condition_type
+            and old.reason == reason
+            and old.message == message
+        ):
             return self
         when = old.last_transition if old is not None else now
-        return replace(self, condition=Condition(reason, message, when))
+        return replace(self, condition=Condition(reason, message, when, type=condition_type))
 
 
 @dataclass(frozen=True)
@@ -328,8 +366,20 @@ def _tag_from_data(data: Any, where: str, path: Path) -> TagLock:
             reason=_req(raw, "reason", w, p),
             message=_req(raw, "message", w, p),
             last_transition=_req(raw, "lastTransitionTime", w, p),
+            type=_opt(raw, "type", w, p) or IMPORT_SUCCESS,
         )
         _check_time(condition.last_transition, "lastTransitionTime", w, p)
+    signature = None
+    raw_signature = _opt(data, "signature", where, path, dict)
+    if raw_signature is not None:
+        w, p = f"{where}.signature", (*path, "signature")
+        signature = SignatureRecord(
+            key=_req(raw_signature, "key", w, p),
+            public_key=_req(raw_signature, "publicKey", w, p),
+            signed_digest=_opt(raw_signature, "signedDigest", w, p),
+        )
+        _check_digest(signature.public_key, "publicKey", w, p)
+        _check_digest(signature.signed_digest, "signedDigest", w, p)
     lock = TagLock(
         source=TagSource(
             kind=_req(source, "kind", from_where, from_path),
@@ -350,6 +400,7 @@ def _tag_from_data(data: Any, where: str, path: Path) -> TagLock:
         image=_opt(data, "image", where, path),
         history=tuple(history),
         condition=condition,
+        signature=signature,
     )
     _one_of(source, "kind", SOURCE_KINDS, None, from_where, from_path)
     _check_digest(lock.digest, "digest", where, path)

@@ -71,6 +71,8 @@ class DaemonConfig:
     lease: bool = True  # replicas: lead through the lease in the repository
     lease_seconds: float = 30.0
     replica_id: str | None = None  # None: host name and state directory
+    # signatures.keys: public key files by name (relative paths resolved).
+    signature_keys: tuple[tuple[str, str], ...] = ()
 
 
 @cache
@@ -221,6 +223,10 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
         lease=bool(data.get("replicas", {}).get("lease", True)),
         lease_seconds=float(data.get("replicas", {}).get("leaseSeconds", 30)),
         replica_id=data.get("replicas", {}).get("id"),
+        signature_keys=tuple(
+            (name, str(path if Path(path).is_absolute() else base / path))
+            for name, path in sorted(data.get("signatures", {}).get("keys", {}).items())
+        ),
     )
 
 

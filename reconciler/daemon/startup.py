@@ -113,6 +113,8 @@ def _configuration(config_path: Path) -> tuple[DaemonConfig, Settings]:
             max_bulk=config.policy.max_bulk_per_repository,
             registry_concurrency=config.registry_concurrency,
             registry_rate=config.registry_rate,
+            signature_keys=dict(config.signature_keys),
+            signature_keys_from=f"{config_path} signatures.keys",
         )
     except (SettingsError, RegistriesConfError) as exc:
         raise ConfigurationError(str(exc)) from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 from reconciler.core.manifests import ManifestObject
 from reconciler.core.repoconfig import RepoConfig, parse_repo_config
 from reconciler.core.violations import Violation
+from reconciler.files import keyfiles
 from reconciler.files.contentcache import ContentCache
 
 LOCKFILE_NAME = "images.lock.yaml"
@@ -135,4 +136,6 @@ def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:
     path = root / REPO_CONFIG_NAME
     if not path.is_file():
         return RepoConfig(), []
-    return parse_repo_config(path.read_text(encoding="utf-8"), REPO_CONFIG_NAME)
+    config, problems = parse_repo_config(path.read_text(encoding="utf-8"), REPO_CONFIG_NAME)
+    # The public keys it names (signatures.keys) are files of the repo too.
+    return keyfiles.with_key_files(root, config, problems)

@@ -40,10 +40,12 @@ from reconciler.core.writeback import field_writes, manifest_edits
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.lockstore import read_lock
+from reconciler.passes import signatures as signing
 from reconciler.passes.clients import import_secret_names
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import NOT_FOUND, REGISTRY_UNAVAILABLE, TIMEOUT
 from reconciler.registry.resolver import resolve_imports
+from reconciler.registry.signatures import SignatureCache
 
 ResolveCache = dict[ImportRequest, Outcome]
 DueSelector = Callable[[list[TagRef]], Iterable[TagRef]]
@@ -80,6 +82,7 @@ def compute_plan(
     scope: Collection[TagRef] | None = None,
     contents: ContentCache | None = None,
     answered_against: Lock | None = None,
+    signature_cache: SignatureCache | None = None,
 ) -> Plan:
     """Steps 2 to 4 on a checkout at ``root``: nothing is written. Without a client the
     registries are not asked (an offline plan). ``select_due`` picks, from the scheduled
@@ -92,7 +95,9 @@ def compute_plan(
     ``answered_against`` is the committed lock the answers in ``cache`` were had against
     (the previous attempt's, after a rejected push): answers for tags whose committed
     entry has changed since are dropped and asked again (see
-    :func:`reconciler.core.resolution.overtaken`)."""
+    :func:`reconciler.core.resolution.overtaken`). ``signature_cache`` holds the verified
+    signatures of digests (the process's own by default); a tag that requires a signature
+    pins nothing unverified (see :mod:`reconciler.passes.signatures`)."""
     contents = contents if contents is not None else ContentCache()
     config, report, _ = validate_repo(root, settings, contents)
     old_lock, old_bytes = read_lock(root, contents)
@@ -164,6 +169,11 @@ def compute_plan(
             # or the cluster's registry is not reachable from here) is waiting, not failing.
             del outcomes[ref]
             awaiting[ref] = _awaiting_note(ref, outcome, consumers)
+    # The signed-image gate, between the registries' answers and the pins.
+    gate = signing.prepare(config, settings, streams, desired)
+    outcomes = gate.apply(
+        outcomes, old_lock, desired, config, settings, client, signature_cache, scope
+    )
 
     frozen_consumers = [o.key for o in invalid if is_consumer_kind(o)]
     built = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
@@ -207,6 +217,7 @@ def compute_plan(
             *paused_notes(old_lock, new_lock, consumers),
             *(awaiting[r] for r in sorted(awaiting) if scope is None or r in scope),
             *edit_problems,
+            *gate.notes,
         ],
     )
 

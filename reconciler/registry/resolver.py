@@ -135,7 +135,11 @@ def resolve_imports(
                     # registry's image of the same name would move the tag.
                     stopped.add(ref)
                 continue
-            outcomes[ref] = Resolution(digest=answer.digest, source=str(attempt.logical))
+            outcomes[ref] = Resolution(
+                digest=answer.digest,
+                source=str(attempt.logical),
+                index_digest=answer.index_digest,
+            )
         round_index += 1
         for ref in list(plans):
             if ref in outcomes:
