@@ -288,6 +288,30 @@ def test_worktree_reads_refuse_what_leaves_and_keep_what_stays(tmp_path: Path) -
         worktree.read_inside(root, root / "in.yaml", max_bytes=3)
 
 
+def test_hostile_files_are_one_violation_each_and_the_pass_goes_on(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    push_image(local_registry.url, f"{unique_repo}/a", "latest", seed="hostile-a")
+    remote = make_remote(
+        {
+            "a.yaml": stream("a", {"latest": f"{local_registry.host}/{unique_repo}/a:latest"}),
+            "deep.yaml": "[" * 10_000 + "]" * 10_000 + "\n",
+            "merges.yaml": "b: &b {k: v}\n" + "".join(f"y{i}: {{<<: *b}}\n" for i in range(2_500)),
+            "bell.yaml": "kind: ImageStream\nmetadata:\n  name: a\x07b\n",
+        }
+    )
+    result = run(remote, tmp_path)
+
+    assert sorted(v.text() for v in result.plan.report.errors) == [
+        "bell.yaml:3:10: control character \\x07 is not allowed in YAML "
+        "(in a double-quoted string, write it as an escape)",
+        "deep.yaml:1:101: refused: nesting deeper than 100 levels",
+        "merges.yaml:66:7: refused: more than 64 merge keys (<<) in one file",
+    ]
+    assert result.pushed
+    assert parse_lock(remote.show("images.lock.yaml")).get(TagRef(NS, "a", "latest")) is not None
+
+
 # ------------------------------------------------------------------ control characters
 
 NUL_BUILD = f"""\
@@ -359,3 +383,17 @@ def test_a_commit_message_with_control_characters_still_commits(
     assert commit is not None
     message = git("log", "-1", "--format=%B", commit, cwd=workspace.path)
     assert message.startswith("reconciler: a\\x00b \\ud800 \\x1b[2J")
+
+
+def test_daemon_text_logs_escape_control_characters() -> None:
+    import logging
+
+    from reconciler.daemon.logs import JsonFormatter, TextFormatter
+
+    record = logging.LogRecord(
+        "reconciler", logging.INFO, "x", 1, "skipped %s", ("a\x1b[2J",), None
+    )
+    record.fields = {"object": "BuildConfig/team/evil\x00name"}
+    for formatter in (TextFormatter(), JsonFormatter()):
+        line = formatter.format(record)
+        assert "\x1b" not in line and "\x00" not in line

@@ -19,7 +19,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 
 from reconciler.core import yamlguard
 from reconciler.core.errors import PermanentError
@@ -436,7 +436,7 @@ def parse_lock(text: bytes | str) -> Lock:
             (mark.line + 1) if mark else 1,
             (mark.column + 1) if mark else 1,
         ) from exc
-    except (YAMLError, RecursionError) as exc:
+    except yamlguard.LOAD_ERRORS as exc:
         problem = yamlguard.describe_error(exc, text)
         raise LockfileError(problem.message, problem.line, problem.column) from exc
     try:

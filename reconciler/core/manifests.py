@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 
 from reconciler.core import yamlguard
 from reconciler.core.violations import Path, Violation, render_path
@@ -318,7 +318,7 @@ _TOO_DEEP = yamlguard.Refusal(
 def _parse_fast(text: str, file: str, default_namespace: str) -> ParsedFile | None:
     try:
         documents = list(_fast_yaml().load_all(text))
-    except YAMLError:
+    except yamlguard.LOAD_ERRORS:
         return None
     converter = _Converter(record_positions=False)
     holder = _FilePositions(text)
@@ -367,7 +367,7 @@ class _FilePositions:
                         converter.convert(node, (), _node_pos(getattr(node, "lc", None)), False)
                         self._tables[index] = converter.positions
                     break
-                except YAMLError:
+                except yamlguard.LOAD_ERRORS:
                     self._tables = {}
         return self._tables.get(document, {})
 
@@ -390,7 +390,7 @@ class _DocumentPositions(Mapping[Path, tuple[int, int]]):
 def _parse_round_trip(text: str, file: str, default_namespace: str) -> ParsedFile:
     try:
         documents = list(_yaml().load_all(text))
-    except YAMLError as exc:
+    except yamlguard.LOAD_ERRORS as exc:
         return ParsedFile([], [_error_violation(file, text, exc)], 0)
 
     objects: list[ManifestObject] = []
@@ -491,10 +491,8 @@ def load_positioned(text: str, file: str) -> tuple[JSON, dict[Path, tuple[int, i
         document = _yaml().load(text)
         converter = _Converter()
         data = converter.convert(document, (), _node_pos(getattr(document, "lc", None)), False)
-    except YAMLError as exc:
-        return _error_violation(file, text, exc)
     except (_TooLarge, _Recursive):
         return Violation(file, 1, 1, "", "", "refused: YAML aliases expand too far")
-    except RecursionError:
-        return _refused(file, _TOO_DEEP)
+    except yamlguard.LOAD_ERRORS as exc:
+        return _error_violation(file, text, exc)
     return data, converter.positions

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from reconciler.core import yamlguard
 from reconciler.core.secrets import PullSecretLinks, parse_pull_secret_links
@@ -67,7 +66,7 @@ def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]
     yaml = YAML(typ="rt")
     try:
         data: Any = yaml.load(text)
-    except (YAMLError, RecursionError) as exc:
+    except yamlguard.LOAD_ERRORS as exc:
         error = yamlguard.describe_error(exc, text)
         return RepoConfig(), [Violation(file, error.line, error.column, "", "", error.message)]
     if data is None:

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ruamel.yaml.error import YAMLError
-
 from reconciler.core import yamlguard
 from reconciler.core.consumers import Consumer
 from reconciler.core.errors import PermanentError
@@ -236,7 +234,7 @@ def parse_record(raw: bytes, file: str) -> TriggerRecord:
         raise TriggerRecordError(refusal.text(file))
     try:
         data = load_machine_yaml(text)
-    except (YAMLError, RecursionError) as exc:
+    except yamlguard.LOAD_ERRORS as exc:
         raise TriggerRecordError(yamlguard.describe_error(exc, text).text(file)) from exc
     return record_from_data(data, f"{file}:1:1")
 

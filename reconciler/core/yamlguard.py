@@ -3,14 +3,15 @@ builds anything, so that no file can crash, hang or exhaust the process. One fil
 refused is one problem, at its line and column; the rest of the pass goes on.
 
 The limits (each far above what real manifests use: the corpus of real OpenShift
-files in ``shared/corpus/real`` nests at most 20 levels, holds at most 10,000 nodes in a
+files in ``shared/corpus/real`` nests at most 12 levels, holds at most 3,700 nodes in a
 file, and uses at most 6 aliases and no merge key):
 
 - ``MAX_DEPTH``: mappings and sequences nested deeper than this, in block or flow style.
   ruamel.yaml's composer recurses once per level: a RecursionError at a few hundred,
   a segfault in the C loader at ~10,000; its scanner is quadratic in flow depth.
-- ``MAX_NODES``: keys, values and items in one file. Parsing is linear, but a round trip
-  (which keeps positions) costs ~50 us a node: this caps one file at a few seconds.
+- ``MAX_NODES``: keys, values and items in one file (about 12,000 tags of a stream
+  written out in full). Parsing is linear but slow in Python (~30 us a node, twice that
+  for the round trip that finds positions): this caps one file at seconds.
 - ``MAX_ALIASES`` and ``MAX_MERGE_KEYS``: alias uses (``*name``) and merge keys (``<<``)
   in one file. ruamel.yaml's round-trip loader is quadratic in merge keys that share an
   anchor.
@@ -21,7 +22,8 @@ file, and uses at most 6 aliases and no merge key):
 How: :func:`scan_yaml` is a linear pass over the text, a small lexer that knows quoted
 scalars, comments, block scalars, plain scalars that go on over lines, flow collections
 and indentation well enough to bound the nesting from above (a nesting it cannot place
-is counted, never skipped). Only when the text uses aliases, :func:`check_yaml` also
+is counted, never skipped; compact nesting such as ``- - - x`` is also bounded on the
+raw text, whatever the lexer makes of it; the node count is an estimate). Only when the text uses aliases, :func:`check_yaml` also
 composes the node graph (no objects built) to measure what the aliases expand to.
 
 Pure: text in, a verdict out. Callers turn a :class:`Refusal` into their own error (a
@@ -40,7 +42,7 @@ from ruamel.yaml.nodes import CollectionNode, MappingNode, Node
 from ruamel.yaml.reader import ReaderError
 
 MAX_DEPTH = 100
-MAX_NODES = 250_000
+MAX_NODES = 200_000
 MAX_ALIASES = 256
 MAX_MERGE_KEYS = 64
 MAX_ALIAS_EXPANSION = 100_000
@@ -61,9 +63,16 @@ _SINGLE_REST = re.compile(r"(?:[^']++|'')*+'")
 _DOUBLE_REST = re.compile(r'(?:[^"\\]++|\\.)*+"')
 _PROPERTY = re.compile(r"[^ \t,\[\]{}]*")  # the rest of an anchor, alias or tag
 _DOCUMENT_MARK = re.compile(r"(?:---|\.\.\.)(?=[ \t]|$)")
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|.)")
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
 
 _MAP, _SEQ = 0, 1
+
+# What loading a text that passed the limits may still raise: anything. Besides
+# YAMLError, ruamel.yaml's constructors raise ValueError, IndexError, TypeError, ... on
+# a value they cannot build ("2024-13-45" resolves to a timestamp; "!!int 0b"). From
+# an untrusted text, each is one problem at the file, never a traceback.
+LOAD_ERRORS: tuple[type[Exception], ...] = (Exception,)
 
 
 @dataclass(frozen=True)
@@ -240,7 +249,24 @@ class _Lexer:
 
     def _close(self, quote: str, text: str, pos: int) -> int | None:
         found = (_SINGLE_REST if quote == "'" else _DOUBLE_REST).match(text, pos)
+        end = found.end() if found else len(text)
+        if quote == '"' and "\\" in text[pos:end]:
+            self._check_escapes(text, pos, end)
         return found.end() if found else None
+
+    def _check_escapes(self, text: str, start: int, end: int) -> None:
+        # "\ud800" is no character: the C loader refuses it, the pure one builds a
+        # string that cannot be encoded. Refused here, so both agree.
+        for escape in _ESCAPE.finditer(text, start, end):
+            digits = escape.group(1) or escape.group(2)
+            if digits and 0xD800 <= int(digits, 16) <= 0xDFFF:
+                raise _Refused(
+                    Refusal(
+                        self.line,
+                        escape.start() + 1,
+                        f"escape {escape.group()} is a lone surrogate, not a character",
+                    )
+                )
 
     def _scan(self, text: str, pos: int, at_start: bool, tok_col: int | None = None) -> None:
         flow = self.flow

@@ -1,6 +1,8 @@
 """Structured logs: one JSON object per line when stderr is not a terminal (for journald
 and log shippers), plain text when it is. Fields are passed as ``extra={"fields": {...}}``;
-secrets never reach here (they are ``Secret`` objects, which format as ``***``)."""
+secrets never reach here (they are ``Secret`` objects, which format as ``***``). Names
+from a repo may hold control characters: JSON escapes them, and so does the text form
+(``\x1b``), so a log line never drives a terminal."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from reconciler.core.printable import escape_controls
 
 LOGGER = "reconciler"
 
@@ -37,7 +41,9 @@ class TextFormatter(logging.Formatter):
         extra = ""
         if isinstance(fields, dict) and fields:
             extra = " " + " ".join(f"{k}={v}" for k, v in fields.items())
-        line = f"{time.strftime('%H:%M:%S')} {record.levelname.lower():<7} {record.getMessage()}{extra}"
+        line = escape_controls(
+            f"{time.strftime('%H:%M:%S')} {record.levelname.lower():<7} {record.getMessage()}{extra}"
+        )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
