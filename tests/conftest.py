@@ -19,7 +19,5 @@ settings.register_profile(
     database=None,
     suppress_health_check=_RELAXED,
 )
-settings.register_profile(
-    "long", max_examples=20_000, deadline=None, suppress_health_check=_RELAXED
-)
+settings.register_profile("long", max_examples=5_000, deadline=None, suppress_health_check=_RELAXED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fuzz"))

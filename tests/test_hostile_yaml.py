@@ -220,3 +220,36 @@ def test_a_control_character_never_reaches_a_violations_text() -> None:
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text)
         assert "\n" not in text
     assert violation.text() == "f\\x00.yaml:1:1: ImageStream/ns/a\\x1b[2J: x\\x0ay: got 'a\\x07'"
+
+
+def test_the_lock_writer_writes_only_what_it_can_read_back() -> None:
+    from reconciler.core.yamltext import dump_machine_yaml, load_machine_yaml
+
+    data = {"c1": "a\x9bb", "nul": "a\x00b", "nel": "a\x85b", "ls": "a\u2028b", "e": "é"}
+    assert load_machine_yaml(dump_machine_yaml(data)) == data
+    # A lone surrogate has no YAML form a reader accepts: it is written as U+FFFD.
+    assert load_machine_yaml(dump_machine_yaml({"s": "a\ud800b"})) == {"s": "a\ufffdb"}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("? " * 16 + "x\n", 1, 1),  # ruamel hashes nested keys in exponential time
+        ("{" * 20 + "a: b" + "}: c" * 20 + "\n", 1, 20),
+        ("a: &a {x: 1}\nb: {*a : 1}\n", 1, 4),  # through an alias: at the anchor
+    ],
+    ids=["explicit", "flow-mapping", "alias"],
+)
+def test_keys_that_are_collections_are_refused_in_time(text: str, line: int, column: int) -> None:
+    seconds, found = timed(lambda: parse_manifests(text, "f.yaml").violations)
+    assert seconds < 2
+    assert len(found) == 1 and (found[0].line, found[0].column) == (line, column)
+    assert "key" in found[0].message and found[0].message.startswith("refused")
+
+
+def test_an_anchor_defined_twice_in_a_document_is_refused() -> None:
+    text = "a: &x 1\nb: &x 2\nc: *x\n"
+    assert [v.text() for v in parse_manifests(text, "f.yaml").violations] == [
+        "f.yaml:2:4: refused: anchor &x defined twice"
+    ]
+    assert parse_manifests("a: &x 1\n---\nb: &x 2\n", "f.yaml").violations == []

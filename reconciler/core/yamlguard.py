@@ -17,6 +17,9 @@ file, and uses at most 6 aliases and no merge key):
   anchor.
 - ``MAX_ALIAS_EXPANSION``: nodes that aliases may add to a file when expanded (a
   "billion laughs" file); an alias inside its own anchor is refused too.
+- keys: a mapping, sequence or explicit (``?``) key is refused (ruamel.yaml hashes nested
+  collection keys in exponential time; manifests, like JSON, have plain keys), and so is
+  an anchor defined twice in one document (the C loader refuses it too).
 - characters YAML forbids (control characters other than tab and line breaks).
 
 How: :func:`scan_yaml` is a linear pass over the text, a small lexer that knows quoted
@@ -58,7 +61,7 @@ _CHAIN = re.compile(rf"(?:[-?:][ \t]+){{{MAX_DEPTH + 1}}}")
 _HARD = re.compile(r"""['"\[\]{}#&*!|>]""")  # what only the full lexer handles
 _KEY_COLON = re.compile(r":(?:[ \t]|$)")
 _PLAIN_END = re.compile(r":(?=[ \t]|$)|[ \t]#")
-_SPECIAL = re.compile(r"""['"\[\]{},:#&*!|>]""")
+_SPECIAL = re.compile(r"""['"\[\]{},:#&*!|>?]""")
 _SINGLE_REST = re.compile(r"(?:[^']++|'')*+'")
 _DOUBLE_REST = re.compile(r'(?:[^"\\]++|\\.)*+"')
 _PROPERTY = re.compile(r"[^ \t,\[\]{}]*")  # the rest of an anchor, alias or tag
@@ -116,13 +119,15 @@ class _Lexer:
         self.max_nodes = max_nodes
         self.blocks: list[list[int]] = []  # [column, kind, 1 if a sequence shares it]
         self.block_depth = 0
-        self.flow: list[list[int]] = []  # [1 for "[", 1 while a "key: value" pair is open]
+        # Per open flow collection: [1 for "[", 1 while a "key: value" pair is open, column]
+        self.flow: list[list[int]] = []
         self.pairs = 0
         self.quote = ""  # the quote of a quoted scalar that goes on past a line's end
         self.block_scalar: int | None = None  # its parent's column, inside a | or > scalar
         self.plain: int | None = None  # its parent's column, after a plain scalar's line
         self.at_start = True  # a new token may start (flow context, across lines)
         self.after_json = False  # just after a quoted scalar or flow end: ":" is a value
+        self.anchor_names: set[str] = set()  # this document's
         self.nodes = self.anchors = self.aliases = self.merges = 0
         self.depth = 0  # the deepest nesting seen (an upper bound of the real one)
         self.line = 0
@@ -205,6 +210,7 @@ class _Lexer:
         if indent == 0:
             if _DOCUMENT_MARK.match(text):
                 self._dedent(-1)
+                self.anchor_names.clear()
                 self._scan(text, 3, at_start=True)
                 return
             if text.startswith("%") and not self.blocks:
@@ -212,6 +218,8 @@ class _Lexer:
         self._dedent(indent)
         pos = indent
         while match := _INDICATOR.match(text, pos):
+            if match.group(1) == "?":
+                raise _Refused(_complex_key(self.line, pos))
             self._open_block(pos, _SEQ if match.group(1) == "-" else _MAP)
             pos = match.end()
         if _HARD.search(text, pos) is None:
@@ -237,6 +245,13 @@ class _Lexer:
                 self.nodes += 1
         if self.max_nodes is not None and self.nodes > self.max_nodes:
             self._node(pos)
+
+    def _anchor(self, name: str, column: int) -> None:
+        self.anchors += 1
+        if name in self.anchor_names:
+            # Which one would an alias mean? The C loader refuses it; so do we.
+            raise _Refused(Refusal(self.line, column + 1, f"refused: anchor &{name} defined twice"))
+        self.anchor_names.add(name)
 
     def _plain_goes_on(self, text: str, indent: int) -> None:
         """A line that continues a plain scalar: text up to ": " or " #"."""
@@ -273,6 +288,7 @@ class _Lexer:
         length = len(text)
         tok = pos if tok_col is None else tok_col
         plain = False  # the line's last token is a plain scalar
+        closed = -1  # the last token closed a flow collection opened here: not a key
         while pos < length:
             match = _SPECIAL.search(text, pos)
             end = match.start() if match else length
@@ -285,12 +301,14 @@ class _Lexer:
                         self._node(tok)
                         at_start = False
                     plain = True
+                    closed = -1
                     self.after_json = False
             if match is None:
                 break
             i = match.start()
             char = text[i]
             pos = i + 1
+            key_was_collection, closed = closed, -1
             if char == "#":
                 if i == 0 or text[i - 1] in " \t":
                     plain = False
@@ -316,7 +334,7 @@ class _Lexer:
                     continue  # inside a plain scalar in block context
                 if at_start:
                     tok = i
-                flow.append([1 if char == "[" else 0, 0])
+                flow.append([1 if char == "[" else 0, 0, i])
                 self._node(i)
                 self._check_depth(i)
                 at_start, plain = True, False
@@ -324,9 +342,19 @@ class _Lexer:
                 continue
             if char in "]}":
                 if flow:
-                    self.pairs -= flow.pop()[1]
+                    _, pair, closed = flow.pop()
+                    self.pairs -= pair
                     at_start, plain = False, False
                     self.after_json = True
+                continue
+            if char == "?":
+                if at_start and text[i + 1 : i + 2] in ("", " ", "\t"):
+                    raise _Refused(_complex_key(self.line, i))
+                if at_start:
+                    tok = i
+                    self._node(i)
+                    at_start = False
+                plain = True
                 continue
             if char == ",":
                 if flow:
@@ -341,6 +369,8 @@ class _Lexer:
                 if following in ("", " ", "\t") or (
                     flow and (following in ",[]{}" or self.after_json)
                 ):
+                    if key_was_collection >= 0:
+                        raise _Refused(_complex_key(self.line, key_was_collection))
                     if text[tok:i].strip() == "<<":
                         self.merges += 1
                         if self.merges > MAX_MERGE_KEYS:
@@ -370,10 +400,11 @@ class _Lexer:
                 continue
             if char in "&!":
                 if at_start:
-                    if char == "&":
-                        self.anchors += 1
                     found = _PROPERTY.match(text, pos)
-                    pos = found.end() if found else pos
+                    end = found.end() if found else pos
+                    if char == "&":
+                        self._anchor(text[pos:end], i)
+                    pos = end
                 continue
             if char == "*":
                 if at_start:
@@ -400,6 +431,14 @@ class _Lexer:
         self.at_start = at_start
         if plain and not flow and not self.quote:
             self.plain = self._parent()
+
+
+def _complex_key(line: int, column: int) -> Refusal:
+    return Refusal(
+        line,
+        column + 1,
+        "refused: a mapping, sequence or explicit (?) key: manifests, like JSON, have plain keys",
+    )
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
@@ -507,11 +546,17 @@ class _Graph:
             raise _Refused(_at(node, f"refused: aliases nest this deeper than {MAX_DEPTH} levels"))
         self.active.add(ident)
         total = 1
-        children: list[Any] = (
-            [part for pair in node.value for part in pair]
-            if isinstance(node, MappingNode)
-            else list(node.value)
-        )
+        if isinstance(node, MappingNode):
+            children: list[Any] = []
+            for key, value in node.value:
+                if isinstance(key, CollectionNode):
+                    # Through an alias: ruamel hashes such keys in exponential time.
+                    raise _Refused(
+                        _at(key, "refused: a mapping or sequence as a key (through an alias)")
+                    )
+                children += (key, value)
+        else:
+            children = list(node.value)
         for child in children:
             total += self.size(child, depth + 1)
         self.active.discard(ident)

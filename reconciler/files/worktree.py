@@ -125,7 +125,15 @@ def read_derived(root: Path, relative: str) -> bytes | None:
 def write_derived(root: Path, relative: str, data: bytes, *, exclusive: bool = False) -> bool:
     """Write a derived file, creating its directories, never through a symlink: each
     directory is opened with O_NOFOLLOW, and so is the file. With ``exclusive``, an
-    existing file is left alone and False returned. PermanentError names a symlink."""
+    existing file is left alone and False returned. PermanentError names a symlink, or
+    a path that cannot be written (a file where a directory should be)."""
+    try:
+        return _write_derived(root, relative, data, exclusive)
+    except OSError as exc:
+        raise PermanentError(f"{relative}: cannot write: {exc.strerror or exc}") from exc
+
+
+def _write_derived(root: Path, relative: str, data: bytes, exclusive: bool) -> bool:
     parts = PurePosixPath(relative).parts
     directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     try:
