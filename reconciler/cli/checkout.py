@@ -15,6 +15,7 @@ from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.validation import ValidationReport
 from reconciler.core.violations import Violation
+from reconciler.files import worktree
 from reconciler.files.loader import LOCKFILE_NAME, REPO_CONFIG_NAME, manifest_files
 from reconciler.files.lockstore import read_lock
 from reconciler.passes.plan import validate_repo
@@ -106,8 +107,9 @@ class Checkout:
         for obj in self.objects:
             if obj.kind == kind:
                 try:
-                    text = (self.root / obj.file).read_text(encoding="utf-8")
-                except OSError:
+                    raw = worktree.read_inside(self.root, self.root / obj.file)
+                    text = raw.decode("utf-8-sig")
+                except (OSError, UnicodeDecodeError):
                     continue
                 return editing.detect_style(text)
         return editing.DEFAULT_STYLE

@@ -265,19 +265,21 @@ def _alias_cycles(tags_by_stream: dict[ManifestObject, list[TagSpec]]) -> list[F
                 edges[tag.ref] = target
                 owner[tag.ref] = (stream, tag)
     findings: list[Finding] = []
-    reported: set[TagRef] = set()
+    # Each tag follows at most one other: walk from each start, never through a tag an
+    # earlier walk has been through (its cycle, if any, is reported already). Linear in
+    # the tags: a chain of thousands of aliases costs no more than thousands of tags.
+    done: set[TagRef] = set()
     for start in sorted(edges):
-        path: list[TagRef] = []
+        order: dict[TagRef, int] = {}
         node: TagRef | None = start
-        while node is not None and node in edges and node not in path:
-            path.append(node)
+        while node is not None and node in edges and node not in order and node not in done:
+            order[node] = len(order)
             node = edges.get(node)
-        if node is None or node not in path:
+        done.update(order)
+        if node is None or node not in order:
             continue
-        cycle = path[path.index(node) :]
-        if any(ref in reported for ref in cycle):
-            continue
-        reported.update(cycle)
+        path = list(order)
+        cycle = path[order[node] :]
         text = " -> ".join(str(ref) for ref in [*cycle, cycle[0]])
         for ref in cycle:
             stream, tag = owner[ref]

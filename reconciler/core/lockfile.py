@@ -19,8 +19,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 
+from reconciler.core import yamlguard
 from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.streams import TagRef
@@ -465,7 +466,18 @@ def _locate(text: bytes | str, path: Path) -> tuple[int, int]:
 
 def parse_lock(text: bytes | str) -> Lock:
     """Read a committed lockfile; an empty text is ``Lock()``. Raises LockfileError naming
-    the field, at its line, rather than guess: the pass must not overwrite history."""
+    the field, at its line, rather than guess: the pass must not overwrite history. The
+    text passes the limits of :mod:`reconciler.core.yamlguard` first (all but the node
+    count: a lock grows with the repo)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            raise LockfileError("not UTF-8 text", line) from None
+    refusal = yamlguard.check_yaml(text, max_nodes=None)
+    if refusal is not None:
+        raise LockfileError(refusal.message, refusal.line, refusal.column)
     try:
         data = load_machine_yaml(text)
     except MarkedYAMLError as exc:
@@ -475,8 +487,9 @@ def parse_lock(text: bytes | str) -> Lock:
             (mark.line + 1) if mark else 1,
             (mark.column + 1) if mark else 1,
         ) from exc
-    except YAMLError as exc:
-        raise LockfileError(f"YAML error: {exc}") from exc
+    except yamlguard.LOAD_ERRORS as exc:
+        problem = yamlguard.describe_error(exc, text)
+        raise LockfileError(problem.message, problem.line, problem.column) from exc
     try:
         return _lock_from_data(data)
     except _FieldError as exc:

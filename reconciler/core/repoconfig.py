@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from reconciler.core import yamlguard
 from reconciler.core.secrets import PullSecretLinks, parse_pull_secret_links
 from reconciler.core.signatures import SignatureConfig, parse_signature_config
 from reconciler.core.violations import Violation
@@ -70,16 +70,17 @@ class RepoConfig:
 def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]]:
     """Parse ``.reconciler.yaml``. Problems are violations; the defaults stand in for a
     field that is wrong, so a typo there never stops validation of the manifests."""
+    refused = yamlguard.check_yaml(text)
+    if refused is not None:
+        return RepoConfig(), [
+            Violation(file, refused.line, refused.column, "", "", refused.message)
+        ]
     yaml = YAML(typ="rt")
     try:
         data: Any = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 1
-        col = mark.column + 1 if mark is not None else 1
-        return RepoConfig(), [Violation(file, line, col, "", "", f"YAML error: {exc.problem}")]
-    except YAMLError as exc:
-        return RepoConfig(), [Violation(file, 1, 1, "", "", f"YAML error: {exc}")]
+    except yamlguard.LOAD_ERRORS as exc:
+        error = yamlguard.describe_error(exc, text)
+        return RepoConfig(), [Violation(file, error.line, error.column, "", "", error.message)]
     if data is None:
         return RepoConfig(), []
     if not isinstance(data, dict):

@@ -239,8 +239,15 @@ def _local_relative_to(url: str, base: Path) -> str:
 
 
 def load_daemon_config(path: Path, env: Mapping[str, str]) -> DaemonConfig:
+    """The configuration file at ``path``; DaemonConfigError, each problem
+    ``file:line:col: message``, for anything wrong with it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise DaemonConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        raise DaemonConfigError([f"{path}:1:1: cannot read: {exc.strerror}"]) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DaemonConfigError([f"{path}:{line}:1: not UTF-8 text"]) from None
     return parse_daemon_config(text, str(path), env)

@@ -1,6 +1,8 @@
 """Structured logs: one JSON object per line when stderr is not a terminal (for journald
 and log shippers), plain text when it is. Fields are passed as ``extra={"fields": {...}}``;
-secrets never reach here (they are ``Secret`` objects, which format as ``***``).
+secrets never reach here (they are ``Secret`` objects, which format as ``***``). Names
+from a repo may hold control characters: JSON escapes them, and so does the text form
+(``\x1b``), so a log line never drives a terminal.
 
 Every line written while a pass runs carries that pass's id (``pass``): the loop enters
 ``pass_context(id)`` for the pass, and the id lives in a context variable, so it follows
@@ -24,6 +26,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from reconciler.core.printable import escape_controls
 
 LOGGER = "reconciler"
 # Libraries whose records go through our handler, at WARNING: their INFO lines (server
@@ -122,7 +126,9 @@ class TextFormatter(logging.Formatter):
             )
         if (name := _foreign(record)) is not None:
             extra += f" logger={name}"
-        line = f"{time.strftime('%H:%M:%S')} {record.levelname.lower():<7} {record.getMessage()}{extra}"
+        line = escape_controls(
+            f"{time.strftime('%H:%M:%S')} {record.levelname.lower():<7} {record.getMessage()}{extra}"
+        )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

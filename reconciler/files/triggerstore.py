@@ -1,21 +1,20 @@
 """Trigger records on disk: one YAML file per record under ``triggers/`` in the repo.
 Reads them, writes new ones (never overwriting an existing id, so a re-run cannot reset
-an acknowledged record), and rewrites one to acknowledge it.
+an acknowledged record), and rewrites one to acknowledge it. ``triggers/`` is derived:
+no symlink is followed there (:mod:`reconciler.files.worktree`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ruamel.yaml.error import YAMLError
-
 from reconciler.core.triggers import (
     TriggerRecord,
     TriggerRecordError,
-    record_from_data,
+    parse_record,
     render_record,
 )
-from reconciler.core.yamltext import machine_yaml
+from reconciler.files import worktree
 from reconciler.files.loader import TRIGGERS_DIR
 
 
@@ -25,19 +24,25 @@ def triggers_dir(root: Path) -> Path:
 
 def read_records(root: Path) -> tuple[list[TriggerRecord], list[str]]:
     """All records, sorted by creation time then id, and a problem line per unreadable
-    file (reported, never deleted)."""
+    file (``file:line:column: message``; reported, never deleted). A symlink at
+    ``triggers/`` or at a record is a PermanentError: the pass refuses it."""
     records: list[TriggerRecord] = []
     problems: list[str] = []
-    directory = triggers_dir(root)
+    directory = worktree.check_derived(root, TRIGGERS_DIR)
     if not directory.is_dir():
         return records, problems
-    yaml = machine_yaml()
     for path in sorted(directory.glob("*.yaml")):
         where = path.relative_to(root).as_posix()
         try:
-            record = record_from_data(yaml.load(path.read_bytes()), where)
-        except (OSError, YAMLError, TriggerRecordError) as exc:
-            problems.append(f"{where}: {exc}")
+            raw = worktree.read_derived(root, where)
+            if raw is None:
+                continue
+            record = parse_record(raw, where)
+        except OSError as exc:
+            problems.append(f"{where}:1:1: cannot read: {exc.strerror or exc}")
+            continue
+        except TriggerRecordError as exc:
+            problems.append(str(exc))
             continue
         records.append(record)
     records.sort(key=lambda r: (r.created, r.id))
@@ -48,21 +53,34 @@ def record_path(root: Path, record: TriggerRecord) -> Path:
     return triggers_dir(root) / record.filename
 
 
-def write_new_records(root: Path, records: list[TriggerRecord]) -> list[TriggerRecord]:
-    """Write the records whose id has no file yet; return those written."""
-    written: list[TriggerRecord] = []
+def record_relative(record: TriggerRecord) -> str:
+    """The record's path from the repo root: ``triggers/<id>.yaml``."""
+    return f"{TRIGGERS_DIR}/{record.filename}"
+
+
+def check_record_paths(root: Path, records: list[TriggerRecord]) -> None:
+    """PermanentError when a record's path holds a symlink (checked before any write)."""
+    worktree.check_derived(root, TRIGGERS_DIR)
     for record in records:
-        path = record_path(root, record)
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(render_record(record))
-        written.append(record)
-    return written
+        worktree.check_derived(root, record_relative(record))
+
+
+def write_new_records(root: Path, records: list[TriggerRecord]) -> list[TriggerRecord]:
+    """Write the records whose id has no file yet; return those written. Never through
+    a symlink (PermanentError naming it)."""
+    check_record_paths(root, records)
+    return [
+        record
+        for record in records
+        if worktree.write_derived(
+            root, record_relative(record), render_record(record), exclusive=True
+        )
+    ]
 
 
 def rewrite_record(root: Path, record: TriggerRecord) -> None:
-    record_path(root, record).write_bytes(render_record(record))
+    check_record_paths(root, [record])
+    worktree.write_derived(root, record_relative(record), render_record(record))
 
 
 def find_record(

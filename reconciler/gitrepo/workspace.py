@@ -17,6 +17,7 @@ from pathlib import Path
 import git
 
 from reconciler.core.errors import PermanentError, ReconcilerError, TransientError
+from reconciler.core.printable import escape_controls
 
 BOT_NAME = "imagestream-reconciler"
 BOT_EMAIL = "imagestream-reconciler@users.noreply.local"
@@ -309,7 +310,7 @@ class Workspace:
         git_dir = Path(repo.git_dir)
         pathspec = git_dir / "RECONCILER_PATHS"
         message_file = git_dir / "RECONCILER_MSG"
-        pathspec.write_text("".join(f"{p}\n" for p in paths))
+        pathspec.write_bytes("".join(f"{p}\n" for p in paths).encode("utf-8", "surrogateescape"))
         try:
             return self._commit(repo, pathspec, message_file, message)
         except git.GitCommandError as exc:
@@ -321,7 +322,8 @@ class Workspace:
         repo.git.add("--all", f"--pathspec-from-file={pathspec}")
         if not repo.index.diff("HEAD"):
             return None
-        message_file.write_text(message)
+        # Whatever a caller hands in, git gets a message it accepts: no NUL, valid UTF-8.
+        message_file.write_bytes(escape_controls(message, keep="\n\t").encode("utf-8"))
         repo.git.commit(
             "-F",
             str(message_file),

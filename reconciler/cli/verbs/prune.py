@@ -30,7 +30,7 @@ from reconciler.core.prune import (
 from reconciler.core.registries import RegistriesConf
 from reconciler.core.resolution import repository_of
 from reconciler.core.streams import LOCAL
-from reconciler.files import loader
+from reconciler.files import loader, lockstore
 from reconciler.gitrepo.checkout import commit_paths
 from reconciler.passes.clients import import_secret_names
 from reconciler.registry import errors as e
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             if not args.confirm:
                 print("dry run: run again with --confirm to write the lock", file=out)
     if args.confirm and removals:
-        (checkout.root / loader.LOCKFILE_NAME).write_bytes(render_lock(pruned))
+        lockstore.write_derived(checkout.root, render_lock(pruned), [])
         message = (
             f"reconciler prune --keep-tag-revisions={policy.keep_revisions} "
             f"--keep-younger-than={args.keep_younger_than}\n\n"
