@@ -14,7 +14,7 @@ import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "reconciler" / "core"
 REGISTRY = CORE.parent / "registry"
-REGISTRY_PLAIN = ("errors", "limits", "manifests", "media_types", "models", "targets")
+REGISTRY_PLAIN = ("errors", "limits", "manifests", "media_types", "models", "publickeys", "targets")
 FORBIDDEN = {"httpx", "git", "subprocess", "socket", "sqlite3", "shutil", "os", "watchfiles"}
 
 

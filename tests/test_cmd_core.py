@@ -355,6 +355,7 @@ def test_build_objects_without_ports_has_no_service_and_names_other_namespace() 
         "r/nginx@" + D[1],
         parse_image_config({}),
         namespace="team",
+        deployment_config=True,
     )
     assert [o["kind"] for o in objects] == ["DeploymentConfig"]
     trigger = objects[0]["spec"]["triggers"][1]["imageChangeParams"]

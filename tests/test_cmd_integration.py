@@ -86,11 +86,12 @@ def test_seed_flow(
     assert "tagged from bitnami/apache:2.4" in text
     assert "Tags:              2" in text
 
-    # 4. new-app: a DeploymentConfig and a Service for the exposed ports
+    # 4. new-app: a Deployment following the tag, and a Service for the exposed ports
     code, text = run("new-app", "--image-stream=approved-apache:2.4", "--repo", repo, "--commit")
     assert code == 0, text
     app = (remote.human / "deployments/approved-apache.yaml").read_text()
-    assert "kind: DeploymentConfig" in app and "kind: Service" in app
+    assert "kind: Deployment\n" in app and "kind: Service" in app
+    assert "image.openshift.io/triggers:" in app
     assert "name: http" in app and "port: 8443" in app
     git("push", "-q", "origin", "HEAD:main", cwd=remote.human)
     assert [line.split("|")[1].split()[1] for line in remote.log()[:3]] == [
@@ -111,7 +112,7 @@ def test_seed_flow(
     lock = parse_lock((remote.human / "images.lock.yaml").read_bytes())
     entry = lock.get(TagRef(NS, "approved-apache", "develop"))
     assert entry is not None and [h.digest for h in entry.history] == [second, first]
-    assert list((remote.human / "triggers").glob("dc-approved-apache-*.yaml"))
+    assert list((remote.human / "triggers").glob("deploy-approved-apache-*.yaml"))
 
     # 6. describe shows the two history entries, newest (current) first
     code, text = run("describe", "is/approved-apache", "--repo", repo)
@@ -143,18 +144,53 @@ def test_import_all_tags_up_to_the_bulk_limit(
 ) -> None:
     from testsupport.images import push_tags
 
-    push_tags(local_registry.url, unique_repo, [f"v{i}" for i in range(5)], unique_repo)
+    # By name the cap would take 1.10, 1.2 and 1.9; OpenShift takes latest, then the
+    # newest versions (library-go imageutil.PrioritizeTags).
+    push_tags(
+        local_registry.url, unique_repo, ["1.9", "1.10", "1.2", "edge", "latest"], unique_repo
+    )
     repo = tmp_path / "repo"
     repo.mkdir()
+    (repo / ".reconciler.yaml").write_text("defaultNamespace: default\n")  # a checkout
     code, text = run(
         "import-image", "many", f"--from={local_registry.host}/{unique_repo}", "--all",
         "--insecure", "--max-images=3", "--confirm", "--repo", str(repo),
     )  # fmt: skip
     assert code == 0, text
     lock = parse_lock((repo / "images.lock.yaml").read_bytes())
-    assert sorted(r.tag for r in lock.tags) == ["v0", "v1", "v2"]
+    assert sorted(r.tag for r in lock.tags) == ["1.10", "1.9", "latest"]
     manifest = (repo / "imagestreams/many.yaml").read_text()
     assert manifest.count("insecure: true") == 3
+
+
+def test_docker_image_repository_is_refused_then_imported(
+    local_registry: LocalRegistry, unique_repo: str, tmp_path: Path
+) -> None:
+    """A stream with spec.dockerImageRepository is refused (exit 1, the error says what to
+    run); ``import-image NAME --all --confirm`` imports its tags from it and removes it."""
+    from testsupport.images import push_tags
+
+    push_tags(local_registry.url, unique_repo, ["1.0", "1.1", "latest"], unique_repo)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "complex.yaml").write_text(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: complex\n"
+        f"spec:\n  dockerImageRepository: {local_registry.host}/{unique_repo}\n"
+    )
+    out = io.StringIO()
+    assert cli.main(["validate", str(repo)], out) == 1
+    assert "run `reconciler import-image complex --all --confirm`" in out.getvalue()
+
+    code, text = run(
+        "import-image", "complex", "--all", "--insecure", "--max-images=2", "--confirm",
+        "--repo", str(repo),
+    )  # fmt: skip
+    assert code == 0, text
+    manifest = (repo / "complex.yaml").read_text()
+    assert "dockerImageRepository" not in manifest
+    lock = parse_lock((repo / "images.lock.yaml").read_bytes())
+    assert sorted(r.tag for r in lock.tags) == ["1.1", "latest"]
+    assert cli.main(["validate", str(repo)], io.StringIO()) == 0
 
 
 def test_verbs_use_the_machines_credentials(

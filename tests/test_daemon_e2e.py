@@ -210,9 +210,11 @@ def test_registry_push_and_git_webhook_drive_passes_without_polling(
             families = {f.name: f for f in text_string_to_metric_families(metrics)}
             assert families["reconciler_commits"].samples[0].value >= 4
             assert any(s.value >= 1 for s in families["reconciler_events"].samples)
-            assert "reconciler_queue_depth" in families
+            assert "reconciler_delivery_queue_depth" in families
             requests = families["reconciler_registry_requests"].samples
-            assert any(s.labels["registry"] == registry.host and s.value > 0 for s in requests)
+            assert any(
+                s.labels == {"host": registry.host, "code": "200"} and s.value > 0 for s in requests
+            )
             assert families["reconciler_registry_batch_duration_seconds"].samples
             assert "reconciler_pass_duration_seconds" in families
     finally:

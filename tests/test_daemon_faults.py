@@ -129,7 +129,7 @@ def cpu_seconds() -> float:
 
 def error_passes(daemon: Daemon) -> float:
     return (
-        daemon.metrics.registry.get_sample_value("reconciler_passes_total", {"result": "error"})
+        daemon.metrics.registry.get_sample_value("reconciler_passes_total", {"outcome": "error"})
         or 0.0
     )
 

@@ -52,7 +52,7 @@ class StubDaemon:
             raise RuntimeError("state unreadable")
         return {"ready": self.ready}
 
-    def notify_git(self, source: str) -> None:
+    def notify_git(self, source: str, delivery: str = "") -> None:
         self.git_notifications.append(source)
 
     def notify_registry(self, pushes: Any) -> int:

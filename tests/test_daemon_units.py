@@ -8,6 +8,7 @@ import hmac
 import json
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,13 +224,18 @@ def test_deliverer_skips_gives_up_and_delivers(tmp_path: Path) -> None:
         states = {d.id: (d.state, d.attempts) for d in state.deliveries()}
         assert states == {"good": (DELIVERED, 1), "old": (SKIPPED, 0), "bad": (FAILED, 2)}
         assert sorted(posted) == ["bad", "bad", "good"]  # nothing sent for the superseded one
-        samples = {
-            s.labels["result"]: s.value
-            for metric in metrics.deliveries.collect()
-            for s in metric.samples
-            if s.name.endswith("_total")
-        }
-        assert samples == {"delivered": 1, "skipped": 1, "failed": 1, "gave_up": 1}
+
+        def samples(counter: Any) -> dict[str, float]:
+            return {
+                s.labels["outcome"]: s.value
+                for metric in counter.collect()
+                for s in metric.samples
+                if s.name.endswith("_total")
+            }
+
+        # Final outcomes, once per delivery; attempts separately (one retry of "bad").
+        assert samples(metrics.deliveries) == {"delivered": 1, "skipped": 1, "abandoned": 1}
+        assert samples(metrics.delivery_attempts) == {"ok": 1, "failed": 2}
     finally:
         deliverer.close()
         state.close()

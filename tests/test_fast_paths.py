@@ -243,7 +243,7 @@ def test_no_yaml_is_parsed_when_the_tree_did_not_change(
         for name in (
             "reconciler.files.contentcache.parse_manifests",
             "reconciler.files.contentcache.parse_lock",
-            "reconciler.files.triggerstore.record_from_data",
+            "reconciler.files.triggerstore.parse_record",
         ):
             monkeypatch.setattr(name, lambda *a, name=name: parsed.append(name))
         again = run_pass(workspace, settings, client, contents=contents)

@@ -15,8 +15,39 @@ from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.validation import ValidationReport
 from reconciler.core.violations import Violation
+from reconciler.files import worktree
+from reconciler.files.loader import LOCKFILE_NAME, REPO_CONFIG_NAME, manifest_files
 from reconciler.files.lockstore import read_lock
 from reconciler.passes.plan import validate_repo
+
+
+def not_a_checkout(path: Path) -> str | None:
+    """Why ``path`` is not a checkout of the GitOps repository, or None when it is one: a
+    directory inside a git work tree, or holding a ``.reconciler.yaml``, an
+    ``images.lock.yaml`` or at least one manifest file. A verb run anywhere else would
+    report on nothing ("valid: 0 objects") or write a repository where none was meant."""
+    if not path.is_dir():
+        return f"{path}: not a directory (a checkout of the GitOps repository)"
+    resolved = path.resolve()
+    if any((d / ".git").exists() for d in (resolved, *resolved.parents)):
+        return None
+    if (path / REPO_CONFIG_NAME).is_file() or (path / LOCKFILE_NAME).is_file():
+        return None
+    if manifest_files(path):
+        return None
+    return (
+        f"{path}: not a checkout of the GitOps repository (no .git above it, no "
+        f"{REPO_CONFIG_NAME}, {LOCKFILE_NAME} or *.yaml manifest in it); give --repo PATH, "
+        "or run `git init` there first"
+    )
+
+
+def require_checkout(path: Path) -> Path:
+    """``path``, or ConfigurationError (exit 2) when it is not a checkout."""
+    problem = not_a_checkout(path)
+    if problem is not None:
+        raise ConfigurationError(problem)
+    return path
 
 
 @dataclass
@@ -29,11 +60,7 @@ class Checkout:
 
     @classmethod
     def open(cls, repo: str) -> Checkout:
-        root = Path(repo)
-        if not root.is_dir():
-            raise ConfigurationError(
-                f"{repo}: not a directory (a checkout of the GitOps repository)"
-            )
+        root = require_checkout(Path(repo))
         config, report, _ = validate_repo(root)
         lock, raw = read_lock(root)
         return cls(root, config, report, lock, raw)
@@ -80,8 +107,9 @@ class Checkout:
         for obj in self.objects:
             if obj.kind == kind:
                 try:
-                    text = (self.root / obj.file).read_text(encoding="utf-8")
-                except OSError:
+                    raw = worktree.read_inside(self.root, self.root / obj.file)
+                    text = raw.decode("utf-8-sig")
+                except (OSError, UnicodeDecodeError):
                     continue
                 return editing.detect_style(text)
         return editing.DEFAULT_STYLE

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
 from reconciler.core.errors import EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS
+from reconciler.core.printable import escape_controls
 from reconciler.core.violations import Violation
 
 if TYPE_CHECKING:
@@ -75,11 +76,11 @@ def add_verb(
 
 
 def err(message: str) -> None:
-    print(f"reconciler: error: {message}", file=sys.stderr)
+    print(escape_controls(f"reconciler: error: {message}", keep="\n\t"), file=sys.stderr)
 
 
 def warn(message: str) -> None:
-    print(f"reconciler: warning: {message}", file=sys.stderr)
+    print(escape_controls(f"reconciler: warning: {message}", keep="\n\t"), file=sys.stderr)
 
 
 def report_problems(problems: Sequence[Violation], message: str) -> None:

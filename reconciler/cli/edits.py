@@ -22,6 +22,7 @@ from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
 from reconciler.core.streams import DOCKER_IMAGE, TagRef
 from reconciler.core.violations import Violation
+from reconciler.files import worktree
 from reconciler.passes.plan import ResolveCache, compute_plan
 
 if TYPE_CHECKING:  # the HTTP stack loads when a verb first asks a registry
@@ -43,7 +44,10 @@ class Edits:
     def object(self, obj: ManifestObject) -> Any:
         edited = self.files.get(obj.file)
         if edited is None:
-            raw = (self.root / obj.file).read_bytes()
+            try:
+                raw = worktree.read_inside(self.root, self.root / obj.file)
+            except OSError as exc:
+                raise PermanentError(f"{obj.file}: cannot read: {exc.strerror or exc}") from exc
             self._raw[obj.file] = raw
             text = raw.decode("utf-8-sig").replace("\r\n", "\n")
             try:
@@ -55,7 +59,8 @@ class Edits:
                         " (a tab character outside a string, e.g. before a comment: valid"
                         " for readers, but the editor cannot keep it; use spaces there)"
                     )
-                raise PermanentError(f"{obj.file}: {exc}{hint}") from exc
+                where = f"{obj.file}:{exc.line}:{exc.column}" if exc.line else obj.file
+                raise PermanentError(f"{where}: {exc}{hint}") from exc
             self.files[obj.file] = edited
         try:
             return edited.object_at(obj.document, obj.base)
@@ -96,23 +101,28 @@ class Edits:
         return b"\xef\xbb\xbf" + data if raw.startswith(b"\xef\xbb\xbf") else data
 
     def write(self) -> list[str]:
+        """Write every change; never outside the work tree (a PermanentError names a
+        path whose symlink leads out, and what was written before it is undone)."""
         paths: list[str] = []
         for path, old, new in self.changes():
-            target = self.root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            data = self._encode(path, new)
             self._written[path] = None if old is None else self._raw.get(path)
-            target.write_bytes(self._encode(path, new))
+            try:
+                worktree.write_inside(self.root, path, data)
+            except worktree.RefusedPath as exc:
+                del self._written[path]
+                self.restore()
+                raise PermanentError(f"{path}: {exc}; nothing written") from exc
             paths.append(path)
         return paths
 
     def restore(self) -> None:
         """Undo :meth:`write` (the verb failed after writing): the original bytes."""
         for path, old in self._written.items():
-            target = self.root / path
             if old is None:
-                target.unlink(missing_ok=True)
+                worktree.remove_inside(self.root, path)
             else:
-                target.write_bytes(old)
+                worktree.write_inside(self.root, path, old)
         self._written.clear()
 
 

@@ -75,6 +75,14 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust for TLS")
     group.add_argument(
+        "--signature-key",
+        action="append",
+        metavar="NAME=FILE",
+        help="a public key (PEM) the signed-image gate may verify with, under NAME "
+        "(repeatable; default: $RECONCILER_SIGNATURE_KEYS, NAME=FILE,...); the repo says "
+        "which tags require which key names",
+    )
+    group.add_argument(
         "--cache-dir", metavar="DIR", help="where clones live (~/.cache/imagestream-reconciler)"
     )
 
@@ -95,7 +103,21 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_registries=getattr(args, "allowed_registries_for_import", None),
         registry_concurrency=getattr(args, "registry_concurrency", None),
         registry_rate=getattr(args, "registry_rate", None),
+        signature_keys=_signature_keys(getattr(args, "signature_key", None)),
     )
+
+
+def _signature_keys(items: list[str] | None) -> dict[str, str] | None:
+    """``--signature-key NAME=FILE`` flags as {name: file}."""
+    if not items:
+        return None
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise ConfigurationError(f"--signature-key {item!r}: expected NAME=FILE")
+        out[name] = file
+    return out
 
 
 def client_from_settings(settings: Settings) -> RegistryClient:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TextIO, cast
 
 from reconciler import __version__
 from reconciler.cli.verbs import VERBS
@@ -23,6 +24,7 @@ from reconciler.core.errors import (
     ConfigurationError,
     ReconcilerError,
 )
+from reconciler.core.printable import escape_controls
 
 EPILOG = """\
 examples:
@@ -59,12 +61,36 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _Printable(io.TextIOBase):
+    """The verbs' output stream: control characters other than newline and tab are
+    escaped on their way to the stream it wraps. Names and messages come from a
+    repository, and a NUL or an escape sequence must not reach a terminal or a pipe raw
+    (JSON and YAML output escape them already; this covers every text line)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(escape_controls(text, keep="\n\t"))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     stream = out or sys.stdout
     try:
-        code = int(args.run(args, stream))
+        code = int(args.run(args, cast(TextIO, _Printable(stream))))
         stream.flush()  # a reader that went away shows here, not in the interpreter's last flush
         return code
     except BrokenPipeError:
@@ -85,7 +111,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ReconcilerError as exc:
         problems = exc.problems if isinstance(exc, ConfigurationError) else (str(exc),)
         for problem in problems:
-            print(f"reconciler: error: {problem}", file=sys.stderr)
+            print(escape_controls(f"reconciler: error: {problem}", keep="\n\t"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

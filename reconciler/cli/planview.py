@@ -7,6 +7,7 @@ import difflib
 from typing import Any, TextIO
 
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS
+from reconciler.core.lockfile import IMPORT_SUCCESS
 from reconciler.core.plan import Plan
 from reconciler.files import loader
 
@@ -23,7 +24,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "notes": plan.notes,
         "failures": {
-            str(ref): {"reason": f.reason, "message": f.message}
+            str(ref): {"type": f.condition, "reason": f.reason, "message": f.message}
             for ref, f in sorted(plan.failures.items())
         },
         "skipped": plan.skipped,
@@ -61,7 +62,9 @@ def print_plan(plan: Plan, out: TextIO, *, show_diff: bool) -> None:
     if plan.failures:
         print("failed (last good digest kept):", file=out)
         for ref, failure in sorted(plan.failures.items()):
-            print(f"  {ref}: {failure.reason}: {failure.message}", file=out)
+            # A refused signature says so: the registry answered, the gate said no.
+            kind = "" if failure.condition == IMPORT_SUCCESS else f"{failure.condition}=False "
+            print(f"  {ref}: {kind}{failure.reason}: {failure.message}", file=out)
     if plan.skipped:
         print("skipped (invalid; lock entries kept):", file=out)
         for name in plan.skipped:

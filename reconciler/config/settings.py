@@ -3,7 +3,8 @@ frozen object that is passed down. Nothing below the CLI reads ``os.environ``.
 
 Repo-level settings live in the repo (``.reconciler.yaml``, see core.repoconfig); these
 are the machine's: which registries.conf, which credentials, which registries imports
-may come from, how hard to hit registries, where to keep clones.
+may come from, how hard to hit registries, where to keep clones, and the public keys
+the machine trusts for signed images (``--signature-key``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from reconciler.core.registries import (
     RegistriesConfError,
     parse_registries_conf_files,
 )
+from reconciler.core.signatures import KEY_NAME_RE, MAX_KEY_BYTES, KeyText
 from reconciler.core.violations import Violation
 from reconciler.registry.authfiles import load_credential_store
 from reconciler.registry.credentials import CredentialsError, CredentialStore
@@ -55,6 +57,9 @@ class Settings:
     # the overall --concurrency applies, and no rate cap).
     registry_concurrency: int | None = None
     registry_rate: float | None = None
+    # Public keys for the signed-image gate, by name, from files outside the repo; a name
+    # the repo's .reconciler.yaml also defines means this machine's key.
+    signature_keys: tuple[KeyText, ...] = ()
 
     def policy_check(self) -> Callable[[ManifestObject], list[Violation]]:
         """The machine's import policy as a validation check (see core.policy)."""
@@ -108,6 +113,48 @@ def read_allowed_registries(path: Path) -> tuple[AllowedRegistry, ...]:
         raise SettingsError(str(exc)) from exc
 
 
+def parse_signature_keys(text: str, where: str) -> dict[str, str]:
+    """``NAME=FILE[,NAME=FILE...]`` (``RECONCILER_SIGNATURE_KEYS``) as {name: file}."""
+    out: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, file = item.partition("=")
+        if not sep or not file:
+            raise SettingsError(f"{where}: {item!r}: expected NAME=FILE")
+        out[name.strip()] = file.strip()
+    return out
+
+
+def read_signature_keys(files: Mapping[str, str], where: str) -> tuple[KeyText, ...]:
+    """The machine's public keys: each file read and loaded now, so that a private key,
+    a missing file or a key type cosign does not sign with stops the start."""
+    # Here rather than at the top: only a machine with keys pays for loading cryptography.
+    from reconciler.registry.publickeys import KeyLoadError, load_public_key
+
+    keys: list[KeyText] = []
+    for name, file in sorted(files.items()):
+        if not KEY_NAME_RE.fullmatch(name):
+            raise SettingsError(
+                f"{where}: {name!r} is not a key name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 63)"
+            )
+        path = Path(file)
+        try:
+            if path.stat().st_size > MAX_KEY_BYTES:
+                raise SettingsError(f"{where}: {name}={file}: over {MAX_KEY_BYTES} bytes")
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"{where}: {name}={file}: cannot read: {exc.strerror}") from exc
+        except UnicodeDecodeError:
+            raise SettingsError(f"{where}: {name}={file}: not UTF-8 text") from None
+        try:
+            load_public_key(name, text)
+        except KeyLoadError as exc:
+            raise SettingsError(f"{where}: {name}={file}: {exc}") from None
+        keys.append(KeyText(name, text, f"{where} {name}={file}"))
+    return tuple(keys)
+
+
 def parse_platform(text: str) -> Platform:
     parts = text.split("/")
     if len(parts) not in (2, 3) or not all(parts):
@@ -156,7 +203,12 @@ def load_settings(
     max_bulk: int | None = None,
     registry_concurrency: int | None = None,
     registry_rate: float | None = None,
+    signature_keys: Mapping[str, str] | None = None,
+    signature_keys_from: str = "--signature-key",
 ) -> Settings:
+    """``signature_keys`` ({name: public key file}) come from a flag or the daemon's
+    configuration (``signature_keys_from`` says which, for messages); without them,
+    ``RECONCILER_SIGNATURE_KEYS``."""
     conf = RegistriesConf()
     conf_path: str | None = None
     paths = [Path(registries_conf)] if registries_conf else registries_conf_candidates(env)
@@ -189,6 +241,13 @@ def load_settings(
             "expected a positive whole number"
         )
     bulk = max_bulk or (int(bulk_text) if bulk_text else None)
+    if signature_keys:
+        keys = read_signature_keys(signature_keys, signature_keys_from)
+    elif env.get("RECONCILER_SIGNATURE_KEYS"):
+        where = "RECONCILER_SIGNATURE_KEYS"
+        keys = read_signature_keys(parse_signature_keys(env[where], where), where)
+    else:
+        keys = ()
     return Settings(
         registries=conf,
         registries_conf_path=conf_path,
@@ -211,4 +270,5 @@ def load_settings(
         registry_rate=_optional_positive(
             registry_rate, env.get("RECONCILER_REGISTRY_RATE"), "registry-rate", float
         ),
+        signature_keys=keys,
     )

@@ -51,6 +51,7 @@ def cross_check(objects: Sequence[ManifestObject], config: RepoConfig) -> list[F
         tags_by_stream[stream] = stream_tags(stream)
         findings += _duplicate_tags(stream, tags_by_stream[stream])
         findings += _scheduled_without_import(stream, tags_by_stream[stream])
+        findings += _repository_not_imported(stream)
 
     known_streams = {(s.namespace, s.name) for s in streams}
     known_tags: set[TagRef] = {t.ref for tags in tags_by_stream.values() for t in tags}
@@ -150,6 +151,32 @@ def _duplicate_tags(stream: ManifestObject, tags: Sequence[TagSpec]) -> list[Fin
     return findings
 
 
+def _repository_not_imported(stream: ManifestObject) -> list[Finding]:
+    """``spec.dockerImageRepository`` asks OpenShift to import the repository's tags into
+    the stream's status. The reconciler does not: its tags are spec tags, each reviewed
+    in the lock. Rather than ignore the field (a silent no-op), refuse it and say how to
+    get the same tags. OpenShift itself deprecated it (openshift/api image/v1/types.go,
+    ImageStreamSpec: "deprecated as of v3.7 ... Specify the source for the tags to be
+    imported in each tag via the spec.tags.from reference instead")."""
+    spec = stream.body.get("spec")
+    repository = spec.get("dockerImageRepository") if isinstance(spec, dict) else None
+    if not isinstance(repository, str) or not repository.strip():
+        return []
+    return [
+        (
+            stream,
+            stream.violation(
+                ("spec", "dockerImageRepository"),
+                f"not imported: the reconciler pins spec.tags only (OpenShift deprecated this "
+                f"field in 3.7 for spec.tags[].from); to import the repository's tags run "
+                f"`reconciler import-image {stream.name} --all --confirm`, which writes them "
+                "into spec.tags (up to maxImagesBulkImportedPerRepository, in OpenShift's "
+                "order) and removes this field",
+            ),
+        )
+    ]
+
+
 def _scheduled_without_import(stream: ManifestObject, tags: Sequence[TagSpec]) -> list[Finding]:
     return [
         (
@@ -238,19 +265,21 @@ def _alias_cycles(tags_by_stream: dict[ManifestObject, list[TagSpec]]) -> list[F
                 edges[tag.ref] = target
                 owner[tag.ref] = (stream, tag)
     findings: list[Finding] = []
-    reported: set[TagRef] = set()
+    # Each tag follows at most one other: walk from each start, never through a tag an
+    # earlier walk has been through (its cycle, if any, is reported already). Linear in
+    # the tags: a chain of thousands of aliases costs no more than thousands of tags.
+    done: set[TagRef] = set()
     for start in sorted(edges):
-        path: list[TagRef] = []
+        order: dict[TagRef, int] = {}
         node: TagRef | None = start
-        while node is not None and node in edges and node not in path:
-            path.append(node)
+        while node is not None and node in edges and node not in order and node not in done:
+            order[node] = len(order)
             node = edges.get(node)
-        if node is None or node not in path:
+        done.update(order)
+        if node is None or node not in order:
             continue
-        cycle = path[path.index(node) :]
-        if any(ref in reported for ref in cycle):
-            continue
-        reported.update(cycle)
+        path = list(order)
+        cycle = path[order[node] :]
         text = " -> ".join(str(ref) for ref in [*cycle, cycle[0]])
         for ref in cycle:
             stream, tag = owner[ref]

@@ -1,4 +1,5 @@
-"""The text of ``reconciler describe is``, laid out as ``oc describe is`` prints it.
+"""The text of ``reconciler describe is``, laid out as ``oc describe is`` prints it, and
+of ``describe isimage``/``istag``, laid out as oc prints an Image.
 
 Pure: a view and ``now`` in, text out. Owns the layout only: what a stream holds is
 worked out in ``reconciler.core.views``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from reconciler.core.streams import (
     DOCKER_IMAGE,
@@ -95,3 +97,52 @@ def render_describe(view: StreamView, now: dt.datetime) -> str:
         if condition is not None or tag.history:
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    """What an image's config says (as the registry serves it), for :func:`render_image`."""
+
+    created: str | None = None
+    architecture: str | None = None
+    os: str | None = None
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    working_dir: str | None = None
+    user: str | None = None
+    exposed_ports: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    env: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+
+
+def render_image(
+    digest: str, pull_spec: str, seen: str | None, details: ImageDetails | None, now: dt.datetime
+) -> str:
+    """``oc describe isimage`` (and ``istag``) for one image: its name and pull spec,
+    when the lock first saw it (``Created``), then what its config says when it could be
+    read (``details``). oc's layout (``DescribeImage`` in openshift/oc
+    pkg/helpers/describe/describer.go), less what only a cluster keeps: layer sizes and
+    signatures."""
+    rows = [("Image Name", digest), ("Docker Image", pull_spec), ("Name", digest)]
+    if seen:
+        rows.append(("Created", ago(seen, now)))
+    if details is not None:
+        if details.created:
+            rows.append(("Image Created", ago(details.created, now)))
+        rows.append(("Author", ""))
+        rows.append(("Arch", details.architecture or ""))
+        if details.entrypoint:
+            rows.append(("Entrypoint", " ".join(details.entrypoint)))
+        if details.cmd or not details.entrypoint:
+            rows.append(("Command", " ".join(details.cmd)))
+        rows.append(("Working Dir", details.working_dir or ""))
+        rows.append(("User", details.user or ""))
+        rows.append(("Exposes Ports", ", ".join(sorted(details.exposed_ports))))
+        labels = "\n".join(f"{k}={v}" for k, v in sorted(details.labels.items()))
+        rows.append(("Docker Labels", labels))
+        if details.env:
+            rows.append(("Environment", "\n".join(details.env)))
+        if details.volumes:
+            rows.append(("Volumes", "\n".join(sorted(details.volumes))))
+    return "\n".join(_table(rows)) + "\n"

@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
+from reconciler.core import yamlguard
 from reconciler.core.errors import PermanentError
 from reconciler.core.violations import Path
 
@@ -36,7 +37,14 @@ _CONTENT = re.compile(r"^( *)(\S)")
 
 
 class EditError(PermanentError):
-    """The file cannot be edited safely (not YAML, or the object is not where expected)."""
+    """The file cannot be edited safely (not YAML, past a limit of
+    :mod:`reconciler.core.yamlguard`, or the object is not where expected); ``line`` and
+    ``column`` say where, when a place in the text is to blame."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 @dataclass(frozen=True)
@@ -106,11 +114,15 @@ def detect_style(text: str, default: Style = DEFAULT_STYLE) -> Style:
 
 def load_documents(text: str, style: Style) -> list[Any]:
     """Every YAML document of ``text`` as round-trip nodes, in order. Raises
-    EditError when the text does not parse."""
+    EditError when the text does not parse or breaks a limit of yamlguard."""
+    refusal = yamlguard.check_yaml(text)
+    if refusal is not None:
+        raise EditError(f"cannot parse: {refusal.message}", refusal.line, refusal.column)
     try:
         return list(style.yaml().load_all(text))
     except Exception as exc:  # ruamel raises many types; all mean "cannot edit safely"
-        raise EditError(f"cannot parse: {exc}") from exc
+        where = yamlguard.describe_error(exc, text)
+        raise EditError(f"cannot parse: {where.message}", where.line, where.column) from exc
 
 
 def dump_documents(documents: Sequence[Any], style: Style, explicit_start: bool) -> str:

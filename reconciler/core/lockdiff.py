@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.core.lockfile import Lock, TagLock
+from reconciler.core.lockfile import SIGNATURE_VERIFIED, Lock, TagLock
 from reconciler.core.streams import TagRef
 
 
@@ -18,7 +18,7 @@ class TagChange:
     Sorts by tag."""
 
     ref: TagRef
-    kind: str  # added | removed | moved | spec | failed | recovered
+    kind: str  # added | removed | moved | spec | failed | recovered | verified
     text: str
 
 
@@ -32,19 +32,29 @@ def _describe(ref: TagRef, old: TagLock | None, new: TagLock | None) -> TagChang
     if old is None and new is not None:
         where = f" -> {short(new.digest)}" if new.digest else ""
         fail = f" (failed: {new.condition.reason})" if new.condition and not new.digest else ""
-        return TagChange(ref, "added", f"{ref}: added, from {new.source.name}{where}{fail}")
+        signed = f" (signed: key {new.signature.key})" if new.signature else ""
+        return TagChange(ref, "added", f"{ref}: added, from {new.source.name}{where}{signed}{fail}")
     if new is None and old is not None:
         return TagChange(ref, "removed", f"{ref}: removed (was {short(old.digest)})")
     assert old is not None and new is not None
+    signed = f" (signed: key {new.signature.key})" if new.signature else ""
     if old.digest != new.digest:
-        return TagChange(ref, "moved", f"{ref}: {short(old.digest)} -> {short(new.digest)}")
+        return TagChange(ref, "moved", f"{ref}: {short(old.digest)} -> {short(new.digest)}{signed}")
     if old.source != new.source:
         return TagChange(ref, "spec", f"{ref}: spec changed, now from {new.source.name}")
     if new.condition and old.condition != new.condition:
         c = new.condition
+        if c.type == SIGNATURE_VERIFIED:
+            return TagChange(ref, "failed", f"{ref}: signature refused ({c.reason}): {c.message}")
         return TagChange(ref, "failed", f"{ref}: import failed ({c.reason}): {c.message}")
     if old.condition and not new.condition:
-        return TagChange(ref, "recovered", f"{ref}: import succeeded again")
+        return TagChange(ref, "recovered", f"{ref}: import succeeded again{signed}")
+    if new.signature and old.signature != new.signature:
+        return TagChange(
+            ref,
+            "verified",
+            f"{ref}: {short(new.digest)} signature verified by key {new.signature.key}",
+        )
     if old != new:
         return TagChange(ref, "spec", f"{ref}: updated")
     return None

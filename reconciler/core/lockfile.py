@@ -27,13 +27,14 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 
+from reconciler.core import yamlfast, yamlguard
 from reconciler.core.errors import PermanentError
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.memo import pickled_by_fields
 from reconciler.core.streams import TagRef
-from reconciler.core.yamltext import Flow, dump_machine_yaml, load_machine_yaml
+from reconciler.core.yamltext import Flow, dump_machine_yaml, machine_yaml
 
 # apiVersion of trigger records, and of lockfiles before issue 12 (still read).
 API_VERSION = "reconciler.imagestreams.io/v1"
@@ -48,6 +49,8 @@ HEADER = (
 )
 # The condition type of a tag's import result, as OpenShift names it.
 IMPORT_SUCCESS = "ImportSuccess"
+# The condition type of the signed-image gate (see reconciler.core.signatures).
+SIGNATURE_VERIFIED = "SignatureVerified"
 
 
 class LockfileError(PermanentError):
@@ -105,6 +108,26 @@ class Condition:
 
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
+class SignatureRecord:
+    """Which configured key verified the pinned digest's signature: the key's name and
+    the SHA-256 of its DER SubjectPublicKeyInfo (so a different key under the same name
+    is not taken for the one that verified), and ``signed_digest`` when the signature
+    names the index the pinned platform image was chosen from rather than the image."""
+
+    key: str
+    public_key: str  # sha256:<hex> of the key's DER SubjectPublicKeyInfo
+    signed_digest: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data: ``key``, ``publicKey``, and ``signedDigest`` only when set."""
+        data: dict[str, Any] = {"key": self.key, "publicKey": self.public_key}
+        if self.signed_digest:
+            data["signedDigest"] = self.signed_digest
+        return data
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class TagSource:
     """What the manifest says the tag comes from: a change here is a spec change."""
 
@@ -152,10 +175,12 @@ class TagLock:
     image: str | None = None
     history: tuple[HistoryItem, ...] = ()
     condition: Condition | None = None
+    # Which key verified the pinned digest (tags that require a signature); None else.
+    signature: SignatureRecord | None = None
 
     def to_data(self) -> dict[str, Any]:
-        """Plain data: the source's fields, then the pin, history and condition; absent
-        values left out."""
+        """Plain data: the source's fields, then the pin (and the key that verified it),
+        history and condition; absent values left out."""
         data = self.source.to_data()
         if self.resolved_from:
             data["source"] = self.resolved_from
@@ -163,6 +188,8 @@ class TagLock:
             data["digest"] = self.digest
         if self.image:
             data["image"] = self.image
+        if self.signature:
+            data["signature"] = self.signature.to_data()
         if self.history:
             data["history"] = [h.to_data() for h in self.history]
         if self.condition:
@@ -170,7 +197,8 @@ class TagLock:
         return data
 
     def moved_to(self, digest: str, image: str, now: str) -> TagLock:
-        """The tag now points at ``digest``: a new history item on top, condition cleared."""
+        """The tag now points at ``digest``: a new history item on top, condition cleared
+        (and the signature record, which was about the old digest)."""
         if digest == self.digest:
             if image == self.image and self.condition is None:
                 return self  # nothing moved: the same entry
@@ -178,18 +206,30 @@ class TagLock:
         generation = (self.history[0].generation + 1) if self.history else 1
         item = HistoryItem(digest=digest, image=image, created=now, generation=generation)
         return replace(
-            self, digest=digest, image=image, history=(item, *self.history), condition=None
+            self,
+            digest=digest,
+            image=image,
+            history=(item, *self.history),
+            condition=None,
+            signature=None,
         )
 
-    def failed(self, reason: str, message: str, now: str) -> TagLock:
+    def failed(
+        self, reason: str, message: str, now: str, condition_type: str = IMPORT_SUCCESS
+    ) -> TagLock:
         """The resolve failed: keep the last good digest, record the condition. An
         unchanged failure keeps its original time, so a failing tag does not rewrite the
         lock on every pass."""
         old = self.condition
-        if old is not None and old.reason == reason and old.message == message:
+        if (
+            old is not None
+            and old.type == condition_type
+            and old.reason == reason
+            and old.message == message
+        ):
             return self
         when = old.last_transition if old is not None else now
-        return replace(self, condition=Condition(reason, message, when))
+        return replace(self, condition=Condition(reason, message, when, type=condition_type))
 
 
 @pickled_by_fields
@@ -244,6 +284,8 @@ def _tag_to_data(tag: TagLock) -> dict[str, Any]:
         data["digest"] = tag.digest
     if tag.image:
         data["image"] = tag.image
+    if tag.signature:
+        data["signature"] = tag.signature.to_data()
     if tag.history:
         items = []
         for h in tag.history:
@@ -402,8 +444,20 @@ def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLo
             reason=_req(raw, "reason", w, p),
             message=_req(raw, "message", w, p),
             last_transition=_req(raw, "lastTransitionTime", w, p),
+            type=_opt(raw, "type", w, p) or IMPORT_SUCCESS,
         )
         _check_time(condition.last_transition, "lastTransitionTime", w, p)
+    signature = None
+    raw_signature = _opt(data, "signature", where, path, dict)
+    if raw_signature is not None:
+        w, p = f"{where}.signature", (*path, "signature")
+        signature = SignatureRecord(
+            key=_req(raw_signature, "key", w, p),
+            public_key=_req(raw_signature, "publicKey", w, p),
+            signed_digest=_opt(raw_signature, "signedDigest", w, p),
+        )
+        _check_digest(signature.public_key, "publicKey", w, p)
+        _check_digest(signature.signed_digest, "signedDigest", w, p)
     tag_source = TagSource(
         kind=_req(source, "kind", from_where, from_path),
         name=_req(source, "name", from_where, from_path),
@@ -430,6 +484,7 @@ def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLo
         image=image,
         history=tuple(history),
         condition=condition,
+        signature=signature,
     )
     _one_of(source, "kind", SOURCE_KINDS, None, from_where, from_path)
     _check_digest(lock.digest, "digest", where, path)
@@ -495,9 +550,26 @@ def _locate(text: bytes | str, path: Path) -> tuple[int, int]:
 
 def parse_lock(text: bytes | str) -> Lock:
     """Read a committed lockfile; an empty text is ``Lock()``. Raises LockfileError naming
-    the field, at its line, rather than guess: the pass must not overwrite history."""
+    the field, at its line, rather than guess: the pass must not overwrite history. The
+    text passes the limits of :mod:`reconciler.core.yamlguard` first (all but the node
+    count: a lock grows with the repo)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            raise LockfileError("not UTF-8 text", line) from None
+    # What we write is read by the fast reader, which takes only our dialect (no alias,
+    # no control character, nesting far under the limits); anything else passes the
+    # limits first, then the full YAML loader.
+    data = yamlfast.load(text)
+    if data is yamlfast.NOT_OURS:
+        refusal = yamlguard.check_yaml(text, max_nodes=None)
+        if refusal is not None:
+            raise LockfileError(refusal.message, refusal.line, refusal.column)
     try:
-        data = load_machine_yaml(text)
+        if data is yamlfast.NOT_OURS:
+            data = machine_yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise LockfileError(
@@ -505,8 +577,9 @@ def parse_lock(text: bytes | str) -> Lock:
             (mark.line + 1) if mark else 1,
             (mark.column + 1) if mark else 1,
         ) from exc
-    except YAMLError as exc:
-        raise LockfileError(f"YAML error: {exc}") from exc
+    except yamlguard.LOAD_ERRORS as exc:
+        problem = yamlguard.describe_error(exc, text)
+        raise LockfileError(problem.message, problem.line, problem.column) from exc
     try:
         return _lock_from_data(data)
     except _FieldError as exc:

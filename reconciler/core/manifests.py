@@ -3,9 +3,11 @@ BuildConfig, DeploymentConfig and the Kubernetes workloads) read from YAML text,
 with the file, line and column of every field it holds.
 
 Owns YAML parsing (ruamel.yaml, round-trip so we keep positions), the refusal of
-duplicate keys, recursive or exploding aliases, and the unpacking of multi-document
-files, ``List`` items and ``Template`` objects. Takes text, returns data: reading files
-is ``reconciler.files.loader``'s job.
+duplicate keys, and the unpacking of multi-document files, ``List`` items and
+``Template`` objects. Every text first passes the limits of
+:mod:`reconciler.core.yamlguard` (nesting, nodes, aliases, control characters): a file
+refused there is one violation at its line, never a crash. Takes text, returns data:
+reading files is ``reconciler.files.loader``'s job.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import CollectionNode, Node
+from ruamel.yaml.error import MarkedYAMLError
 
-from reconciler.core import yamldata
+from reconciler.core import yamldata, yamlguard
 from reconciler.core.objects import BUILD_CONFIG as BUILD_CONFIG
 from reconciler.core.objects import DEPLOYMENT_CONFIG as DEPLOYMENT_CONFIG
 from reconciler.core.objects import IMAGE_STREAM as IMAGE_STREAM
@@ -29,10 +30,10 @@ from reconciler.core.objects import ManifestObject as ManifestObject
 from reconciler.core.objects import ObjectKey as ObjectKey
 from reconciler.core.violations import Path, Violation
 
-# Nodes that alias expansion may add to one file beyond what is written in it. Real
-# manifests use anchors for a few shared blocks; a "billion laughs" file multiplies them.
-MAX_ALIAS_EXPANSION = 100_000
-# Nodes in one file after expansion: a hard stop whatever the anchors do.
+# Nodes that alias expansion may add to one file beyond what is written in it (checked
+# on the node graph before anything is built: yamlguard), and, as a second line, nodes
+# in one file after expansion, whatever the anchors do.
+MAX_ALIAS_EXPANSION = yamlguard.MAX_ALIAS_EXPANSION
 MAX_NODES = 2_000_000
 
 
@@ -176,51 +177,52 @@ def _mark_violation(file: str, exc: MarkedYAMLError) -> Violation:
     return Violation(file=file, line=line, column=col, object="", path="", message=message)
 
 
-def _has_recursive_alias(text: str) -> bool:
-    """True when some node contains itself (``a: &x {b: *x}``)."""
-    active: set[int] = set()
-    done: set[int] = set()
+def _error_violation(file: str, text: str, exc: Exception) -> Violation:
+    """Any parser error as one violation, at its line and column."""
+    if isinstance(exc, MarkedYAMLError):
+        return _mark_violation(file, exc)
+    return _refused(file, yamlguard.describe_error(exc, text))
 
-    def visit(node: Node) -> bool:
-        ident = id(node)
-        if ident in active:
-            return True
-        if ident in done or not isinstance(node, CollectionNode):
-            return False
-        active.add(ident)
-        children: list[Node] = []
-        for item in node.value:
-            children.extend(item if isinstance(item, tuple) else (item,))
-        found = any(visit(child) for child in children)
-        active.discard(ident)
-        done.add(ident)
-        return found
 
-    return any(visit(root) for root in _yaml().compose_all(text) if root is not None)
+def _refused(file: str, refusal: yamlguard.Refusal) -> Violation:
+    return Violation(file, refusal.line, refusal.column, "", "", refusal.message)
 
 
 def parse_manifests(text: str, file: str, default_namespace: str = "default") -> ParsedFile:
     """Parse one file's text into our objects. A file-level problem (syntax, duplicate
-    key, alias bomb) is one violation and no objects: we never act on half a file.
+    key, a limit of :mod:`reconciler.core.yamlguard`) is one violation and no objects:
+    we never act on half a file.
 
     Valid YAML is read with the C-backed safe loader, and field positions are worked out
     only when something asks for one (a violation to report): the round-trip loader that
     keeps positions is several times slower, and most passes report nothing. Anything
     the fast path refuses goes through the round-trip path, which words the error."""
-    fast = _parse_fast(text, file, default_namespace)
-    parsed = fast if fast is not None else _parse_round_trip(text, file, default_namespace)
+    refusal = yamlguard.check_yaml(text)
+    if refusal is not None:
+        return ParsedFile([], [_refused(file, refusal)], 0)
+    try:
+        fast = _parse_fast(text, file, default_namespace)
+        parsed = fast if fast is not None else _parse_round_trip(text, file, default_namespace)
+    except RecursionError:
+        # The limits above make this unreachable; should a text slip past them, it is
+        # still one violation, not a traceback.
+        return ParsedFile([], [_refused(file, _TOO_DEEP)], 0)
     # Each object keeps its file's text (shared, not copied): a place inside a scalar
     # (an annotation's JSON) and an edit of the file are found from it.
     objects = [replace(obj, source=text) for obj in parsed.objects]
     return ParsedFile(objects, parsed.violations, parsed.other_documents)
 
 
+_TOO_DEEP = yamlguard.Refusal(
+    1, 1, f"refused: nesting deeper than {yamlguard.MAX_DEPTH} levels (after expansion)"
+)
+
+
 def _parse_fast(text: str, file: str, default_namespace: str) -> ParsedFile | None:
-    if "&" in text:
-        return None  # anchors: the round-trip path checks them for recursion
-    # libyaml's composer and our scalar rules (reconciler.core.yamldata); when it is not
-    # sure to read the text as ruamel.yaml would, ruamel.yaml's safe loader does.
-    datas = yamldata.load_all(text, MAX_NODES)
+    # libyaml's composer and our scalar rules (reconciler.core.yamldata); a text with
+    # anchors (bounded by yamlguard), or one it is not sure to read as ruamel.yaml would,
+    # goes through ruamel.yaml's safe loader.
+    datas = None if "&" in text else yamldata.load_all(text, MAX_NODES)
     if datas is None:
         datas = _load_safe(text)
     if datas is None:
@@ -244,7 +246,7 @@ def _load_safe(text: str) -> list[JSON] | None:
     it refuses the text or it is too large."""
     try:
         documents = list(_fast_yaml().load_all(text))
-    except YAMLError:
+    except yamlguard.LOAD_ERRORS:
         return None
     converter = _Converter(record_positions=False)
     try:
@@ -281,7 +283,7 @@ class _FilePositions:
                         converter.convert(node, (), _node_pos(getattr(node, "lc", None)), False)
                         self._tables[index] = converter.positions
                     break
-                except YAMLError:
+                except yamlguard.LOAD_ERRORS:
                     self._tables = {}
         return self._tables.get(document, {})
 
@@ -303,17 +305,9 @@ class _DocumentPositions(Mapping[Path, tuple[int, int]]):
 
 def _parse_round_trip(text: str, file: str, default_namespace: str) -> ParsedFile:
     try:
-        # Anchors are rare in manifests; only then is the node graph checked for an alias
-        # inside its own anchor, which ruamel would otherwise load silently as null.
-        if "&" in text and _has_recursive_alias(text):
-            return ParsedFile(
-                [], [Violation(file, 1, 1, "", "", "refused: recursive YAML alias")], 0
-            )
         documents = list(_yaml().load_all(text))
-    except MarkedYAMLError as exc:
-        return ParsedFile([], [_mark_violation(file, exc)], 0)
-    except YAMLError as exc:
-        return ParsedFile([], [Violation(file, 1, 1, "", "", f"YAML error: {exc}")], 0)
+    except yamlguard.LOAD_ERRORS as exc:
+        return ParsedFile([], [_error_violation(file, text, exc)], 0)
 
     objects: list[ManifestObject] = []
     violations: list[Violation] = []
@@ -404,18 +398,17 @@ def _unpack(
 
 def load_positioned(text: str, file: str) -> tuple[JSON, dict[Path, tuple[int, int]]] | Violation:
     """One YAML document as plain data plus the position of every field, with the same
-    refusals as manifests (duplicate keys, alias bombs). For configuration files."""
+    refusals as manifests (duplicate keys, the limits of yamlguard). For configuration
+    files."""
+    refusal = yamlguard.check_yaml(text)
+    if refusal is not None:
+        return _refused(file, refusal)
     try:
-        if "&" in text and _has_recursive_alias(text):
-            return Violation(file, 1, 1, "", "", "refused: recursive YAML alias")
         document = _yaml().load(text)
-    except MarkedYAMLError as exc:
-        return _mark_violation(file, exc)
-    except YAMLError as exc:
-        return Violation(file, 1, 1, "", "", f"YAML error: {exc}")
-    converter = _Converter()
-    try:
+        converter = _Converter()
         data = converter.convert(document, (), _node_pos(getattr(document, "lc", None)), False)
     except (_TooLarge, _Recursive):
         return Violation(file, 1, 1, "", "", "refused: YAML aliases expand too far")
+    except yamlguard.LOAD_ERRORS as exc:
+        return _error_violation(file, text, exc)
     return data, converter.positions

@@ -13,10 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.settriggers import annotation_entry
+from reconciler.core.settriggers import marshal as marshal_triggers
 from reconciler.core.streams import TagRef
 
 # The annotation oc new-app puts on what it generates.
 GENERATED_BY = {"openshift.io/generated-by": "OpenShiftNewApp"}
+TRIGGERS = "image.openshift.io/triggers"
 # The image label that names exposed ports ("8080:http,8443:https").
 EXPOSE_SERVICES = "io.openshift.expose-services"
 _DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
@@ -107,10 +110,14 @@ def build_objects(
     config: ImageConfig,
     *,
     namespace: str | None,
+    deployment_config: bool = False,
 ) -> list[dict[str, Any]]:
-    """The DeploymentConfig (and a Service when the image exposes ports). ``namespace`` is
-    written only when not the repo's default; the trigger names the tag's namespace only
-    when it differs from the app's."""
+    """A Deployment that follows the tag through the ``image.openshift.io/triggers``
+    annotation, as ``oc new-app`` 4.x writes it, or with ``deployment_config`` the
+    DeploymentConfig with an ImageChange trigger (``--as-deployment-config``); and a
+    Service when the image exposes ports. ``namespace`` is written only when not the
+    repo's default; a DeploymentConfig's trigger names the tag's namespace only when it
+    differs from the app's."""
     labels = {
         "app": name,
         "app.kubernetes.io/component": name,
@@ -137,6 +144,10 @@ def build_objects(
             {"name": f"{name}-volume-{i}", "emptyDir": {}}
             for i in range(1, len(config.volumes) + 1)
         ]
+    if not deployment_config:
+        return _with_service(
+            _deployment(name, source, metadata, container, pod_spec), metadata, config
+        )
     source_from: dict[str, Any] = {"kind": "ImageStreamTag"}
     if namespace is not None and source.namespace != namespace:
         source_from["namespace"] = source.namespace
@@ -165,7 +176,50 @@ def build_objects(
             ],
         },
     }
-    objects: list[dict[str, Any]] = [deployment]
+    return _with_service(deployment, metadata, config)
+
+
+def _deployment(
+    name: str,
+    source: TagRef,
+    metadata: dict[str, Any],
+    container: dict[str, Any],
+    pod_spec: dict[str, Any],
+) -> dict[str, Any]:
+    """oc new-app's Deployment (openshift/oc pkg/helpers/newapp/app/app.go,
+    ``DeploymentRef.Deployment``): selector and pod labels ``deployment: NAME``, and the
+    image trigger as an annotation entry per container, naming the stream's namespace.
+    oc writes ``image: " "`` for the trigger controller to fill in on the cluster; here
+    the container gets the tag's pinned image, what that controller would set, so the
+    manifest also runs where no controller fills it in (and write-back keeps it current)."""
+    selector = {"deployment": name}
+    trigger = annotation_entry(
+        "Deployment", f"{source.stream}:{source.tag}", source.namespace, name, paused=False
+    )
+    meta = {k: (dict(v) if isinstance(v, dict) else v) for k, v in metadata.items()}
+    # Map keys in the order oc's YAML prints them (sorted).
+    meta["annotations"] = {TRIGGERS: marshal_triggers([trigger]), **meta["annotations"]}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": dict(selector)},
+            "template": {
+                "metadata": {"labels": dict(selector), "annotations": dict(GENERATED_BY)},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def _with_service(
+    workload: dict[str, Any], metadata: dict[str, Any], config: ImageConfig
+) -> list[dict[str, Any]]:
+    """``workload`` and a Service selecting its pods when the image exposes ports."""
+    objects: list[dict[str, Any]] = [workload]
+    selector = dict(workload["spec"]["template"]["metadata"]["labels"])
     if config.ports:
         objects.append(
             {

@@ -26,7 +26,9 @@ def _to_commented(value: Any, quote: str) -> Any:
         seq.extend(_to_commented(item, quote) for item in value)
         return seq
     if isinstance(value, str):
-        return scalar(value, quote)
+        # A value holding double quotes and no single ones (JSON, as in an annotation) reads
+        # best single-quoted, as oc and kubectl print it.
+        return scalar(value, "'" if '"' in value and "'" not in value else quote)
     return value
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from reconciler.core.lockdiff import TagChange
 from reconciler.core.lockfile import Lock, TagLock
+from reconciler.core.printable import escape_controls
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.resolution import Failure
 from reconciler.core.streams import IMAGE_STREAM_TAG, TagRef, alias_target
@@ -64,7 +65,8 @@ class Plan:
 
     def commit_message(self) -> str:
         """A subject that counts what changed, then every lock change, record and
-        skipped object: a reviewer reads the whole change in ``git log``."""
+        skipped object: a reviewer reads the whole change in ``git log``. Names from
+        the repo have their control characters escaped: git refuses a NUL."""
         moved = [c for c in self.changes if c.kind == "moved"]
         added = [c for c in self.changes if c.kind == "added"]
         head = []
@@ -96,7 +98,7 @@ class Plan:
         if self.skipped:
             lines.append("Skipped (invalid, lock entries kept):")
             lines += [f"  {name}" for name in self.skipped]
-        return "\n".join(lines).rstrip() + "\n"
+        return "\n".join(escape_controls(line) for line in lines).rstrip() + "\n"
 
 
 def followers(lock: Lock, roots: Collection[TagRef]) -> set[TagRef]:

@@ -2,7 +2,9 @@
 the default namespace, the local (in-cluster) registry path used by
 ``referencePolicy: Local`` and by build outputs, which ImageStreamTags live outside
 the repo (on the cluster) so that references to them are not errors, and whether the
-pass writes pinned images back into the manifests (``writeBack``).
+pass writes pinned images back into the manifests (``writeBack``), and which images
+must be signed, by which public keys, before they are pinned (``signatures``: see
+``reconciler.core.signatures``).
 
 Machine settings (credentials, registries.conf, work directories) never live here: the
 repo is shared, the machine is not.
@@ -18,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from reconciler.core import yamlguard
 from reconciler.core.secrets import PullSecretLinks, parse_pull_secret_links
+from reconciler.core.signatures import SignatureConfig, parse_signature_config
 from reconciler.core.violations import Violation
 
 # OpenShift's internal registry, as pods in the cluster reach it.
@@ -32,6 +35,7 @@ _KNOWN_KEYS = {
     "external",
     "pullSecrets",
     "writeBack",
+    "signatures",
 }
 
 
@@ -53,6 +57,8 @@ class RepoConfig:
     # workload's fieldPath, a DeploymentConfig's containerNames, a BuildConfig's
     # DockerImage strategy image), as OpenShift's trigger controllers do on a cluster.
     write_back: bool = False
+    # The signed-image gate: public keys in the repo, and which tags require a signature.
+    signatures: SignatureConfig = field(default_factory=SignatureConfig)
 
     def is_external(self, namespace: str, stream: str, tag: str) -> bool:
         """Whether ``namespace/stream:tag`` matches an ``external`` pattern (fnmatch,
@@ -64,16 +70,17 @@ class RepoConfig:
 def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]]:
     """Parse ``.reconciler.yaml``. Problems are violations; the defaults stand in for a
     field that is wrong, so a typo there never stops validation of the manifests."""
+    refused = yamlguard.check_yaml(text)
+    if refused is not None:
+        return RepoConfig(), [
+            Violation(file, refused.line, refused.column, "", "", refused.message)
+        ]
     yaml = YAML(typ="rt")
     try:
         data: Any = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 1
-        col = mark.column + 1 if mark is not None else 1
-        return RepoConfig(), [Violation(file, line, col, "", "", f"YAML error: {exc.problem}")]
-    except YAMLError as exc:
-        return RepoConfig(), [Violation(file, 1, 1, "", "", f"YAML error: {exc}")]
+    except yamlguard.LOAD_ERRORS as exc:
+        error = yamlguard.describe_error(exc, text)
+        return RepoConfig(), [Violation(file, error.line, error.column, "", "", error.message)]
     if data is None:
         return RepoConfig(), []
     if not isinstance(data, dict):
@@ -127,4 +134,6 @@ def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]
     for problem in link_problems:
         bad("pullSecrets", problem)
     values["pull_secrets"] = links
+    values["signatures"], signature_problems = parse_signature_config(data, file)
+    problems.extend(signature_problems)
     return RepoConfig(**values), problems

@@ -9,7 +9,9 @@ Rules (OpenShift's, see DESIGN.md):
 - an ImageStreamTag alias follows its target, chains included;
 - an ImageStreamImage tag pins the named image of another stream's history;
 - tags of invalid streams keep their committed entries untouched;
-- a failure keeps the last good digest and records a condition.
+- a failure keeps the last good digest and records a condition;
+- a digest the signed-image gate refused is a failure like any other (its condition is
+  ``SignatureVerified``); one it verified carries the key, which the lock records.
 
 Pure: registry answers come in as data, ``now`` as a string. Must not ask a registry:
 the pass sends :func:`import_requests` to ``reconciler.registry`` and hands the answers to
@@ -22,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.consumers import Consumer
-from reconciler.core.lockfile import Lock, TagLock, TagSource
+from reconciler.core.lockfile import IMPORT_SUCCESS, Lock, SignatureRecord, TagLock, TagSource
 from reconciler.core.manifests import ManifestObject, ObjectKey
 from reconciler.core.references import ImageReference, InvalidReference, parse_image_reference
 from reconciler.core.repoconfig import RepoConfig
@@ -61,6 +63,11 @@ class Resolution:
 
     digest: str
     source: str  # the qualified reference that answered, e.g. docker.io/library/nginx:1.25
+    # The index a Legacy platform image was chosen from (its signature counts too). Not
+    # part of equality: the answer is the digest.
+    index_digest: str | None = field(default=None, compare=False)
+    # The key that verified ``digest``, when the tag requires a signature.
+    signature: SignatureRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class Failure:
 
     reason: str  # CamelCase constant
     message: str
+    condition: str = IMPORT_SUCCESS  # the condition type it is recorded as
 
 
 # A registry's answer for one tag.
@@ -264,19 +272,26 @@ def build_lock(
                 image = pinned_reference(source, ref, repository, outcome.digest, config)
                 if base.resolved_from != outcome.source:
                     base = replace(base, resolved_from=outcome.source)
-                tags[ref] = base.moved_to(outcome.digest, image, now)
+                moved = base.moved_to(outcome.digest, image, now)
+                if outcome.signature is not None and moved.signature != outcome.signature:
+                    moved = replace(moved, signature=outcome.signature)
+                tags[ref] = moved
             elif isinstance(outcome, Failure):
-                if base.condition is not None and base.condition.reason == outcome.reason:
+                if (
+                    base.condition is not None
+                    and base.condition.reason == outcome.reason
+                    and base.condition.type == outcome.condition
+                ):
                     # The same failure goes on: keep the condition as first recorded. Its
                     # wording drifts (connection refused, then "backed off"), and a lock
                     # that changes while nothing changes is a commit on every pass.
                     tags[ref] = base
                 else:
-                    tags[ref] = base.failed(outcome.reason, outcome.message, now)
+                    tags[ref] = base.failed(outcome.reason, outcome.message, now, outcome.condition)
             else:
                 tags[ref] = base
         elif source.reference:
-            tags[ref] = replace(base, digest=None, image=None, resolved_from=None)
+            tags[ref] = replace(base, digest=None, image=None, resolved_from=None, signature=None)
         else:
             tags[ref] = base
             pending[ref] = source

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from reconciler.core import yamlfast, yamlguard
 from reconciler.core.consumers import Consumer
 from reconciler.core.errors import PermanentError
 from reconciler.core.lockfile import API_VERSION, Lock
 from reconciler.core.manifests import BUILD_CONFIG, ObjectKey
 from reconciler.core.objects import SHORT_KINDS
 from reconciler.core.streams import TagRef
-from reconciler.core.yamltext import dump_machine_yaml
+from reconciler.core.yamltext import dump_machine_yaml, machine_yaml
 
 # A record's kind, its two types (OpenShift's trigger names) and its two statuses.
 RECORD_KIND = "TriggerRecord"
@@ -205,18 +206,50 @@ def record_from_data(data: Any, where: str) -> TriggerRecord:
             type=str(data["type"]),
             consumer=key,
             tag=tag,
-            from_digest=data.get("fromDigest"),
-            to_digest=data.get("toDigest"),
-            image=data.get("image"),
+            from_digest=_optional_text(data, "fromDigest"),
+            to_digest=_optional_text(data, "toDigest"),
+            image=_optional_text(data, "image"),
             automatic=data.get("automatic", True) is True,
             container_names=tuple(str(n) for n in data.get("containerNames") or ()),
             created=str(data["created"]),
             status=str(data.get("status", OPEN)),
             acknowledged=str(data["acknowledged"]) if data.get("acknowledged") else None,
-            spec_hash=data.get("specHash"),
+            spec_hash=_optional_text(data, "specHash"),
         )
     except (KeyError, TypeError) as exc:
         raise TriggerRecordError(f"{where}: missing or malformed field {exc}") from exc
+
+
+def _optional_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(repr(key))
+    return value
+
+
+def parse_record(raw: bytes, file: str) -> TriggerRecord:
+    """A record file's bytes. Raises TriggerRecordError, its message starting
+    ``file:line:column:``, when the text is not UTF-8, breaks a limit of
+    :mod:`reconciler.core.yamlguard`, is not YAML, or is not a record (those at 1:1, the
+    document)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TriggerRecordError(f"{file}:{line}:1: not UTF-8 text") from None
+    # Our own dialect goes through the fast reader (within the limits by construction);
+    # anything else passes the limits first, then the full YAML loader.
+    data = yamlfast.load(text)
+    if data is yamlfast.NOT_OURS:
+        refusal = yamlguard.check_yaml(text)
+        if refusal is not None:
+            raise TriggerRecordError(refusal.text(file))
+    try:
+        if data is yamlfast.NOT_OURS:
+            data = machine_yaml().load(text)
+    except yamlguard.LOAD_ERRORS as exc:
+        raise TriggerRecordError(yamlguard.describe_error(exc, text).text(file)) from exc
+    return record_from_data(data, f"{file}:1:1")
 
 
 def render_record(record: TriggerRecord) -> bytes:

@@ -14,8 +14,11 @@ from typing import Any
 
 from reconciler.core.lockfile import HistoryItem, Lock, TagLock
 from reconciler.core.manifests import ManifestObject
+from reconciler.core.references import InvalidReference, expand_digest, parse_image_reference
 from reconciler.core.repoconfig import RepoConfig
 from reconciler.core.streams import (
+    DOCKER_IMAGE,
+    LOCAL,
     TagRef,
     TagSpec,
     stream_tags,
@@ -348,6 +351,22 @@ def istag_views(views: Sequence[StreamView]) -> list[IsTagView]:
     return out
 
 
+def expand_isimage(views: list[StreamView], text: str) -> str:
+    """``stream@sha256:<prefix>`` with the prefix expanded to the one digest of the
+    stream's history it starts; other names unchanged."""
+    stream, at, digest = text.partition("@")
+    if not at:
+        return text
+    known = (
+        item.digest
+        for view in views
+        if view.name == stream
+        for tag in view.tags
+        for item in tag.history
+    )
+    return f"{stream}@{expand_digest(digest, known, text)}"
+
+
 def find_istag(views: Sequence[StreamView], text: str) -> IsTagView | None:
     """``stream:tag`` (``latest`` when no tag) or ``stream@sha256:...``."""
     if "@" in text:
@@ -372,11 +391,11 @@ def find_istag(views: Sequence[StreamView], text: str) -> IsTagView | None:
 
 @dataclass(frozen=True)
 class ImageView:
-    """One image the lock's histories hold: its digest, the first pull spec seen for
-    it, and the tags whose history holds it."""
+    """One image the lock's histories hold: its digest, a pull spec for it, and the
+    tags whose history holds it."""
 
     digest: str
-    image: str  # a pull spec (the first seen)
+    image: str  # a pull spec: its source's (see _image_reference)
     used_by: tuple[str, ...]  # namespace/stream:tag whose history holds it
 
     def to_object(self) -> dict[str, Any]:
@@ -390,18 +409,42 @@ class ImageView:
         }
 
 
+def _image_reference(entry: TagLock, item: HistoryItem) -> tuple[int, str]:
+    """How ``get images`` names ``item``, with its rank (lower wins). As an OpenShift
+    Image's ``dockerImageReference``, it is where the image was imported from: a tag's
+    ``referencePolicy: Local`` changes how that tag is pulled, not what the image is. So a
+    Local tag's current image is named by its source repository (rank 0, like a Source
+    pin); an older image of it, whose source the lock no longer says, by the local
+    registry path (rank 1: any other tag's name for it wins)."""
+    if entry.source.reference_policy != LOCAL:
+        return 0, item.image
+    if entry.source.kind == DOCKER_IMAGE and entry.resolved_from and item.digest == entry.digest:
+        try:
+            source = parse_image_reference(entry.resolved_from)
+        except InvalidReference:
+            return 1, item.image
+        return 0, f"{source.name}@{item.digest}"
+    return 1, item.image
+
+
 def image_views(lock: Lock, namespace: str | None) -> list[ImageView]:
     """Every digest in the histories of ``namespace``'s tags (every namespace when
-    None), sorted by digest; users in tag order."""
-    found: dict[str, tuple[str, list[str]]] = {}
+    None), sorted by digest; users in tag order. Each image is named as the first tag
+    (in tag order) that pins it through its source names it (see
+    :func:`_image_reference`): another stream's reference policy never changes it."""
+    found: dict[str, tuple[tuple[int, str], list[str]]] = {}
     for ref in sorted(lock.tags):
         if namespace is not None and ref.namespace != namespace:
             continue
-        for item in lock.tags[ref].history:
-            _image, users = found.setdefault(item.digest, (item.image, []))
+        entry = lock.tags[ref]
+        for item in entry.history:
+            reference = _image_reference(entry, item)
+            best, users = found.setdefault(item.digest, (reference, []))
+            if reference[0] < best[0]:
+                found[item.digest] = (reference, users)
             if str(ref) not in users:
                 users.append(str(ref))
-    return [ImageView(d, found[d][0], tuple(found[d][1])) for d in sorted(found)]
+    return [ImageView(d, found[d][0][1], tuple(found[d][1])) for d in sorted(found)]
 
 
 def tag_ref(view: StreamView, tag: TagView) -> TagRef:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from reconciler.core.memo import pickled_by_fields
+from reconciler.core.printable import escape_controls
 
 Severity = Literal["error", "warning"]
 # A field's path inside an object: mapping keys and sequence indexes.
@@ -50,7 +51,7 @@ class Violation:
 
     def text(self) -> str:
         """``file:line:column: object: path: message`` (empty parts left out), warnings
-        marked."""
+        marked. One line: control characters (from a name in the repo) are escaped."""
         where = f"{self.file}:{self.line}:{self.column}"
         parts = [where]
         if self.object:
@@ -58,17 +59,17 @@ class Violation:
         if self.path:
             parts.append(self.path)
         prefix = "warning: " if self.severity == "warning" else ""
-        return ": ".join(parts) + f": {prefix}{self.message}"
+        return escape_controls(": ".join(parts) + f": {prefix}{self.message}")
 
     def github(self) -> str:
         """A GitHub Actions workflow command (``::error file=...``) that annotates the
-        place; values escaped as GitHub requires."""
+        place; values escaped as GitHub requires, control characters escaped."""
         level = "error" if self.is_error else "warning"
-        title = self.object or self.file
-        body = f"{self.path}: {self.message}" if self.path else self.message
+        title = escape_controls(self.object or self.file)
+        body = escape_controls(f"{self.path}: {self.message}" if self.path else self.message)
         return (
-            f"::{level} file={_gh_prop(self.file)},line={self.line},col={self.column},"
-            f"title={_gh_prop(title)}::{_gh_data(body)}"
+            f"::{level} file={_gh_prop(escape_controls(self.file))},line={self.line},"
+            f"col={self.column},title={_gh_prop(title)}::{_gh_data(body)}"
         )
 
 

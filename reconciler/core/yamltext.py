@@ -7,7 +7,8 @@ control characters). A :class:`Flow` mapping of scalars is written on one line
 (``{kind: DockerImage, name: 'quay.io/x:1'}``), its strings plain only when they hold
 nothing but letters, digits and ``_./-``. Hand-written because it is on the hot path of every pass (a lock of
 thousands of tags) and because "nothing changed" is byte equality: the bytes depend on
-the data alone, not on a library's version.
+the data alone, not on a library's version. Whatever a string holds, what is written
+can be read back (a lone surrogate, which no YAML reader accepts, is written as U+FFFD).
 
 Reading: :mod:`reconciler.core.yamlfast` reads exactly this dialect, fast; anything
 else (a person's edit in another style) goes to ruamel.yaml's safe loader (with its C
@@ -26,6 +27,12 @@ from ruamel.yaml import YAML
 
 # A string written plain inside a flow mapping (and read as one by yamlfast).
 FLOW_PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./-]*")
+# What YAML cannot hold raw (controls, DEL and C1, lone surrogates, non-characters), and
+# the line separators and BOM, which a reader would take for structure.
+_NEEDS_ESCAPES = re.compile(
+    "[^\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_OK = re.compile(r"^[A-Za-z0-9_/$(][^\x00-\x1f\x7f]*$")
 _PLAIN_BAD_INSIDE = re.compile(r": |\s#|:$|\s$|[\x00-\x1f\x7f\u0085\u2028\u2029\ufeff]")
 # What a YAML 1.1 or 1.2 reader resolves to something other than a string.
@@ -87,14 +94,15 @@ def _scalar(value: Any) -> str:
     if isinstance(value, float):
         return json.dumps(value)
     text = str(value)
+    if _NEEDS_ESCAPES.search(text):
+        # A lone surrogate has no escape a YAML reader accepts: written as U+FFFD.
+        return json.dumps(_SURROGATE.sub("\ufffd", text))  # \uXXXX escapes are valid YAML
     if (
         _PLAIN_OK.match(text)
         and not _PLAIN_BAD_INSIDE.search(text)
         and not _NOT_A_STRING.match(text)
     ):
         return text
-    if any(ch < " " or ch in "\x7f\u0085\u2028\u2029\ufeff" for ch in text):
-        return json.dumps(text)  # \uXXXX escapes are valid in YAML double quotes
     return "'" + text.replace("'", "''") + "'"
 
 

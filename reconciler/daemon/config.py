@@ -66,10 +66,13 @@ class DaemonConfig:
     registry_token: Secret | None = None
     delivery: tuple[DeliveryTarget, ...] = ()
     log_format: str = "auto"
+    log_level: str = "info"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     lease: bool = True  # replicas: lead through the lease in the repository
     lease_seconds: float = 30.0
     replica_id: str | None = None  # None: host name and state directory
+    # signatures.keys: public key files by name (relative paths resolved).
+    signature_keys: tuple[tuple[str, str], ...] = ()
 
 
 @cache
@@ -210,6 +213,7 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             for d in data.get("delivery", [])
         ),
         log_format=data.get("logFormat", "auto"),
+        log_level=data.get("logLevel", "info"),
         retry=RetryPolicy(
             initial=float(retry.get("initialDelaySeconds", 1)),
             maximum=float(retry.get("maxDelaySeconds", 300)),
@@ -219,6 +223,10 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
         lease=bool(data.get("replicas", {}).get("lease", True)),
         lease_seconds=float(data.get("replicas", {}).get("leaseSeconds", 30)),
         replica_id=data.get("replicas", {}).get("id"),
+        signature_keys=tuple(
+            (name, str(path if Path(path).is_absolute() else base / path))
+            for name, path in sorted(data.get("signatures", {}).get("keys", {}).items())
+        ),
     )
 
 
@@ -231,8 +239,15 @@ def _local_relative_to(url: str, base: Path) -> str:
 
 
 def load_daemon_config(path: Path, env: Mapping[str, str]) -> DaemonConfig:
+    """The configuration file at ``path``; DaemonConfigError, each problem
+    ``file:line:col: message``, for anything wrong with it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise DaemonConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        raise DaemonConfigError([f"{path}:1:1: cannot read: {exc.strerror}"]) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DaemonConfigError([f"{path}:{line}:1: not UTF-8 text"]) from None
     return parse_daemon_config(text, str(path), env)

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from reconciler.core.triggers import OPEN, TriggerRecord
+from reconciler.core.lockfile import Lock
+from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerRecord
 from reconciler.daemon.config import DeliveryTarget
 from reconciler.daemon.logs import log
 from reconciler.daemon.metrics import Metrics
@@ -89,7 +90,7 @@ class Deliverer:
             reason = self.skip_reason(item)
             if reason is not None:
                 self.state.mark_skipped(item.id, item.url, reason)
-                self.metrics.deliveries.labels("skipped").inc()
+                self.metrics.deliveries.labels("skipped").inc()  # a final outcome
                 log(logging.INFO, "trigger delivery skipped", record=item.id, reason=reason)
                 continue
             try:
@@ -109,6 +110,7 @@ class Deliverer:
             except httpx.HTTPError as exc:
                 ok, error = False, f"{type(exc).__name__}: {exc}"
             target = target_host(item.url)
+            self.metrics.delivery_attempts.labels("ok" if ok else "failed").inc()
             if ok:
                 self.state.mark_delivered(item.id, item.url, self.clock())
                 self.metrics.deliveries.labels("delivered").inc()
@@ -116,7 +118,7 @@ class Deliverer:
                 delivered += 1
             elif item.attempts + 1 >= item.max_attempts:
                 self.state.mark_failed_attempt(item.id, item.url, error, self.clock())
-                self.metrics.deliveries.labels("gave_up").inc()
+                self.metrics.deliveries.labels("abandoned").inc()
                 log(
                     logging.ERROR,
                     "trigger delivery abandoned",
@@ -128,7 +130,6 @@ class Deliverer:
             else:
                 delay = backoff(item.attempts + 1)
                 self.state.mark_failed_attempt(item.id, item.url, error, self.clock() + delay)
-                self.metrics.deliveries.labels("failed").inc()
                 log(
                     logging.WARNING,
                     "trigger delivery failed, will retry",
@@ -138,5 +139,27 @@ class Deliverer:
                     retry_in=round(delay, 1),
                     error=error,
                 )
-        self.metrics.queue_depth.set(self.state.pending_count())
         return delivered
+
+
+def skip_reason(record: TriggerRecord | None, lock: Lock | None) -> str | None:
+    """Why a queued delivery of ``record`` is no longer worth sending, judged against the
+    latest pass's ``lock``: the record was acknowledged (or deleted), or a newer record
+    supersedes it (its tag moved on, or its consumer's spec changed again). Only the
+    newest record of a consumer's input is delivered, so a receiver never ends on an
+    older image. None: send it."""
+    if record is None:
+        return "the record is no longer in the repository"
+    if record.status != OPEN:
+        return f"the record is {record.status}"
+    if lock is None:
+        return None
+    if record.type == IMAGE_CHANGE and record.tag is not None:
+        entry = lock.get(record.tag)
+        if entry is not None and entry.digest != record.to_digest:
+            return f"superseded: {record.tag} has moved on to {(entry.digest or '')[:19]}"
+    if record.type == CONFIG_CHANGE:
+        current = lock.consumers.get(record.consumer)
+        if current is not None and current != record.spec_hash:
+            return f"superseded: the spec of {record.consumer} changed again"
+    return None

@@ -34,24 +34,25 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.config.settings import Settings
-from reconciler.core.errors import ReconcilerError, TransientError
+from reconciler.core.errors import TransientError
 from reconciler.core.lockfile import Lock
 from reconciler.core.references import (
     InvalidReference,
     parse_image_reference,
-    registry_endpoint_host,
 )
-from reconciler.core.registries import BlockedRegistry
 from reconciler.core.schedule import due_tags, next_due
 from reconciler.core.streams import TagRef
-from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, OPEN, TriggerRecord
+from reconciler.core.triggers import TriggerRecord
+from reconciler.daemon import causes, notifications, reports
+from reconciler.daemon.causes import Cause
 from reconciler.daemon.config import DaemonConfig
-from reconciler.daemon.delivery import Deliverer, enqueue_open_records
-from reconciler.daemon.faults import PERMANENT, Faults
+from reconciler.daemon.delivery import Deliverer, enqueue_open_records, skip_reason
+from reconciler.daemon.faults import Faults
 from reconciler.daemon.leadership import Leadership, View
-from reconciler.daemon.logs import log
-from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.logs import current_pass, log, new_pass_id, pass_context
+from reconciler.daemon.metrics import Live, Metrics
 from reconciler.daemon.state import REBUILT, Delivery, State
+from reconciler.daemon.status import failed_deliveries, tag_status
 from reconciler.daemon.webhooks import PushedRepository
 from reconciler.files import triggerstore
 from reconciler.files.contentcache import ContentCache
@@ -97,6 +98,9 @@ class Daemon:
             config.repo_url, config.branch, config.work_dir, config.pull_request_branch
         )
         self.client = client or registry_client(settings)
+        self.client.observe_responses(self.metrics.registry_response)
+        self.metrics.bind(self._live)
+        self.reports = reports.Reporter(self.metrics, self._registry_of)
         self.deliverer = Deliverer(
             self.state,
             self.metrics,
@@ -112,16 +116,16 @@ class Daemon:
         self._wake = threading.Event()
         self._delivery_wake = threading.Event()
         self._lock = threading.Lock()
-        self._git_event = False
+        self._webhooks: list[str] = []  # the git webhooks since the last pass started
         self._new_event = False  # an event arrived since the last pass started
         self._forced: set[TagRef] = set()
+        self._notified: dict[TagRef, set[str]] = {}  # forced tag -> what notified it
         self._hosts: dict[TagRef, set[str]] = {}  # where each recheckable tag is asked
         self._early_pushes: list[PushedRepository] = []
         self._recent_checks: list[float] = []
         self._recheckable: list[TagRef] = []
         self._index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
         self._lock_model: Lock | None = None
-        self._last_result: dict[str, Any] = {}
         self.passes = 0
         self.last_head: str | None = self.state.get("last_head")
         self._seen_head: str | None = None  # what the last ls-remote said
@@ -131,14 +135,14 @@ class Daemon:
 
     # -- events from the HTTP server --------------------------------------------------------
 
-    def notify_git(self, source: str) -> None:
+    def notify_git(self, source: str, delivery: str = "") -> None:
         if self.leadership.following():
             self.leadership.nudge()  # forward nothing: maybe the leader is gone
             return
         with self._lock:
-            self._git_event = True
+            self._webhooks.append(causes.webhook_delivery(source, delivery))
             self._new_event = True
-        log(logging.INFO, "git push webhook", source=source)
+        log(logging.INFO, "git push webhook", source=source, delivery=delivery)
         self._wake.set()
 
     def notify_registry(self, pushes: Iterable[PushedRepository]) -> int:
@@ -148,21 +152,27 @@ class Daemon:
         if self.leadership.following():
             self.leadership.nudge()
             return 0
-        matched: set[TagRef] = set()
         with self._lock:
             if self.passes == 0:
                 # Before the first pass there is no index to match against, and these are
                 # exactly the events the registry queued while we were down: keep them.
                 self._early_pushes.extend(pushes)
+            matched = set()
             for push in pushes:
-                for host in {push.host.lower(), ""}:
-                    for ref, tag in self._index.get((host, push.repository), set()):
-                        if push.tag is None or tag is None or tag == push.tag:
-                            matched.add(ref)
+                found = notifications.matching(self._index, [push])
+                for ref in found:
+                    self._notified.setdefault(ref, set()).add(notifications.named(push))
+                matched |= found
             self._forced |= matched
             self._new_event = self._new_event or bool(matched)
         if pushes:
-            log(logging.INFO, "registry notification", pushes=len(pushes), tags=len(matched))
+            log(
+                logging.INFO,
+                "registry notification",
+                pushes=len(pushes),
+                tags=len(matched),
+                repositories=sorted({notifications.named(p) for p in pushes})[:20],
+            )
         if matched:
             self._wake.set()
         return len(matched)
@@ -208,17 +218,8 @@ class Daemon:
     def _backed_off(self) -> dict[str, float]:
         """Registry hosts that may not be asked now, and for how many more seconds: an
         open circuit, or a 429 pause."""
-        hosts: dict[str, float] = {}
-        for host, snapshot in self.client.registry_status().items():
-            left = max(
-                float(str(snapshot.get("open_for_seconds", 0.0)))
-                if snapshot.get("circuit_open")
-                else 0.0,
-                float(str(snapshot.get("paused_for_seconds", 0.0))),
-            )
-            if left > 0:
-                hosts[host.lower()] = left
-        return hosts
+        backoff = notifications.registry_backoff(self.client.registry_status())
+        return {host: left for host, (_, left) in backoff.items() if left > 0}
 
     def _held_for(self, ref: TagRef, backed_off: dict[str, float]) -> float:
         """Seconds until ``ref`` may be asked: 0 unless every place it is asked at is
@@ -274,7 +275,8 @@ class Daemon:
             backed_off = self._backed_off() if self._forced else {}
             held = {r for r in self._forced if self._held_for(r, backed_off) > 0}
             forced, self._forced = self._forced - held, held
-            git_event, self._git_event = self._git_event, False
+            webhooks, self._webhooks = self._webhooks, []
+            notified = {n for r in forced for n in self._notified.get(r, ())}
             self._new_event = False
         due_now = []
         if not self.config.policy.disabled and self._recheckable:
@@ -287,88 +289,75 @@ class Daemon:
             ).due
         first = self.passes == 0 or self._pass_term != lease.term  # a new term starts anew
         moved = head is not None and head != self.last_head
-        if not (first or moved or git_event or forced or due_now):
+        if not (first or moved or webhooks or forced or due_now):
             return None
-        reason = (
-            "start"
-            if first
-            else "head moved"
-            if moved
-            else "webhook"
-            if git_event
-            else "notification"
-            if forced
-            else "due"
+        why = causes.of_pass(
+            first=first,
+            term=lease.term if first and self.passes else None,
+            moved=moved,
+            webhooks=webhooks,
+            notified=notified,
+            due=len(set(due_now) - forced),
+            notified_tags=len(forced),
         )
-        started = time.monotonic()
-        try:
-            result = run_pass(
-                self.workspace,
-                self.settings,
-                self.client,
-                lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC),
-                select_due=self._select_due(forced),
-                checkpoint=self.checkpoint,
-                contents=self.contents,
-            )
-        except ReconcilerError as exc:
-            self._requeue(forced, git_event)
-            self.pass_failed(exc, head)
-            return None
-        except BaseException:
-            self._requeue(forced, git_event)  # whatever failed, the events are not lost
-            raise
-        self.passes += 1
-        self.faults.succeeded(self.clock())
-        self._after_pass(result, now, reason, time.monotonic() - started)
+        with pass_context(new_pass_id()):  # every line of the pass carries its id
+            reports.log_start(why)
+            started = time.monotonic()
+            try:
+                result = run_pass(
+                    self.workspace,
+                    self.settings,
+                    self.client,
+                    lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC),
+                    select_due=self._select_due(forced),
+                    checkpoint=self.checkpoint,
+                    contents=self.contents,
+                )
+            except BaseException as exc:
+                self._requeue(forced, webhooks)  # whatever failed, the events are not lost
+                if not isinstance(exc, Exception):
+                    raise
+                self.pass_failed(exc, head, why, time.monotonic() - started)
+                return None
+            self.passes += 1
+            self.faults.succeeded(self.clock())
+            self._after_pass(result, now, why, time.monotonic() - started)
         self._hold_unanswered(forced, result)
         self._pass_term = lease.term
         self._delivery_wake.set()
         return result
 
-    def pass_failed(self, exc: BaseException, head: str | None) -> None:
-        """Record a failed pass or loop turn: stall (permanent) or back off (transient),
-        and say so once, with the error in full (git's own lines included)."""
+    def pass_failed(
+        self,
+        exc: BaseException,
+        head: str | None,
+        why: list[Cause] | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        """Record a failed pass (``why`` its causes) or loop turn: stall (permanent) or
+        back off (transient), and say so once, with the error in full."""
         now = self.clock()
         failure = self.faults.failed(exc, now, head)
-        self.metrics.passes.labels("error").inc()
-        self.metrics.consecutive_failures.set(failure.count)
-        retry_in = round(failure.retry_at - now, 1)
-        log(
-            logging.ERROR,
-            "pass failed: stalled until the input changes"
-            if failure.kind == PERMANENT
-            else "pass failed: retrying with backoff",
-            error=failure.error,
-            kind=failure.kind,
-            failures=failure.count,
-            retry_in=retry_in,
-        )
-        self._last_result = {
-            "error": failure.error,
-            "kind": failure.kind,
-            "time": now,
-            "retryInSeconds": retry_in,
-        }
+        pass_id = current_pass() if why is not None else None
+        self.reports.failed(failure, now, pass_id, why or [], now - seconds, seconds)
 
     def _hold_unanswered(self, forced: set[TagRef], result: PassResult) -> None:
         """Notified tags whose check failed because their registry is backed off (it
-        went into backoff during this pass) stay queued for when it is out."""
+        went into backoff during this pass) stay queued for when it is out; what notified
+        the others is done with."""
         failed = {r for r in forced if r in result.plan.failures}
-        if not failed:
-            return
-        backed_off = self._backed_off()
+        backed_off = self._backed_off() if failed else {}
         again = {r for r in failed if self._held_for(r, backed_off) > 0}
-        if again:
-            with self._lock:
-                self._forced |= again
+        with self._lock:
+            self._forced |= again
+            self._notified = {r: n for r, n in self._notified.items() if r in self._forced}
 
-    def _requeue(self, forced: set[TagRef], git_event: bool) -> None:
+    def _requeue(self, forced: set[TagRef], webhooks: list[str]) -> None:
         with self._lock:
             self._forced |= forced
-            self._git_event = self._git_event or git_event
+            self._webhooks[:0] = webhooks
 
-    def _after_pass(self, result: PassResult, now: float, reason: str, seconds: float) -> None:
+    def _after_pass(self, result: PassResult, now: float, why: list[Cause], seconds: float) -> None:
         plan = result.plan
         recheckable = set(plan.recheckable)
         checked = [ref for ref in plan.requested if ref in recheckable]
@@ -386,24 +375,6 @@ class Daemon:
         pushed_here = result.commit is not None and not self.workspace.review_branch
         self.last_head = result.commit if pushed_here and result.commit else result.head
         self.state.put("last_head", self.last_head)
-        self.metrics.passes.labels("ok").inc()
-        self.metrics.consecutive_failures.set(0)
-        self.metrics.pass_seconds.observe(seconds)
-        self.metrics.tags_resolved.inc(len(plan.requested))
-        if plan.requested:
-            self.metrics.registry_seconds.observe(plan.resolve_seconds)
-        for host, snapshot in self.client.registry_status().items():
-            self.metrics.registry_requests.labels(host).set(float(str(snapshot["requests"])))
-            self.metrics.registry_errors.labels(host).set(float(str(snapshot["failures"])))
-            self.metrics.registry_backed_off.labels(host).set(
-                1.0 if snapshot["circuit_open"] else 0.0
-            )
-        self.metrics.last_pass.set(self.clock())
-        for ref, failure in plan.failures.items():
-            self.metrics.failures.labels(self._registry_of(ref), failure.reason).inc()
-        if result.pushed:
-            self.metrics.commits.inc()
-            self.metrics.triggers.inc(len(plan.triggers))
         # Git's listing of the work tree holds after a plain pass (committed or not); under
         # review the work tree is not the tracked head's, so the files are read.
         blobs = None if self.workspace.review_branch else self.workspace.tree_blobs()
@@ -421,42 +392,7 @@ class Daemon:
         added = enqueue_open_records(self.state, records, self.config.delivery)
         if added:
             self._delivery_wake.set()
-        self._last_result = {
-            "time": self.clock(),
-            "reason": reason,
-            "head": result.head,
-            "commit": result.commit,
-            "pushed": result.pushed,
-            "attempts": result.attempts,
-            "durationSeconds": round(seconds, 3),
-            "requested": len(plan.requested),
-            "changes": [c.text for c in plan.changes],
-            "triggersOpened": [t.id for t in plan.triggers],
-            "failures": {str(r): f"{f.reason}: {f.message}" for r, f in plan.failures.items()},
-            "skipped": plan.skipped,
-        }
-        log(
-            logging.INFO,
-            "pass done",
-            reason=reason,
-            requested=len(plan.requested),
-            changes=len(plan.changes),
-            triggers=len(plan.triggers),
-            failures=len(plan.failures),
-            skipped=len(plan.skipped),
-            commit=result.commit or "",
-            seconds=round(seconds, 3),
-        )
-        for ref, failure in sorted(plan.failures.items()):
-            log(
-                logging.WARNING,
-                "import failed",
-                tag=str(ref),
-                reason=failure.reason,
-                detail=failure.message,
-            )
-        for name in plan.skipped:
-            log(logging.WARNING, "object skipped: invalid", object=name)
+        self.reports.completed(current_pass() or "", why, result, now, seconds, self.clock())
 
     def _registry_of(self, ref: TagRef) -> str:
         entry = self._lock_model.get(ref) if self._lock_model else None
@@ -468,64 +404,13 @@ class Daemon:
             return ""
 
     def _rebuild_index(self, lock: Lock) -> None:
-        """(host, repository) -> tags, for matching registry notifications: both the
-        logical name and every location registries.conf sends it to."""
-        conf = self.settings.registries
-        index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
-        asked_at: dict[TagRef, set[str]] = {}
-        for ref in self._recheckable:
-            entry = lock.get(ref)
-            if entry is None:
-                continue
-            try:
-                image = parse_image_reference(entry.source.name)
-                logical = conf.expand(image)
-                places = [(r.registry or "", r.repository, r.tag) for r in logical]
-                for candidate in logical:
-                    try:
-                        endpoints = conf.endpoints(candidate, entry.source.insecure)
-                    except BlockedRegistry:
-                        continue
-                    places += [
-                        (e.reference.registry or "", e.reference.repository, e.reference.tag)
-                        for e in endpoints
-                    ]
-                    asked_at.setdefault(ref, set()).update(
-                        registry_endpoint_host(e.reference.registry or "").lower()
-                        for e in endpoints
-                        if e.reference.registry
-                    )
-            except InvalidReference:
-                continue
-            for host, repository, tag in places:
-                for key in ((host.lower(), repository), ("", repository)):
-                    index.setdefault(key, set()).add((ref, tag))
+        index, hosts = notifications.index(lock, self._recheckable, self.settings.registries)
         with self._lock:
             self._index = index
-            self._hosts = asked_at
+            self._hosts = hosts
 
     def _skip_reason(self, item: Delivery) -> str | None:
-        """Why a queued delivery is no longer worth sending, from the latest pass: the
-        record was acknowledged (or deleted), or a newer record supersedes it (its tag
-        moved on, or its consumer's spec changed again). Only the newest record of a
-        consumer's input is delivered, so a receiver never ends on an older image."""
-        record = self._records.get(item.id)
-        lock = self._lock_model
-        if record is None:
-            return "the record is no longer in the repository"
-        if record.status != OPEN:
-            return f"the record is {record.status}"
-        if lock is None:
-            return None
-        if record.type == IMAGE_CHANGE and record.tag is not None:
-            entry = lock.get(record.tag)
-            if entry is not None and entry.digest != record.to_digest:
-                return f"superseded: {record.tag} has moved on to {(entry.digest or '')[:19]}"
-        if record.type == CONFIG_CHANGE:
-            current = lock.consumers.get(record.consumer)
-            if current is not None and current != record.spec_hash:
-                return f"superseded: the spec of {record.consumer} changed again"
-        return None
+        return skip_reason(self._records.get(item.id), self._lock_model)
 
     # -- status ---------------------------------------------------------------------------
 
@@ -540,24 +425,15 @@ class Daemon:
         return self.faults.readiness()[0]
 
     def status(self) -> dict[str, Any]:
-        checked = self.state.last_checked()
-        tags: dict[str, Any] = {}
-        lock = self._lock_model
-        if lock is not None:
-            for ref, entry in sorted(lock.tags.items()):
-                item: dict[str, Any] = {
-                    "digest": entry.digest,
-                    "image": entry.image,
-                    "from": entry.source.name,
-                    "scheduled": entry.source.scheduled,
-                }
-                if ref in checked:
-                    item["lastChecked"] = checked[ref]
-                    if ref in self._recheckable:
-                        item["nextCheck"] = next_due(ref, checked[ref], self.config.policy)
-                if entry.condition is not None:
-                    item["conditions"] = [entry.condition.to_data()]
-                tags[str(ref)] = item
+        outbox = self.state.deliveries()
+        tags = tag_status(
+            self._lock_model,
+            self.state.last_checked(),
+            self._recheckable,
+            self.config.policy,
+            self._records.values(),
+            outbox,
+        )
         return {
             "repo": display_url(self.config.repo_url),
             "leader": self.leadership.leading(),
@@ -567,10 +443,17 @@ class Daemon:
             "health": self.faults.status(self.clock()),
             "passes": self.passes,
             "head": self.last_head,
-            "lastPass": self._last_result,
+            "lastPass": self.reports.last,
             "deliveriesPending": self.state.pending_count(),
             "tags": tags,
+            "recentPasses": [p.to_data() for p in self.reports.recent()],
+            "failedDeliveries": failed_deliveries(outbox),
         }
+
+    def _live(self) -> Live:
+        """The scrape-time metrics (``Metrics.bind``)."""
+        backoff = notifications.registry_backoff(self.client.registry_status())
+        return Live(ready=self.ready, queue_depth=self.state.pending_count(), backoff=backoff)
 
     # -- threads --------------------------------------------------------------------------
 
@@ -579,7 +462,8 @@ class Daemon:
             try:
                 # Deliveries are judged against the latest good pass, made by the leader only.
                 if self.passes and self._delivering():
-                    self.deliverer.deliver_due()
+                    with pass_context(self.reports.last_id):  # the pass it follows
+                        self.deliverer.deliver_due()
             except Exception as exc:  # a bad target must not kill the worker
                 log(logging.ERROR, "delivery sweep failed", error=str(exc))
             upcoming = self.state.next_delivery_time()

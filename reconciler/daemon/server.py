@@ -23,6 +23,7 @@ import math
 import socket
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +35,12 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
-from reconciler.daemon import webhooks
+from reconciler.daemon import statuspage, webhooks
 from reconciler.daemon.logs import log
 
 if TYPE_CHECKING:
@@ -86,11 +87,20 @@ class Endpoints:
         return PlainTextResponse("not ready\n", 503)
 
     def metrics(self, request: Request) -> Response:
-        self.daemon.metrics.queue_depth.set(self.daemon.state.pending_count())
         return Response(self.daemon.metrics.render(), media_type=METRICS_TYPE)
 
     def status(self, request: Request) -> Response:
-        return JsonResponse(self.daemon.status())
+        """JSON (the default: no Accept, ``*/*``, ``application/json``), or the HTML page
+        when the client prefers ``text/html`` (a browser); ``?format=json|html`` wins."""
+        data = self.daemon.status()
+        chosen = request.query_params.get("format") or statuspage.negotiate(
+            request.headers.get("accept", "")
+        )
+        if chosen == "html":
+            view = statuspage.view_of(request.query_params)
+            page = statuspage.render(data, time.time(), *view)
+            return HTMLResponse(page, headers={**statuspage.HEADERS, "Vary": "Accept"})
+        return JsonResponse(data, headers={"Vary": "Accept"})
 
     async def git_hook(self, request: Request) -> Response:
         body = await request.body()
@@ -127,9 +137,10 @@ class Endpoints:
                 source=verdict.source,
                 event=event.event,
                 reason=event.ignored,
+                delivery=webhooks.delivery_id(verdict.source, headers),
             )
             return JsonResponse({"accepted": False, "ignored": event.ignored}, 200)
-        self.daemon.notify_git(verdict.source)
+        self.daemon.notify_git(verdict.source, event.delivery)
         return JsonResponse({"accepted": True}, 202)
 
     def _registry_hook(self, headers: dict[str, str], body: bytes, peer: str) -> Response:

@@ -1,7 +1,7 @@
 """Starting and stopping the daemon (``reconciler run``), as numbered steps:
 
 1. read the configuration file and the settings it names (environment included);
-2. set up the process's logs in the configured format;
+2. set up the process's logs in the configured format and level;
 3. build the ``Daemon`` (its durable state opens here; an unreadable state file is moved
    aside and rebuilt, not fatal);
 4. listen, and serve HTTP from a background thread;
@@ -58,7 +58,7 @@ def main(config_path: Path, *, checkpoint: Checkpoint = no_checkpoint) -> int:
 
 def _run(config_path: Path, checkpoint: Checkpoint) -> int:
     config, settings = _configuration(config_path)  # 1
-    logs.configure(config.log_format)  # 2
+    logs.configure(config.log_format, config.log_level)  # 2
     daemon = _daemon(config, settings, checkpoint)  # 3
     server = _listen(daemon, config)  # 4
     server.start()
@@ -113,6 +113,8 @@ def _configuration(config_path: Path) -> tuple[DaemonConfig, Settings]:
             max_bulk=config.policy.max_bulk_per_repository,
             registry_concurrency=config.registry_concurrency,
             registry_rate=config.registry_rate,
+            signature_keys=dict(config.signature_keys),
+            signature_keys_from=f"{config_path} signatures.keys",
         )
     except (SettingsError, RegistriesConfError) as exc:
         raise ConfigurationError(str(exc)) from exc

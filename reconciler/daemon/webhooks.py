@@ -6,7 +6,10 @@ A verified git webhook starts a pass only when it is a push (GitHub and Gitea ``
 GitLab ``Push Hook``, by the forge's event header) to the tracked branch: a ``ping`` is
 answered and does nothing, and any other event or ref is ignored with the reason.
 
-Every secret comparison is constant-time. Pure: headers and body in, a verdict out.
+Every secret comparison is constant-time. Pure: headers and body in, a verdict out. No
+header or body makes them raise anything but the ValueError documented for a body that
+is not a notification envelope (nesting is limited as for the repo's YAML:
+:mod:`reconciler.core.yamlguard`).
 
 Owns what a signature, a token and a notification envelope must look like, and the body
 size limit the server enforces (``MAX_BODY``). Must not do I/O, log, or know about HTTP
@@ -22,6 +25,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.core import yamlguard
 from reconciler.core.secrets import Secret
 
 MAX_BODY = 4 * 1024 * 1024
@@ -42,9 +46,15 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def _bytes(text: str) -> bytes:
+    # Header values arrive as str and may hold any code point; compare_digest takes
+    # only ASCII str, so compare bytes.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _hmac_ok(secret: Secret, body: bytes, given: str) -> bool:
-    expected = hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
+    expected = hmac.new(_bytes(secret.reveal()), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), _bytes(given.strip().lower()))
 
 
 def verify_git_webhook(
@@ -69,7 +79,7 @@ def verify_git_webhook(
         return Verdict(False, "gitea", "bad X-Gitea-Signature")
     token = _header(headers, "X-Gitlab-Token")
     if token is not None and gitlab is not None:
-        if hmac.compare_digest(token.encode(), gitlab.reveal().encode()):
+        if hmac.compare_digest(_bytes(token), _bytes(gitlab.reveal())):
             return Verdict(True, "gitlab")
         return Verdict(False, "gitlab", "bad X-Gitlab-Token")
     return Verdict(False, "", "no signature or token for a configured forge")
@@ -84,6 +94,14 @@ EVENT_HEADERS = {
 }
 PUSH_EVENTS = {"github": "push", "gitea": "push", "gitlab": "Push Hook"}
 PING = "ping"
+# The header that names one delivery of a webhook (the forge's own id, shown in its
+# "recent deliveries" page), so a pass can be traced back to it.
+DELIVERY_HEADERS = {
+    "github": ("X-GitHub-Delivery",),
+    "gitea": ("X-Gitea-Delivery", "X-Gogs-Delivery", "X-GitHub-Delivery"),
+    "gitlab": ("X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID"),
+}
+_DELIVERY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ class GitEvent:
     run: bool
     event: str
     ignored: str = ""
+    delivery: str = ""  # the forge's delivery id, "" when it sent none
 
 
 def git_event(source: str, headers: Mapping[str, str], body: bytes, branch: str) -> GitEvent:
@@ -108,7 +127,17 @@ def git_event(source: str, headers: Mapping[str, str], body: bytes, branch: str)
     ref = _push_ref(body)
     if ref != f"refs/heads/{branch}":
         return GitEvent(False, event, f"ref {ref} is not the tracked branch")
-    return GitEvent(True, event)
+    return GitEvent(True, event, delivery=delivery_id(source, headers))
+
+
+def delivery_id(source: str, headers: Mapping[str, str]) -> str:
+    """The forge's id of this webhook delivery: at most 64 characters of letters,
+    digits and ``-_.:`` (anything else is dropped: it ends up in logs and on the status
+    page), or "" when there is none."""
+    raw = next(
+        (v for name in DELIVERY_HEADERS.get(source, ()) if (v := _header(headers, name))), ""
+    )
+    return "".join(c for c in raw if c in _DELIVERY_CHARS)[:64]
 
 
 def _push_ref(body: bytes) -> str:
@@ -132,7 +161,7 @@ def verify_bearer(headers: Mapping[str, str], token: Secret | None) -> bool:
     given = _header(headers, "Authorization") or ""
     scheme, _, value = given.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
-        value.strip().encode(), token.reveal().encode()
+        _bytes(value.strip()), _bytes(token.reveal())
     )
 
 
@@ -149,8 +178,15 @@ def registry_pushes(body: bytes) -> list[PushedRepository]:
     """The tag pushes of a distribution notification envelope; pulls, blob pushes and
     pushes by digest are ignored. Raises ValueError on a body that is not an envelope."""
     try:
-        envelope = json.loads(body)
-    except ValueError as exc:
+        text = body.decode(json.detect_encoding(body))
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    refusal = yamlguard.check_json(text)
+    if refusal is not None:
+        raise ValueError(f"not accepted: {refusal.text('body')}")
+    try:
+        envelope = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"not JSON: {exc}") from exc
     events = envelope.get("events") if isinstance(envelope, dict) else None
     if not isinstance(events, list):
@@ -177,4 +213,4 @@ def registry_pushes(body: bytes) -> list[PushedRepository]:
                 tag=tag or None,
             )
         )
-    return sorted(pushes)
+    return sorted(pushes, key=lambda p: (p.host, p.repository, p.tag or ""))

@@ -1,6 +1,7 @@
 """Reading the checkout's own files from disk: which files of a repo are manifests, size
 limits, text decoding, and ``.reconciler.yaml``. Parsing is ``reconciler.core``'s job;
-this module only does the I/O. It never writes.
+this module only does the I/O. It never writes, and never reads outside the work tree:
+a file whose symlink leads out is a violation (:mod:`reconciler.files.worktree`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from reconciler.core.manifests import ManifestObject
 from reconciler.core.repoconfig import RepoConfig, parse_repo_config
 from reconciler.core.violations import Violation
+from reconciler.files import keyfiles, worktree
 from reconciler.files.contentcache import ContentCache
 
 LOCKFILE_NAME = "images.lock.yaml"
@@ -73,11 +75,13 @@ def load_file(
     display: str,
     default_namespace: str,
     cache: ContentCache | None = None,
+    root: Path | None = None,
     blob: str | None = None,
 ) -> LoadedManifests:
     """One manifest file: its objects, and its problems as violations (never raised).
-    ``blob`` is the file's git blob id when git listed it: then a file parsed before is
-    not even read."""
+    With ``root`` (the work tree it belongs to), a path that leads outside it is refused
+    unread. ``blob`` is the file's git blob id when git listed it as a regular file of
+    the tree: then a file parsed before is not even read."""
     result = LoadedManifests(files=[display])
     known = cache.parsed_blob(blob, display, default_namespace) if cache and blob else None
     if known is not None:
@@ -85,23 +89,8 @@ def load_file(
         result.violations.extend(known.violations)
         result.other_documents += known.other_documents
         return result
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            result.violations.append(
-                Violation(
-                    display,
-                    1,
-                    1,
-                    "",
-                    "",
-                    f"refused: file is {size} bytes, over the {MAX_FILE_BYTES} byte limit",
-                )
-            )
-            return result
-        raw = path.read_bytes()
-    except OSError as exc:
-        result.violations.append(Violation(display, 1, 1, "", "", f"cannot read: {exc.strerror}"))
+    raw = _read(path, display, root, result.violations)
+    if raw is None:
         return result
     try:
         text = raw.decode("utf-8-sig")
@@ -116,26 +105,55 @@ def load_file(
     return result
 
 
+def _read(path: Path, display: str, root: Path | None, problems: list[Violation]) -> bytes | None:
+    """The file's bytes, or None with a violation added: outside the work tree, over the
+    size limit, unreadable."""
+    try:
+        if root is None:
+            return _read_named(path)
+        return worktree.read_inside(root, path, MAX_FILE_BYTES)
+    except worktree.FileTooLarge as exc:
+        message = f"refused: file is {exc.size} bytes, over the {MAX_FILE_BYTES} byte limit"
+    except worktree.RefusedPath as exc:
+        message = str(exc)
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror or exc}"
+    problems.append(Violation(display, 1, 1, "", "", message))
+    return None
+
+
+def _read_named(path: Path) -> bytes:
+    """A file named outside any work tree (``reconciler validate /some/file.yaml``): the
+    user chose it, so only the size limit applies."""
+    real = Path(os.path.realpath(path))
+    return worktree.read_inside(real.parent, real, MAX_FILE_BYTES)
+
+
 def load_paths(
     paths: Sequence[Path],
     default_namespace: str = "default",
     relative_to: Path | None = None,
     cache: ContentCache | None = None,
+    root: Path | None = None,
     blobs: Mapping[str, str] | None = None,
 ) -> LoadedManifests:
-    """Load files and directories (directories are walked like a repo). ``blobs``: the
-    git blob id of each regular file by its path as shown (see :func:`load_repo`)."""
+    """Load files and directories (directories are walked like a repo). With ``root``,
+    nothing outside that work tree is read: a path leading out is a violation. Without
+    it, a walked directory is the boundary for what it holds. ``blobs``: the git blob id
+    of each regular file by its path as shown (see :func:`load_repo`)."""
     total = LoadedManifests()
     for path in paths:
         if path.is_dir():
             entries = _manifest_entries(path)
             files: Iterable[Path] = [file for file, _ in entries]
             base = relative_to or path
+            boundary: Path | None = root or path
             # Walked from base itself: the walk knows each file's path from it.
             shown = {file: relative for file, relative in entries} if base == path else {}
         else:
             files = [path]
             base = relative_to or path.parent
+            boundary = root
             shown = {}
         for file in files:
             try:
@@ -143,7 +161,7 @@ def load_paths(
             except ValueError:
                 display = file.as_posix()
             blob = blobs.get(display) if blobs is not None else None
-            loaded = load_file(file, display, default_namespace, cache, blob)
+            loaded = load_file(file, display, default_namespace, cache, boundary, blob)
             total.objects.extend(loaded.objects)
             total.violations.extend(loaded.violations)
             total.files.extend(loaded.files)
@@ -161,13 +179,26 @@ def load_repo(
     ``blobs`` is what git says the work tree holds, when it says so (a clone right after
     its sync): repo path -> blob id of each regular file. A file it lists whose blob the
     cache knows is not read at all; any other is read from disk as usual."""
-    return load_paths([root], default_namespace, relative_to=root, cache=cache, blobs=blobs)
+    return load_paths(
+        [root], default_namespace, relative_to=root, cache=cache, root=root, blobs=blobs
+    )
 
 
 def read_repo_config(root: Path) -> tuple[RepoConfig, list[Violation]]:
     """The checkout's ``.reconciler.yaml`` (defaults when there is none); its problems
-    are violations."""
+    are violations. A symlink leading outside the checkout is refused unread."""
     path = root / REPO_CONFIG_NAME
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         return RepoConfig(), []
-    return parse_repo_config(path.read_text(encoding="utf-8"), REPO_CONFIG_NAME)
+    problems: list[Violation] = []
+    raw = _read(path, REPO_CONFIG_NAME, root, problems)
+    if raw is None:
+        return RepoConfig(), problems
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return RepoConfig(), [Violation(REPO_CONFIG_NAME, line, 1, "", "", "not UTF-8 text")]
+    config, parsed = parse_repo_config(text, REPO_CONFIG_NAME)
+    # The public keys it names (signatures.keys) are files of the repo too.
+    return keyfiles.with_key_files(root, config, [*problems, *parsed])

@@ -1,6 +1,7 @@
 """The derived files in the work tree: reading the committed lockfile, and writing the
 lock and new trigger records that a pass or a verb decided on. Only writes what it is
-handed; deciding what to write is the core's job.
+handed; deciding what to write is the core's job. No symlink is followed at a derived
+path, for reading or writing (:mod:`reconciler.files.worktree`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from reconciler.core.errors import PermanentError
 from reconciler.core.lockfile import Lock, LockfileError
 from reconciler.core.triggers import TriggerRecord
-from reconciler.files import triggerstore
+from reconciler.files import triggerstore, worktree
 from reconciler.files.contentcache import ContentCache
 from reconciler.files.loader import LOCKFILE_NAME
 
@@ -24,10 +25,9 @@ def read_lock(
     never overwritten, since its history is the only record of what was deployed.
     ``blob``: the lockfile's git blob id, when git listed it (the cache's key, without
     hashing the bytes)."""
-    path = root / LOCKFILE_NAME
-    if not path.is_file():
+    raw = worktree.read_derived(root, LOCKFILE_NAME)
+    if raw is None:
         return Lock(), None
-    raw = path.read_bytes()
     try:
         return (cache or ContentCache()).lock(raw, blob), raw
     except LockfileError as exc:
@@ -41,11 +41,14 @@ def write_derived(
     root: Path, lock_bytes: bytes | None, records: Sequence[TriggerRecord]
 ) -> list[str]:
     """Write the lock (when ``lock_bytes`` is given) and the records whose id has no file
-    yet; returns the repo-relative paths written."""
+    yet; returns the repo-relative paths written. Every path is checked before any is
+    written: a symlink among them is a PermanentError naming it, and nothing is written."""
+    worktree.check_derived(root, LOCKFILE_NAME)
+    triggerstore.check_record_paths(root, list(records))
     written: list[str] = []
     if lock_bytes is not None:
-        (root / LOCKFILE_NAME).write_bytes(lock_bytes)
+        worktree.write_derived(root, LOCKFILE_NAME, lock_bytes)
         written.append(LOCKFILE_NAME)
     for record in triggerstore.write_new_records(root, list(records)):
-        written.append(triggerstore.record_path(root, record).relative_to(root).as_posix())
+        written.append(triggerstore.record_relative(record))
     return written

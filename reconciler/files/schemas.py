@@ -123,14 +123,43 @@ def _fast_validators() -> dict[str, Callable[[Any], bool]]:
         import jsonschema_rs
     except ImportError:  # pragma: no cover - it is a dependency; keep working without it
         return {}
-    schemas = _schema_files()
-    registry = jsonschema_rs.Registry([(c["$id"], c) for c in schemas.values()])
-    return {
-        kind: jsonschema_rs.Draft202012Validator(
-            schemas[filename], registry=registry, validate_formats=True
-        ).is_valid
-        for kind, filename in SCHEMA_FILES.items()
-    }
+    schemas = {name: _for_rust(contents) for name, contents in _schema_files().items()}
+    try:
+        registry = jsonschema_rs.Registry([(c["$id"], c) for c in schemas.values()])
+    except Exception:  # schemas it cannot take: jsonschema judges everything
+        return {}
+    found: dict[str, Callable[[Any], bool]] = {}
+    for kind, filename in SCHEMA_FILES.items():
+        try:
+            validator = jsonschema_rs.Draft202012Validator(
+                schemas[filename], registry=registry, validate_formats=True
+            )
+        except Exception:  # this kind goes through jsonschema alone
+            continue
+        found[kind] = validator.is_valid
+    return found
+
+
+# A regex range of lone surrogates, which Rust's regex cannot spell. It can be dropped for
+# the compiled check: a string holding a lone surrogate never reaches it (it cannot take
+# one, so such an object goes through jsonschema, which applies the pattern as written).
+_SURROGATE_RANGE = "\\ud800-\\udfff"
+
+
+def _for_rust(value: Any) -> Any:
+    """A schema as the compiled validator takes it (see ``_SURROGATE_RANGE``)."""
+    if isinstance(value, dict):
+        return {
+            (k.replace(_SURROGATE_RANGE, "") if isinstance(k, str) else k): (
+                v.replace(_SURROGATE_RANGE, "")
+                if k == "pattern" and isinstance(v, str)
+                else _for_rust(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_for_rust(v) for v in value]
+    return value
 
 
 @functools.cache

@@ -1,6 +1,7 @@
 """Trigger records on disk: one YAML file per record under ``triggers/`` in the repo.
 Reads them, writes new ones (never overwriting an existing id, so a re-run cannot reset
-an acknowledged record), and rewrites one to acknowledge it.
+an acknowledged record), and rewrites one to acknowledge it. ``triggers/`` is derived:
+no symlink is followed there (:mod:`reconciler.files.worktree`).
 """
 
 from __future__ import annotations
@@ -9,15 +10,13 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ruamel.yaml.error import YAMLError
-
 from reconciler.core.triggers import (
     TriggerRecord,
     TriggerRecordError,
-    record_from_data,
+    parse_record,
     render_record,
 )
-from reconciler.core.yamltext import load_machine_yaml
+from reconciler.files import worktree
 from reconciler.files.contentcache import ContentCache, blob_id
 from reconciler.files.loader import TRIGGERS_DIR
 
@@ -30,12 +29,14 @@ def read_records(
     root: Path, cache: ContentCache | None = None, blobs: Mapping[str, str] | None = None
 ) -> tuple[list[TriggerRecord], list[str]]:
     """All records, sorted by creation time then id, and a problem line per unreadable
-    file (reported, never deleted). With ``cache``, each record is remembered by its
-    file's git blob id, so a record read once is not parsed again; one that ``blobs``
-    (git's listing: repo path -> blob id) names is not even read."""
+    file (``file:line:column: message``; reported, never deleted). A symlink at
+    ``triggers/`` or at a record is a PermanentError: the pass refuses it. With
+    ``cache``, each record is remembered by its file's git blob id, so a record read
+    once is not parsed again; one that ``blobs`` (git's listing of regular files: repo
+    path -> blob id) names is not even read."""
     records: list[TriggerRecord] = []
     problems: list[str] = []
-    directory = triggers_dir(root)
+    directory = worktree.check_derived(root, TRIGGERS_DIR)
     if not directory.is_dir():
         return records, problems
     # What directory.glob("*.yaml") lists, in its order, without a Path per file.
@@ -46,18 +47,22 @@ def read_records(
         if known is not None:
             records.append(known)
             continue
-        path = directory / name
         try:
-            raw = path.read_bytes()
+            raw = worktree.read_derived(root, where)
+            if raw is None:
+                continue
             if cache is not None:
                 blob = blob or blob_id(raw)
                 known = cache.record(blob)
                 if known is not None:
                     records.append(known)
                     continue
-            record = record_from_data(load_machine_yaml(raw), where)
-        except (OSError, YAMLError, TriggerRecordError) as exc:
-            problems.append(f"{where}: {exc}")
+            record = parse_record(raw, where)
+        except OSError as exc:
+            problems.append(f"{where}:1:1: cannot read: {exc.strerror or exc}")
+            continue
+        except TriggerRecordError as exc:
+            problems.append(str(exc))
             continue
         if cache is not None and blob:
             cache.remember_record(blob, record)
@@ -70,21 +75,34 @@ def record_path(root: Path, record: TriggerRecord) -> Path:
     return triggers_dir(root) / record.filename
 
 
-def write_new_records(root: Path, records: list[TriggerRecord]) -> list[TriggerRecord]:
-    """Write the records whose id has no file yet; return those written."""
-    written: list[TriggerRecord] = []
+def record_relative(record: TriggerRecord) -> str:
+    """The record's path from the repo root: ``triggers/<id>.yaml``."""
+    return f"{TRIGGERS_DIR}/{record.filename}"
+
+
+def check_record_paths(root: Path, records: list[TriggerRecord]) -> None:
+    """PermanentError when a record's path holds a symlink (checked before any write)."""
+    worktree.check_derived(root, TRIGGERS_DIR)
     for record in records:
-        path = record_path(root, record)
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(render_record(record))
-        written.append(record)
-    return written
+        worktree.check_derived(root, record_relative(record))
+
+
+def write_new_records(root: Path, records: list[TriggerRecord]) -> list[TriggerRecord]:
+    """Write the records whose id has no file yet; return those written. Never through
+    a symlink (PermanentError naming it)."""
+    check_record_paths(root, records)
+    return [
+        record
+        for record in records
+        if worktree.write_derived(
+            root, record_relative(record), render_record(record), exclusive=True
+        )
+    ]
 
 
 def rewrite_record(root: Path, record: TriggerRecord) -> None:
-    record_path(root, record).write_bytes(render_record(record))
+    check_record_paths(root, [record])
+    worktree.write_derived(root, record_relative(record), render_record(record))
 
 
 def find_record(

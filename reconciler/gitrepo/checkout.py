@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.core.errors import PermanentError
+from reconciler.core.printable import escape_controls
 
 
 def commit_paths(root: Path, paths: Sequence[str], message: str) -> str:
@@ -26,5 +27,6 @@ def commit_paths(root: Path, paths: Sequence[str], message: str) -> str:
         return proc.stdout.strip()
 
     run("add", "--", *paths)
-    run("commit", "-q", "-m", message, "--", *paths)
+    # A NUL cannot even be passed to git; a name from the repo may hold one.
+    run("commit", "-q", "-m", escape_controls(message, keep="\n\t"), "--", *paths)
     return run("rev-parse", "HEAD")

@@ -19,6 +19,7 @@ from pathlib import Path
 import git
 
 from reconciler.core.errors import PermanentError, ReconcilerError, TransientError
+from reconciler.core.printable import escape_controls
 
 BOT_NAME = "imagestream-reconciler"
 BOT_EMAIL = "imagestream-reconciler@users.noreply.local"
@@ -72,9 +73,31 @@ def default_workdir(cache_root: Path, url: str) -> Path:
     return cache_root / f"{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}"
 
 
+# Lines git prints on the way, not about what went wrong.
+_PROGRESS = re.compile(
+    r"^(Cloning into |remote: (Enumerating|Counting|Compressing|Total)|Receiving objects|"
+    r"Resolving deltas|From |hint: )"
+)
+
+
 def clean_error(exc: git.GitCommandError) -> str:
-    stderr = str(exc.stderr or "").strip().replace("stderr: ", "").strip("'\" \n")
-    return stderr.splitlines()[-1] if stderr else str(exc)
+    """What git said went wrong: its own first line of complaint (``ssh: Could not
+    resolve hostname ...``, ``fatal: repository '...' not found``), then the first
+    ``fatal:`` line when that is another one (``fatal: Could not read from remote
+    repository.``); never the advice git ends with ("and the repository exists.").
+    Credentials in a URL are shown as ``***@``."""
+    said = [
+        line.strip()
+        for line in command_output(exc.stderr).splitlines()
+        if line.strip() and not _PROGRESS.match(line.strip())
+    ]
+    if not said:
+        return redact(str(exc))
+    lines = [said[0]]
+    fatal = next((line for line in said if line.startswith(("fatal:", "error:"))), None)
+    if fatal is not None and fatal != said[0]:
+        lines.append(fatal)
+    return redact("; ".join(lines))
 
 
 def command_output(value: object) -> str:
@@ -153,6 +176,13 @@ class Workspace:
             raise GitError("workspace not synced yet")
         return self._repo
 
+    def close(self) -> None:
+        """End the git processes GitPython keeps running for the clone (``cat-file``):
+        a command calls this when it is done with the workspace."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
     def sync(self, _fresh: bool = False) -> str:
         """Clone or fetch, then put the work tree exactly at the remote branch's head.
         Returns the head commit. Anything left in the work tree is ours and is dropped."""
@@ -194,6 +224,8 @@ class Workspace:
         with repo.config_writer() as config:
             config.set_value("user", "name", BOT_NAME)
             config.set_value("user", "email", BOT_EMAIL)
+        if self._repo is not None and self._repo is not repo:
+            self._repo.close()
         self._repo = repo
         self.tracked_head = str(repo.head.commit.hexsha)
         self.review_head = self._fetch_review() if self.review_branch else None
@@ -308,7 +340,8 @@ class Workspace:
             return None
         if status != 1:
             raise GitError(f"cannot commit in the work clone: {str(stderr).strip()}")
-        message_file.write_text(message)
+        # Whatever a caller hands in, git gets a message it accepts: no NUL, valid UTF-8.
+        message_file.write_bytes(escape_controls(message, keep="\n\t").encode("utf-8"))
         repo.git.commit(
             "-F",
             str(message_file),

@@ -4,13 +4,20 @@ reading the configuration does not load the HTTP stack."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from reconciler.config.settings import Settings
-from reconciler.registry.client import RegistryClient
+from reconciler.core.repoconfig import RepoConfig
 from reconciler.registry.limits import RegistryLimits
+
+if TYPE_CHECKING:  # httpx loads when a client is built, not with the secret names
+    from reconciler.registry.client import RegistryClient
 
 
 def registry_client(settings: Settings) -> RegistryClient:
     """The one registry client a command or the daemon uses, built from the settings."""
+    from reconciler.registry.client import RegistryClient
+
     return RegistryClient(
         max_concurrency=settings.max_concurrency,
         timeout=settings.timeout,
@@ -21,3 +28,14 @@ def registry_client(settings: Settings) -> RegistryClient:
             requests_per_second=settings.registry_rate,
         ),
     )
+
+
+def import_secret_names(config: RepoConfig, settings: Settings, namespace: str) -> tuple[str, ...]:
+    """The pull secrets an import into ``namespace`` uses, in order: those the repo links
+    to it (``pullSecrets``), then every other one of that namespace the machine holds, as
+    OpenShift's importer uses every pull secret of the stream's namespace (see
+    :mod:`reconciler.registry.secretchoice`)."""
+    linked = config.pull_secrets.for_namespace(namespace)
+    if settings.credentials is None:
+        return linked
+    return settings.credentials.secrets_for(namespace, linked)

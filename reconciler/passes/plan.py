@@ -42,11 +42,13 @@ from reconciler.core.writeback import field_writes, manifest_edits
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.files.contentcache import ContentCache, blob_id
 from reconciler.files.lockstore import read_lock
-from reconciler.registry.errors import NOT_FOUND
+from reconciler.registry.errors import NOT_FOUND, REGISTRY_UNAVAILABLE, TIMEOUT
 
-# The HTTP stack loads when a pass first asks a registry: validating needs none of it.
+# The HTTP stack (the registry client, the resolver, the signature gate) loads when a
+# pass first asks a registry: validating needs none of it.
 if TYPE_CHECKING:
     from reconciler.registry.client import RegistryClient
+    from reconciler.registry.signatures import SignatureCache
 
 ResolveCache = dict[ImportRequest, Outcome]
 DueSelector = Callable[[list[TagRef]], Iterable[TagRef]]
@@ -98,6 +100,7 @@ def compute_plan(
     contents: ContentCache | None = None,
     answered_against: Lock | None = None,
     blobs: Mapping[str, str] | None = None,
+    signature_cache: SignatureCache | None = None,
 ) -> Plan:
     """Steps 2 to 4 on a checkout at ``root``: nothing is written. Without a client the
     registries are not asked (an offline plan). ``select_due`` picks, from the scheduled
@@ -110,9 +113,11 @@ def compute_plan(
     ``answered_against`` is the committed lock the answers in ``cache`` were had against
     (the previous attempt's, after a rejected push): answers for tags whose committed
     entry has changed since are dropped and asked again (see
-    :func:`reconciler.core.resolution.overtaken`). ``blobs`` is git's listing of the
-    work tree (repo path -> blob id), when the caller has one that is current: files the
-    cache knows by blob id are then neither read nor parsed."""
+    :func:`reconciler.core.resolution.overtaken`). ``signature_cache`` holds the verified
+    signatures of digests (the process's own by default); a tag that requires a signature
+    pins nothing unverified (see :mod:`reconciler.passes.signatures`). ``blobs`` is git's
+    listing of the work tree (repo path -> blob id), when the caller has one that is
+    current: files the cache knows by blob id are then neither read nor parsed."""
     contents = contents if contents is not None else ContentCache()
     contents.sweep()
     config, report, _ = validate_repo(root, settings, contents, blobs)
@@ -141,6 +146,7 @@ def compute_plan(
     todo = [r for r in requests if r not in cache]
     started = time.perf_counter()
     if todo and client is not None:
+        from reconciler.passes import clients
         from reconciler.registry.resolver import resolve_imports
 
         platforms = {
@@ -152,7 +158,7 @@ def compute_plan(
             settings.registries,
             settings.platform,
             allowed=settings.allowed,
-            pull_secrets=lambda r: config.pull_secrets.for_namespace(r.ref.namespace),
+            pull_secrets=lambda r: clients.import_secret_names(config, settings, r.ref.namespace),
             platform_for=lambda r: platforms.get(
                 (r.ref.namespace, r.ref.stream), settings.platform
             ),
@@ -163,17 +169,27 @@ def compute_plan(
     # Offline (no client, as ``watch`` runs): the tags to ask about stay as they were.
     outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests if r in cache}
     outcomes.update(failures)
+    awaiting: dict[TagRef, str] = {}
     for ref in list(outcomes):
         outcome, source = outcomes[ref], desired.sources[ref]
         previous = old_lock.get(ref)
         if (
             source.kind == PUSH
             and isinstance(outcome, Failure)
-            and outcome.reason == NOT_FOUND
+            and outcome.reason in _NOT_PUSHED_YET
             and (previous is None or previous.digest is None)
         ):
-            # A build output that no build has pushed yet is waiting, not failing.
+            # A build output that no registry can answer for yet (no build has pushed it,
+            # or the cluster's registry is not reachable from here) is waiting, not failing.
             del outcomes[ref]
+            awaiting[ref] = _awaiting_note(ref, outcome, consumers)
+    # The signed-image gate, between the registries' answers and the pins.
+    from reconciler.passes import signatures as signing
+
+    gate = signing.prepare(config, settings, streams, desired)
+    outcomes = gate.apply(
+        outcomes, old_lock, desired, config, settings, client, signature_cache, scope
+    )
 
     frozen_consumers = [o.key for o in invalid if is_consumer_kind(o)]
     built = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
@@ -218,7 +234,12 @@ def compute_plan(
         resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
         recheckable=recheckable(desired, new_lock),
         edits=edits,
-        notes=[*paused_notes(old_lock, new_lock, consumers), *edit_problems],
+        notes=[
+            *paused_notes(old_lock, new_lock, consumers),
+            *(awaiting[r] for r in sorted(awaiting) if scope is None or r in scope),
+            *edit_problems,
+            *gate.notes,
+        ],
     )
 
 
@@ -256,6 +277,28 @@ def _read_tree(report: ValidationReport, config: RepoConfig) -> _Tree:
         invalid_consumers=[consumer for _, consumer in read_consumers(invalid, every_stream)],
     )
     return _Tree(invalid, streams, followed, consumers, desired)
+
+
+# What a registry says about a build output that no build has pushed: the repository or
+# tag is not there (NotFound), or the local registry cannot be reached at all
+# (RegistryUnavailable, Timeout: a cluster-internal name such as
+# image-registry.openshift-image-registry.svc does not resolve outside the cluster).
+_NOT_PUSHED_YET = frozenset({NOT_FOUND, REGISTRY_UNAVAILABLE, TIMEOUT})
+
+
+def _awaiting_note(ref: TagRef, failure: Failure, consumers: Iterable[Consumer]) -> str:
+    """``awaiting build: ns/stream:tag, pushed by BuildConfig/ns/name: not in the
+    registry yet`` (or why the registry cannot be asked)."""
+    builders = sorted(
+        f"{c.key.kind}/{c.key.namespace}/{c.key.name}" for c in consumers if c.output == ref
+    )
+    who = f"pushed by {', '.join(builders)}" if builders else "which no build pushes yet"
+    why = (
+        "not in the registry yet"
+        if failure.reason == NOT_FOUND
+        else f"its registry cannot be reached from here: {failure.reason}: {failure.message}"
+    )
+    return f"awaiting build: {ref}, {who}: {why}"
 
 
 def _failures(

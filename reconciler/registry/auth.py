@@ -325,10 +325,30 @@ class RegistryAuth(httpx.Auth):
         return Credential(str(username), Secret(str(password)), "credentials provider")
 
     def _sources_hint(self) -> str:
+        """Where credentials were looked for, and why each pull secret did or did not
+        apply to this request (names, namespaces and registry keys only)."""
         sources = getattr(self._credentials, "sources", None)
-        if isinstance(sources, list) and sources:
-            return " (looked in: " + ", ".join(str(s) for s in sources) + ")"
-        return ""
+        files = (
+            [s for s in sources if not str(s).startswith("pull secret ")]
+            if isinstance(sources, list)
+            else []
+        )
+        hint = " (looked in: " + ", ".join(str(s) for s in files) + ")" if files else ""
+        return hint + self._secrets_hint()
+
+    def _secrets_hint(self) -> str:
+        explain = getattr(self._credentials, "explain", None)
+        if explain is None:
+            return ""
+        target = self._target
+        lines: list[str] = explain(
+            target.registry,
+            target.repository,
+            secrets=target.pull_secrets,
+            namespace=target.namespace,
+            logical_registry=target.logical_registry,
+        )
+        return "; pull secrets looked at: " + "; ".join(lines) if lines else ""
 
     def _rejected(self, method: str, response: httpx.Response, auth: Secret) -> ResolveError:
         """A challenge again after fresh credentials: they are wrong or lack access."""
@@ -348,12 +368,13 @@ class RegistryAuth(httpx.Auth):
         if scheme == "Basic":
             return target.fail(
                 e.UNAUTHORIZED,
-                f"{target.registry} rejected the credentials from {credential.source} ({what})",
+                f"{target.registry} rejected the credentials from {credential.source} ({what})"
+                + self._secrets_hint(),
             )
         return target.fail(
             e.UNAUTHORIZED,
             f"the token issued for the credentials from {credential.source} does not grant "
-            f"pull on {target.repository} ({what})",
+            f"pull on {target.repository} ({what})" + self._secrets_hint(),
         )
 
 

@@ -16,6 +16,7 @@ import binascii
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from reconciler.registry.credentials import (
     helper_name,
     normalise_key,
 )
+from reconciler.registry.secretchoice import EXCLUDE_ANNOTATION, secret_key
 
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -98,8 +100,9 @@ def _line_of(exc: ValueError) -> object:
 
 
 def parse_kubernetes_secret(document: object, source: str) -> tuple[str, AuthConfig] | None:
-    """A ``Secret`` of type dockerconfigjson / dockercfg as ``(name, config)``; ``None`` for
-    any other object (other secrets in the directory are ignored)."""
+    """A ``Secret`` of type dockerconfigjson / dockercfg as ``(key, config)``, the key
+    ``namespace/name`` (``name`` without ``metadata.namespace``); ``None`` for any other
+    object (other secrets in the directory are ignored)."""
     if not isinstance(document, dict) or document.get("kind") != "Secret":
         return None
     secret_type = document.get("type")
@@ -126,7 +129,12 @@ def parse_kubernetes_secret(document: object, source: str) -> tuple[str, AuthCon
         payload = json.loads(raw)
     except ValueError:
         raise CredentialsError(f"{where}: {field_name} is not JSON") from None
-    return name, parse_auth_config(payload, where, legacy=secret_type == DOCKERCFG)
+    config = parse_auth_config(payload, where, legacy=secret_type == DOCKERCFG)
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    namespace = namespace if isinstance(namespace, str) and namespace else None
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    excluded = isinstance(annotations, dict) and annotations.get(EXCLUDE_ANNOTATION) == "true"
+    return secret_key(name, namespace), replace(config, namespace=namespace, excluded=excluded)
 
 
 def _read_text(path: Path) -> str:
@@ -151,7 +159,8 @@ def _yaml_documents(text: str, source: str) -> list[Any]:
 
 
 def load_secrets_dir(directory: Path) -> dict[str, AuthConfig]:
-    """Pull secrets in ``directory``, by secret name.
+    """Pull secrets in ``directory``, by key: ``namespace/name`` for a Secret with a
+    ``metadata.namespace``, else its name (a mounted volume's directory name too).
 
     Understands ``*.json``/``*.yaml``/``*.yml`` files holding ``Secret`` objects (several
     documents or a ``List`` allowed: what ``oc get secret -o yaml`` prints) and
@@ -161,10 +170,10 @@ def load_secrets_dir(directory: Path) -> dict[str, AuthConfig]:
         raise CredentialsError(f"pull secret directory {directory} does not exist")
     found: dict[str, AuthConfig] = {}
 
-    def add(name: str, config: AuthConfig, where: Path) -> None:
-        if name in found:
-            raise CredentialsError(f"{where}: secret {name!r} is defined twice")
-        found[name] = config
+    def add(key: str, config: AuthConfig, where: Path) -> None:
+        if key in found:
+            raise CredentialsError(f"{where}: secret {key!r} is defined twice")
+        found[key] = config
 
     for path in sorted(directory.iterdir()):
         if path.name.startswith("."):

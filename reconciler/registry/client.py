@@ -3,7 +3,9 @@
 Owns: :class:`RegistryClient`, the small public surface the rest of the program uses
 (:meth:`~RegistryClient.resolve`, :meth:`~RegistryClient.resolve_many`,
 :meth:`~RegistryClient.list_tags`, :meth:`~RegistryClient.image_config`,
-:meth:`~RegistryClient.rate_limit`, :meth:`~RegistryClient.registry_status`): which
+:meth:`~RegistryClient.rate_limit`, :meth:`~RegistryClient.registry_status`, and for
+what is stored beside an image, such as its signatures, :meth:`~RegistryClient.manifest`,
+:meth:`~RegistryClient.blob` and :meth:`~RegistryClient.referrers`): which
 requests one operation makes (HEAD, then GET of the manifest by digest unless HEAD names
 the digest already pinned; the index child for ``Legacy``; ``Link`` pagination of tag
 lists; the config blob), the bounded thread pool of ``resolve_many``, and the wiring of
@@ -23,6 +25,7 @@ it was given.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import re
 import time
@@ -43,6 +46,7 @@ from reconciler.registry.media_types import (
     DOCKER_CONFIG,
     MANIFEST_ACCEPT,
     OCI_CONFIG,
+    OCI_INDEX,
     is_index,
     is_manifest,
 )
@@ -210,8 +214,13 @@ class RegistryClient:
         unique = list(dict.fromkeys(requests))
         if len(unique) <= 1:
             return {request: self._resolve_or_error(request) for request in unique}
+        # Each worker runs in the caller's context (its context variables: a log line's
+        # pass id).
         futures = {
-            request: self._pool.submit(self._resolve_or_error, request) for request in unique
+            request: self._pool.submit(
+                contextvars.copy_context().run, self._resolve_or_error, request
+            )
+            for request in unique
         }
         return {request: future.result() for request, future in futures.items()}
 
@@ -223,13 +232,21 @@ class RegistryClient:
         limit: int | None = None,
         page_size: int | None = None,
         pull_secrets: tuple[str, ...] = (),
+        namespace: str | None = None,
+        logical_registry: str | None = None,
     ) -> list[str]:
         """The repository's tags, in the registry's order, following ``Link`` pagination.
 
         A ``next`` link must stay on the same scheme and host. ``limit`` stops early (e.g.
         ``maxImagesBulkImportedPerRepository``); ``page_size`` is sent as ``n``.
         """
-        target = target_for(reference, insecure, pull_secrets)
+        target = target_for(
+            reference,
+            insecure,
+            pull_secrets,
+            namespace=namespace,
+            logical_registry=logical_registry,
+        )
         url = httpx.URL(target.repo_base + "tags/list")
         if page_size is not None:
             url = url.copy_merge_params({"n": str(page_size)})
@@ -272,6 +289,8 @@ class RegistryClient:
             import_mode="Legacy",
             platform=request.platform,
             pull_secrets=request.pull_secrets,
+            namespace=request.namespace,
+            logical_registry=request.logical_registry,
         )
         resolved = self.resolve(legacy)
         target = self._target(legacy)
@@ -288,6 +307,81 @@ class RegistryClient:
         manifests.check_digest(target, blob.content, config_digest, f"config blob {config_digest}")
         return manifests.image_config(resolved.digest, config_digest, blob.content, target)
 
+    def manifest(
+        self,
+        reference: ImageReference,
+        *,
+        insecure: bool = False,
+        pull_secrets: tuple[str, ...] = (),
+    ) -> tuple[bytes, str]:
+        """The manifest ``reference`` names by tag or digest: its bytes (checked against
+        the digest asked for, and against a ``Docker-Content-Digest`` header) and its media
+        type (a manifest or index of a known type, parsed; else raise)."""
+        target = target_for(reference, insecure, pull_secrets)
+        selector = reference.digest or reference.tag
+        if selector is None:
+            raise target.fail(e.BAD_REQUEST, f"{reference}: neither tag nor digest")
+        return self._read_manifest(target, selector)
+
+    def blob(
+        self,
+        reference: ImageReference,
+        digest: str,
+        *,
+        max_bytes: int,
+        insecure: bool = False,
+        pull_secrets: tuple[str, ...] = (),
+    ) -> bytes:
+        """The blob ``digest`` of ``reference``'s repository, at most ``max_bytes``, its
+        bytes checked against the digest."""
+        target = target_for(reference, insecure, pull_secrets)
+        if not manifests.DIGEST_RE.fullmatch(digest):
+            raise target.fail(e.INVALID_RESPONSE, f"blob digest {digest!r} is malformed")
+        reply = self._call(
+            "GET",
+            target,
+            target.repo_base + "blobs/" + digest,
+            read_body=max_bytes,
+            accept="*/*",
+            verify=False,
+        )
+        manifests.check_digest(target, reply.content, digest, f"blob {digest}")
+        return reply.content
+
+    def referrers(
+        self,
+        reference: ImageReference,
+        digest: str,
+        *,
+        artifact_type: str | None = None,
+        insecure: bool = False,
+        pull_secrets: tuple[str, ...] = (),
+    ) -> list[dict[str, object]] | None:
+        """The OCI 1.1 referrers of ``digest`` (``GET /v2/<name>/referrers/<digest>``):
+        their descriptors, of ``artifact_type`` only when given (filtered here too, since a
+        registry may ignore the filter). None when the registry has no referrers API (a
+        404, as registries before distribution 3 answer)."""
+        target = target_for(reference, insecure, pull_secrets)
+        if not manifests.DIGEST_RE.fullmatch(digest):
+            raise target.fail(e.INVALID_RESPONSE, f"digest {digest!r} is malformed")
+        url = httpx.URL(target.repo_base + "referrers/" + digest)
+        if artifact_type:
+            url = url.copy_merge_params({"artifactType": artifact_type})
+        try:
+            reply = self._call(
+                "GET",
+                target,
+                url,
+                read_body=manifests.MAX_MANIFEST_BYTES,
+                accept=OCI_INDEX,
+                verify=False,
+            )
+        except ResolveError as error:
+            if error.reason == e.NOT_FOUND:
+                return None
+            raise
+        return manifests.referrer_descriptors(reply.content, target, artifact_type)
+
     def rate_limit(self, registry: str) -> RateLimitInfo | None:
         """The last ``RateLimit-*`` headers ``registry`` sent (``None`` if it never did)."""
         return self._transport.rate_limit(registry)
@@ -295,6 +389,12 @@ class RegistryClient:
     def registry_status(self) -> dict[str, dict[str, object]]:
         """Per host: requests, failures, circuit state, pause, last rate-limit headers."""
         return self._transport.status()
+
+    def observe_responses(self, callback: Callable[[str, str], None] | None) -> None:
+        """Call ``callback(host, code)`` for every request sent (each retry too): the
+        status code as text, or ``"error"`` when no answer came (timeout, connection or
+        TLS failure). It runs in the requesting thread and must be quick."""
+        self._transport.on_response = callback
 
     # -- targets and calls ---------------------------------------------------------------
 
@@ -316,7 +416,13 @@ class RegistryClient:
                 f"(expected one of {sorted(IMPORT_MODES)})",
                 registry=registry,
             )
-        return target_for(ref, request.insecure, request.pull_secrets)
+        return target_for(
+            ref,
+            request.insecure,
+            request.pull_secrets,
+            namespace=request.namespace,
+            logical_registry=request.logical_registry,
+        )
 
     def _read_manifest(self, target: Target, reference: str) -> tuple[bytes, str]:
         """GET a manifest by tag or digest: its bytes (checked against the digest asked

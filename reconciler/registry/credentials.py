@@ -10,8 +10,9 @@ password or token (they are :class:`~reconciler.core.secrets.Secret` from the mo
 parsed), or decide where a credential is sent (the client sends it only to the registry it is
 for, or to that registry's token realm).
 
-Precedence (documented for operators): the pull secrets named for the request (the
-equivalent of ``oc secrets link``), in the order given, then the auth files in the order of
+Precedence (documented for operators): the pull secrets named for the request (those of
+its namespace, linked ones first: :mod:`reconciler.registry.secretchoice`), in the order
+given, then the auth files in the order of
 :func:`default_auth_files`. The most specific key wins across all of them; between equally
 specific keys, the earlier source wins. Credential helpers are asked (per host) only when
 no inline entry matched: ``credHelpers[host]`` first, then ``credsStore``.
@@ -85,6 +86,10 @@ class AuthConfig:
     auths: Mapping[str, Credential] = field(default_factory=dict)
     helpers: Mapping[str, str] = field(default_factory=dict)
     store: str | None = None
+    # A Kubernetes pull secret's metadata.namespace (None: a file, or a secret without one)
+    # and whether it carries openshift.io/image.excludeSecret: "true".
+    namespace: str | None = None
+    excluded: bool = False
 
 
 def normalise_key(key: str) -> str:
@@ -208,7 +213,36 @@ class CredentialStore:
 
     @property
     def secret_names(self) -> list[str]:
+        """The pull secrets' keys (``namespace/name``, or ``name`` without a namespace)."""
         return sorted(self._secrets)
+
+    def secrets_for(self, namespace: str, linked: Sequence[str] = ()) -> tuple[str, ...]:
+        """The pull secrets an import into ``namespace`` uses (see
+        :mod:`reconciler.registry.secretchoice`)."""
+        from reconciler.registry.secretchoice import secrets_for
+
+        return secrets_for(self._secrets, namespace, linked)
+
+    def explain(
+        self,
+        registry: str,
+        repository: str | None,
+        *,
+        secrets: Sequence[str] = (),
+        namespace: str | None = None,
+        logical_registry: str | None = None,
+    ) -> list[str]:
+        """Why each pull secret applied or not to a request (names only, never contents)."""
+        from reconciler.registry.secretchoice import explain
+
+        return explain(
+            self._secrets,
+            registry,
+            repository,
+            chosen=secrets,
+            namespace=namespace,
+            logical_registry=logical_registry,
+        )
 
     @property
     def sources(self) -> list[str]:

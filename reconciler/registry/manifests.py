@@ -38,6 +38,7 @@ __all__ = [
     "image_config",
     "load_json",
     "manifest_media_type",
+    "referrer_descriptors",
     "sha256_digest",
     "verify_digest_header",
 ]
@@ -156,6 +157,21 @@ def _index_problem(payload: dict[str, Any]) -> str | None:
         if problem is not None:
             return problem
     return None
+
+
+def referrer_descriptors(
+    body: bytes, target: Target, artifact_type: str | None
+) -> list[dict[str, Any]]:
+    """The descriptors of a referrers answer (an OCI image index), of ``artifact_type``
+    only when given; a body that is not an index of valid descriptors is refused."""
+    payload = load_json(body, target, "referrers index")
+    problem = _index_problem(payload)
+    if problem is not None:
+        raise target.fail(e.INVALID_RESPONSE, f"referrers answer is not an index: {problem}")
+    entries: list[dict[str, Any]] = payload["manifests"]
+    if artifact_type is None:
+        return entries
+    return [d for d in entries if d.get("artifactType") == artifact_type]
 
 
 def choose_platform(body: bytes, want: Platform, target: Target) -> tuple[str, str]:

@@ -26,8 +26,8 @@ IMPORT_MODES = frozenset({"Legacy", "PreserveOriginal"})
 class ResolveRequest:
     """One thing to resolve: a qualified reference with a tag or a digest.
 
-    ``pull_secrets`` names the pull secrets linked to the tag's namespace (the equivalent of
-    ``oc secrets link``); they are consulted before the machine-wide auth files.
+    ``pull_secrets`` names the pull secrets of the tag's namespace (linked ones first);
+    they are consulted before the machine-wide auth files.
     ``known_digest`` is the digest the caller has pinned for this reference already: a HEAD
     naming it confirms it without reading the manifest again; any other digest is read
     (fetched by digest, checked, parsed) before it is answered.
@@ -39,6 +39,11 @@ class ResolveRequest:
     platform: Platform = field(default_factory=Platform)
     pull_secrets: tuple[str, ...] = ()
     known_digest: str | None = None
+    # For messages only: the namespace the request is made for (which secrets did not
+    # apply, and why), and the registry name the manifest gave when ``reference`` is a
+    # mirror or rewritten location of it.
+    namespace: str | None = None
+    logical_registry: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

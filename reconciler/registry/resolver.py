@@ -70,6 +70,8 @@ def _attempts(
                         platform=platform,
                         pull_secrets=pull_secrets,
                         known_digest=req.known_digest,
+                        namespace=req.ref.namespace,
+                        logical_registry=logical.registry,
                     ),
                 )
             )
@@ -96,7 +98,7 @@ def resolve_imports(
 
     ``allowed`` is ``allowedRegistriesForImport`` (``None``: no allow-list): a name outside
     it fails with reason ``NotAllowed`` and no request is made. ``pull_secrets`` gives the
-    pull secret names linked to a request's namespace; ``platform_for`` a per-request
+    pull secrets a request's namespace uses; ``platform_for`` a per-request
     platform (e.g. from the stream's prefer-arch annotations), else ``platform``.
     """
     platform = platform or Platform()
@@ -133,7 +135,11 @@ def resolve_imports(
                     # registry's image of the same name would move the tag.
                     stopped.add(ref)
                 continue
-            outcomes[ref] = Resolution(digest=answer.digest, source=str(attempt.logical))
+            outcomes[ref] = Resolution(
+                digest=answer.digest,
+                source=str(attempt.logical),
+                index_digest=answer.index_digest,
+            )
         round_index += 1
         for ref in list(plans):
             if ref in outcomes:

@@ -29,6 +29,9 @@ class Target:
     repo_base: str  # scheme://host/v2/<repo>/
     scope: str
     pull_secrets: tuple[str, ...] = ()
+    # For messages: whose request this is, and the name the manifest gave the registry.
+    namespace: str | None = None
+    logical_registry: str | None = None
 
     @property
     def base(self) -> str:
@@ -45,7 +48,14 @@ class Target:
         )
 
 
-def target_for(ref: ImageReference, insecure: bool, pull_secrets: tuple[str, ...]) -> Target:
+def target_for(
+    ref: ImageReference,
+    insecure: bool,
+    pull_secrets: tuple[str, ...],
+    *,
+    namespace: str | None = None,
+    logical_registry: str | None = None,
+) -> Target:
     """The target for a qualified reference: ``https`` unless ``insecure`` (then plain
     ``http``: no https attempt first, never a silent fallback from one to the other)."""
     if ref.registry is None:
@@ -63,4 +73,6 @@ def target_for(ref: ImageReference, insecure: bool, pull_secrets: tuple[str, ...
         repo_base=f"{scheme}://{host}/v2/{ref.repository}/",
         scope=f"repository:{ref.repository}:pull",
         pull_secrets=pull_secrets,
+        namespace=namespace,
+        logical_registry=logical_registry,
     )

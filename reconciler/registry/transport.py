@@ -122,9 +122,15 @@ class Transport:
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._jitter = jitter
+        # Told of every answer or transport failure: (host, status code or "error").
+        self.on_response: Callable[[str, str], None] | None = None
 
     def close(self) -> None:
         self._transport.close()
+
+    def _observed(self, gate: HostGate, code: str) -> None:
+        if self.on_response is not None:
+            self.on_response(gate.host, code)
 
     # -- one exchange: the auth flow and redirects ------------------------------------------
 
@@ -212,6 +218,7 @@ class Transport:
                 with _held(gate.slot, deadline):
                     response = self._transport.handle_request(request)
                     response.request = request
+                    self._observed(gate, str(response.status_code))
                     try:
                         status = response.status_code
                         if status not in _TRANSIENT_STATUSES:
@@ -230,6 +237,7 @@ class Transport:
                     finally:
                         response.close()
             except httpx.TimeoutException as exc:
+                self._observed(gate, "error")
                 gate.record_failure()
                 if deadline is not None and deadline.expired:
                     detail = f"{what}: no complete answer within {deadline.seconds:g} s"
@@ -237,6 +245,7 @@ class Transport:
                     detail = f"{what} timed out ({type(exc).__name__})"
                 failure = target.fail(e.TIMEOUT, detail)
             except httpx.TransportError as exc:
+                self._observed(gate, "error")
                 failure = _transport_failure(target, what, exc)
                 if failure.reason == e.TLS_VERIFICATION_FAILED:
                     gate.release_probe()  # says nothing about the host's health

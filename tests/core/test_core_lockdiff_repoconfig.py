@@ -162,7 +162,7 @@ def test_repo_config_values(text, expected):
         pytest.param(
             "defaultNamespace: a\nlocalRegistry: r.io\nexternals: []\n",
             "externals", 3, 1, "unknown setting (known: defaultNamespace, external, localRegistry, "
-            "localRegistryInsecure, pullSecrets, writeBack)", None, None, id="unknown-key",
+            "localRegistryInsecure, pullSecrets, signatures, writeBack)", None, None, id="unknown-key",
         ),
         pytest.param(
             "defaultNamespace: 5\n", "defaultNamespace", 1, 1, "must be a non-empty string",

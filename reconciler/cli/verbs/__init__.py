@@ -38,9 +38,13 @@ VERBS: dict[str, tuple[str, str]] = {
         "completion",
         "print a shell completion script",
     ),
+    "schemas": (
+        "schemas",
+        "list the JSON Schemas, or export them for an editor or another validator",
+    ),
     "describe": (
         "describe",
-        "show an image stream: its tags, their sources, history and failures",
+        "show an image stream (tags, sources, history, failures) or one of its images",
     ),
     "get": (
         "get",
@@ -52,11 +56,15 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "new-app": (
         "new_app",
-        "write a DeploymentConfig (ImageChange trigger) and a Service for a stream tag",
+        "write a Deployment following a stream tag (and a Service) for a stream tag",
     ),
     "prune": (
         "prune",
         "trim tag history in the lock (old revisions, images gone from their registry)",
+    ),
+    "set": (
+        "set_verbs",
+        "set image triggers or image lookup, as oc set does",
     ),
     "tag": (
         "tag",

@@ -18,11 +18,13 @@ from reconciler.config.settings import Settings
 from reconciler.core import policy
 from reconciler.core.describe import render_describe
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
-from reconciler.core.manifests import IMAGE_STREAM
+from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.resolution import Failure, ImportRequest, Outcome, Resolution
 from reconciler.core.streams import DOCKER_IMAGE, LEGACY, TagRef, parse_istag_name, stream_tags
+from reconciler.core.tagorder import prioritize_tags
 from reconciler.core.views import stream_view
+from reconciler.passes.clients import import_secret_names
 from reconciler.passes.run import write_plan
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.places import first_answer, locations
@@ -39,8 +41,11 @@ EXAMPLES = """\
   # re-check a private registry tag on every pass
   reconciler import-image marsview --from=registry.marsrover.space/engine/marsview \\
       --scheduled --confirm --commit
-  # every tag of a repository (up to --max-images)
+  # every tag of a repository (up to --max-images, taken as OpenShift takes them:
+  # latest, then the newest versions)
   reconciler import-image mysql --from=docker.io/library/mysql --all --confirm
+  # the same from a stream's spec.dockerImageRepository, which it then removes
+  reconciler import-image mysql --all --confirm
   # re-import an existing tag (its spec is unchanged; the lock moves if the image did)
   reconciler import-image approved-apache:2.4 --confirm
 """
@@ -67,12 +72,21 @@ def register(subparsers: Subparsers) -> None:
         "--max-images",
         type=int,
         metavar="N",
-        help="with --all: at most N tags (default: maxImagesBulkImportedPerRepository, "
+        help="with --all: at most N tags, in OpenShift's order (latest, minor versions newest "
+        "first, full versions newest first, other names) (default: "
+        "maxImagesBulkImportedPerRepository, "
         f"$RECONCILER_MAX_IMAGES_BULK_IMPORTED_PER_REPOSITORY or {DEFAULT_MAX_BULK})",
     )
     flags.add_repo_flags(p)
     flags.add_commit_flag(p)
     flags.add_registry_flags(p)
+
+
+def _docker_image_repository(obj: ManifestObject | None) -> str | None:
+    """The stream's ``spec.dockerImageRepository``, when it names one."""
+    spec = obj.body.get("spec") if obj is not None else None
+    value = spec.get("dockerImageRepository") if isinstance(spec, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _request(ref: TagRef, source: str, insecure: bool, mode: str) -> ImportRequest:
@@ -110,9 +124,16 @@ def _import(
 
     # Which tags, from where.
     plan: list[tuple[str, str]] = []
+    # A stream's spec.dockerImageRepository (OpenShift imports its tags; the reconciler
+    # refuses the field): --all without --from imports from it and removes it.
+    repository = _docker_image_repository(obj)
+    if args.all and not args.source and repository:
+        args.source = repository
     if args.all:
         if not args.source:
-            raise PermanentError("--all needs --from=REPOSITORY")
+            raise PermanentError(
+                "--all needs --from=REPOSITORY (or a stream with spec.dockerImageRepository)"
+            )
         repo_ref = parse_image_reference(args.source)
         if repo_ref.tag or repo_ref.digest:
             raise PermanentError("--all takes a repository without a tag or digest in --from")
@@ -121,22 +142,33 @@ def _import(
             if args.max_images is not None
             else settings.max_images_bulk_imported_per_repository
         )
-        secrets = checkout.config.pull_secrets.for_namespace(namespace)
+        secrets = import_secret_names(checkout.config, settings, namespace)
         with progress.activity(f"listing the tags of {repo_ref}"):
             try:
                 place, tags = first_answer(
                     locations(repo_ref, settings.registries, bool(args.insecure), settings.allowed),
                     lambda p: client.list_tags(
-                        p.endpoint, insecure=p.insecure, page_size=100, pull_secrets=secrets
+                        p.endpoint,
+                        insecure=p.insecure,
+                        page_size=100,
+                        pull_secrets=secrets,
+                        namespace=namespace,
+                        logical_registry=p.logical.registry,
                     ),
                 )
             except ResolveError as exc:
                 command.err(f"cannot list the tags of {args.source}: {exc.message}")
                 return EXIT_PROBLEMS
-        tags = sorted(set(tags))  # registries page in their own order: be deterministic
+        # OpenShift's order: latest, then minor versions newest first, then full
+        # versions newest first, then the rest by name (see reconciler.core.tagorder).
+        tags = prioritize_tags(tags)
         if len(tags) > limit:
+            left = tags[limit:]
             command.warn(
-                f"{place.logical.name} has more than {limit} tags: importing the first {limit} by name"
+                f"{place.logical.name} has {len(tags)} tags: importing {limit} in OpenShift's "
+                f"order (latest, then the newest versions); not imported: "
+                + ", ".join(left[:10])
+                + (f" and {len(left) - 10} more" if len(left) > 10 else "")
             )
             tags = tags[:limit]
         plan = [(tag, f"{args.source}:{tag}") for tag in tags]
@@ -159,6 +191,9 @@ def _import(
     refs = [TagRef(namespace, stream_name, tag) for tag, _ in plan]
     edits_list = [docker_tag_edit(tag, source, args) for tag, source in plan]
     edits = Edits(checkout.root)
+    if args.all and obj is not None and repository:
+        # Its tags are now spec tags: the field is done with.
+        del edits.object(obj)["spec"]["dockerImageRepository"]
     for ref, edit in zip(refs, edits_list, strict=True):
         apply_tag_edit(checkout, edits, ref, edit)
 
@@ -181,7 +216,7 @@ def _import(
             settings.registries,
             settings.platform,
             allowed=settings.allowed,
-            pull_secrets=lambda r: checkout.config.pull_secrets.for_namespace(r.ref.namespace),
+            pull_secrets=lambda r: import_secret_names(checkout.config, settings, r.ref.namespace),
             platform_for=lambda r: platform,
         )
     failed = {ref: o for ref, o in outcomes.items() if isinstance(o, Failure)}

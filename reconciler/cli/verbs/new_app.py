@@ -1,7 +1,8 @@
 """``reconciler new-app --image-stream=NAME[:TAG]``: ``oc new-app`` on a checkout. Reads
 the pinned image's config from its registry (exposed ports, labels, volumes) and writes
-a DeploymentConfig with an ``ImageChange`` trigger on the tag, and a Service for the
-exposed ports, into one new file.
+a Deployment that follows the tag through the ``image.openshift.io/triggers`` annotation,
+as ``oc new-app`` 4.x does (``--as-deployment-config``: a DeploymentConfig with an
+``ImageChange`` trigger), and a Service for the exposed ports, into one new file.
 """
 
 from __future__ import annotations
@@ -13,24 +14,28 @@ from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.edits import Edits
+from reconciler.cli.imageconfig import read_image_config
 from reconciler.core import newfiles
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import DEPLOYMENT_CONFIG
 from reconciler.core.newapp import app_name, build_objects, parse_image_config, summary, valid_name
-from reconciler.core.references import InvalidReference, parse_image_reference
+from reconciler.core.objects import DEPLOYMENT
 from reconciler.core.streams import parse_istag_name
+from reconciler.passes.clients import import_secret_names
 from reconciler.passes.plan import validate_repo
-from reconciler.registry.errors import ResolveError
 from reconciler.registry.models import ImageConfig as RegistryImageConfig
-from reconciler.registry.models import ResolveRequest
-from reconciler.registry.places import first_answer, locations
 
 EXAMPLES = """\
-  # the seed: a DeploymentConfig and a Service for my-python:latest
+  # the seed: a Deployment (following my-python:latest) and a Service
   reconciler new-app --image-stream=my-python
   reconciler new-app --image-stream=approved-apache:2.4 --name=apache --commit
   reconciler new-app --image-stream=marsview:develop --dry-run   # print, write nothing
-"""
+  # a DeploymentConfig with an ImageChange trigger instead, as before OpenShift 4.14
+  reconciler new-app --image-stream=my-python --as-deployment-config
+""" + command.exit_codes_help(
+    "the tag has no image in the lock yet, its image config cannot be read from its\n"
+    "     registry, the objects exist already, or they would not validate: nothing written"
+)
 
 
 def register(subparsers: Subparsers) -> None:
@@ -38,9 +43,9 @@ def register(subparsers: Subparsers) -> None:
         subparsers,
         "new-app",
         description="Like oc new-app --image-stream, on a checkout: inspects the tag's "
-        "pinned image (exposed ports, labels) in its registry and writes the objects to a "
-        "new file. Exit 0, 1 when the image cannot be inspected or the objects exist, 2 "
-        "when it could not run.",
+        "pinned image (exposed ports, labels) in its registry and writes a Deployment with "
+        "the image.openshift.io/triggers annotation (or, with --as-deployment-config, a "
+        "DeploymentConfig with an ImageChange trigger) and a Service to a new file.",
         examples=EXAMPLES,
         run=run,
     )
@@ -49,21 +54,14 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument("--name", metavar="NAME", help="name of the objects (default: the stream's)")
     p.add_argument("--dry-run", action="store_true", help="print the objects; write nothing")
+    p.add_argument(
+        "--as-deployment-config",
+        action="store_true",
+        help="a DeploymentConfig with an ImageChange trigger instead of a Deployment",
+    )
     flags.add_repo_flags(p)
     flags.add_commit_flag(p)
     flags.add_registry_flags(p)
-
-
-def _image_candidates(image: str | None, resolved_from: str | None, digest: str) -> list[str]:
-    """Where to read the config: the pinned pull spec, then the source repository."""
-    out = [image] if image else []
-    if resolved_from:
-        try:
-            source = parse_image_reference(resolved_from)
-            out.append(f"{source.name}@{digest}")
-        except InvalidReference:
-            pass  # an alias: its resolved_from is a tag, not an image
-    return list(dict.fromkeys(out))
 
 
 def _config_blob(config: RegistryImageConfig) -> dict[str, Any]:
@@ -100,38 +98,21 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             f"image stream tag {ref} has no image in the lock: import or reconcile it first",
             exit_code=EXIT_PROBLEMS,
         )
-    if checkout.find(DEPLOYMENT_CONFIG, namespace, name) is not None:
+    kind = DEPLOYMENT_CONFIG if args.as_deployment_config else DEPLOYMENT
+    if checkout.find(kind, namespace, name) is not None:
         raise PermanentError(
-            f'deploymentconfig "{name}" already exists in {namespace}', exit_code=EXIT_PROBLEMS
+            f'{kind.lower()} "{name}" already exists in {namespace}', exit_code=EXIT_PROBLEMS
         )
 
     settings = flags.settings_from_args(args)
-    secrets = checkout.config.pull_secrets.for_namespace(ref.namespace)
-    found: RegistryImageConfig | None = None
-    errors: list[str] = []
+    secrets = import_secret_names(checkout.config, settings, ref.namespace)
     with (
         flags.client_from_settings(settings) as client,
         progress.activity("reading the image's config"),
     ):
-        for image in _image_candidates(entry.image, entry.resolved_from, entry.digest):
-            try:
-                places = locations(
-                    image, settings.registries, entry.source.insecure, settings.allowed
-                )
-                _, found = first_answer(
-                    places,
-                    lambda p: client.image_config(
-                        ResolveRequest(
-                            p.endpoint,
-                            insecure=p.insecure,
-                            platform=settings.platform,
-                            pull_secrets=secrets,
-                        )
-                    ),
-                )
-                break
-            except ResolveError as exc:
-                errors.append(f"{image}: {exc.reason}: {exc.message}")
+        found, errors = read_image_config(
+            client, settings, entry, entry.digest, entry.image, secrets, ref.namespace
+        )
     if found is None:
         for line in errors:
             command.err(line)
@@ -139,11 +120,20 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_PROBLEMS
     config = parse_image_config(_config_blob(found))
     ns_field = namespace if namespace != checkout.config.default_namespace else None
-    objects = build_objects(name, ref, entry.image or "", config, namespace=ns_field)
-    style = checkout.style_for_new(DEPLOYMENT_CONFIG)
-    header = f"# reconciler new-app --image-stream={args.image_stream}\n"
+    objects = build_objects(
+        name,
+        ref,
+        entry.image or "",
+        config,
+        namespace=ns_field,
+        deployment_config=args.as_deployment_config,
+    )
+    style = checkout.style_for_new(kind)
+    header = f"# reconciler new-app --image-stream={args.image_stream}" + (
+        " --as-deployment-config\n" if args.as_deployment_config else "\n"
+    )
     text = newfiles.new_file_text(objects, style, header=header)
-    path = checkout.new_file_path(DEPLOYMENT_CONFIG, name, "deployments")
+    path = checkout.new_file_path(kind, name, "deployments")
     for line in summary(name, config, objects):
         print(f"--> {line}", file=out)
     if args.dry_run:
@@ -161,7 +151,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_PROBLEMS
     message = (
         f"reconciler new-app --image-stream={args.image_stream}\n\n"
-        f"DeploymentConfig/{name} on {ref.stream}:{ref.tag}"
+        f"{kind}/{name} on {ref.stream}:{ref.tag}"
         + (f", Service/{name}" if len(objects) > 1 else "")
         + "\n"
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from reconciler.cli import flags, progress
+from reconciler.cli.checkout import require_checkout
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.planview import exit_code_for, plan_json, print_plan
 from reconciler.files.contentcache import ContentCache, cache_file
@@ -27,7 +28,8 @@ def register(subparsers: Subparsers) -> None:
         subparsers,
         "plan",
         description="Exit 0 when the plan has no errors or failures, 1 when it has, 2 when it "
-        "could not run.",
+        "could not run (not a checkout: no .git above it, no .reconciler.yaml, lockfile or "
+        "manifest in it).",
         run=run,
         examples=EXAMPLES,
     )
@@ -37,8 +39,8 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    root = require_checkout(Path(args.repo))
     settings = flags.settings_from_args(args)
-    root = Path(args.repo)
     # Kept on disk between runs: a file parsed and judged before (same bytes) is not
     # parsed again.
     stored = cache_file(settings.cache_dir, str(root.resolve()))

@@ -30,8 +30,9 @@ from reconciler.core.prune import (
 from reconciler.core.registries import RegistriesConf
 from reconciler.core.resolution import repository_of
 from reconciler.core.streams import LOCAL
-from reconciler.files import loader
+from reconciler.files import loader, lockstore
 from reconciler.gitrepo.checkout import commit_paths
+from reconciler.passes.clients import import_secret_names
 from reconciler.registry import errors as e
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.models import ResolveRequest
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 settings.registries,
                 client,
                 namespace,
-                checkout.config.pull_secrets.for_namespace,
+                lambda ns: import_secret_names(checkout.config, settings, ns),
                 workers=min(8, settings.max_concurrency),
                 allowed=settings.allowed,
                 pinned=pinned,
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             if not args.confirm:
                 print("dry run: run again with --confirm to write the lock", file=out)
     if args.confirm and removals:
-        (checkout.root / loader.LOCKFILE_NAME).write_bytes(render_lock(pruned))
+        lockstore.write_derived(checkout.root, render_lock(pruned), [])
         message = (
             f"reconciler prune --keep-tag-revisions={policy.keep_revisions} "
             f"--keep-younger-than={args.keep_younger_than}\n\n"

@@ -61,13 +61,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     # that did not change reads no YAML.
     stored = cache_file(settings.cache_dir, workspace.url)
     contents = ContentCache.load(stored)
-    with (
-        flags.client_from_settings(settings) as client,
-        progress.activity(f"reconciling {display_url(args.repo)}"),
-    ):
-        result: PassResult = run_pass(
-            workspace, settings, client, dry_run=args.dry_run, contents=contents
-        )
+    try:
+        with (
+            flags.client_from_settings(settings) as client,
+            progress.activity(f"reconciling {display_url(args.repo)}"),
+        ):
+            result: PassResult = run_pass(
+                workspace, settings, client, dry_run=args.dry_run, contents=contents
+            )
+    finally:
+        workspace.close()
     contents.save(stored)
     plan = result.plan
     if args.output == "json":

@@ -1,13 +1,16 @@
 """``reconciler tag SOURCE DEST...`` and ``reconciler tag -d DEST...``: ``oc tag`` on a
 checkout. SOURCE is a registry image, ``stream:tag`` or ``stream@sha256:...``. Without
 ``--alias`` a stream tag is copied as an ``ImageStreamImage`` pin of its current image, as
-``oc tag`` does; ``--alias`` makes the destination follow the source tag. The edited tags
-are pinned in the lock right away (a failure is recorded as the pass would record it).
+``oc tag`` does; ``--alias`` makes the destination follow the source tag. As with ``oc
+tag``, the destination tag is replaced whole: import policy flags not given go back to
+their defaults (no ``--scheduled``: not scheduled). The edited tags are pinned in the lock
+right away (a failure is recorded as the pass would record it).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import TextIO
 
 from reconciler.cli import command, flags
@@ -21,15 +24,20 @@ from reconciler.core.references import InvalidReference, expand_digest, parse_im
 from reconciler.core.streams import (
     IMAGE_STREAM_IMAGE,
     IMAGE_STREAM_TAG,
+    LEGACY,
+    SOURCE,
     TagRef,
     parse_isimage_name,
     parse_istag_name,
+    stream_tags,
 )
 from reconciler.passes.run import write_plan
 
 EXAMPLES = """\
   # a scheduled tag from a second registry (the seed's develop tag)
   reconciler tag registry.spacedev.com/engine/marsview:develop marsview:develop --scheduled
+  # the same without --scheduled: the tag is replaced whole, so it stops being scheduled
+  reconciler tag registry.spacedev.com/engine/marsview:develop marsview:develop
   # copy the image marsview:latest points at now (an ImageStreamImage pin)
   reconciler tag marsview:latest marsview:prod
   # follow marsview:latest wherever it moves
@@ -170,16 +178,21 @@ def _edit_for(
     namespace: str,
     args: argparse.Namespace,
 ) -> tuple[editing.TagEdit, str]:
-    where = f"{dest.stream}:{dest.tag}"
+    # oc names the destination's namespace when it is not the current one.
+    cross_ns = dest.namespace != namespace
+    where = f"{dest.namespace}/" * cross_ns + f"{dest.stream}:{dest.tag}"
     if kind == "docker":
         try:
             parse_image_reference(source)
         except InvalidReference as exc:
             raise PermanentError(f"source {source!r}: {exc}", exit_code=EXIT_PROBLEMS) from exc
-        edit = docker_tag_edit(dest.tag, source, args)
+        edit = _replacing(checkout, dest, docker_tag_edit(dest.tag, source, args))
         if args.reference:
             return edit, f"Tag {where} set to reference {source}."
-        if args.scheduled:
+        if edit.scheduled:
+            # oc's own two wordings (it drops "import" across namespaces).
+            if cross_ns:
+                return edit, f"Tag {where} set to {source} periodically."
             return edit, f"Tag {where} set to import {source} periodically."
         return edit, f"Tag {where} set to {source}."
     if args.scheduled:
@@ -231,4 +244,32 @@ def _edit_for(
         reference_policy=flags.reference_policy(args),
         reference=True if args.reference else None,
     )
-    return edit, message
+    return _replacing(checkout, dest, edit), message
+
+
+def _replacing(checkout: Checkout, dest: TagRef, edit: editing.TagEdit) -> editing.TagEdit:
+    """``edit`` as ``oc tag`` writes a tag: the whole tag is replaced (openshift/oc
+    pkg/cli/tag/tag.go builds a new TagReference from the flags alone: ``Scheduled:
+    o.scheduleTag``, ``Insecure: o.insecureTag``, ``Reference: o.referenceTag``,
+    ``ImportMode`` Legacy unless given, ``ReferencePolicy`` source unless given), so a
+    flag not given puts its field back to the default: ``tag SRC DEST`` without
+    ``--scheduled`` on a scheduled tag stops its scheduled import. Defaults the tag
+    already has are not spelt out; its annotations are kept."""
+    existing = None
+    obj = checkout.find_stream(dest.namespace, dest.stream)
+    if obj is not None:
+        existing = next((t for t in stream_tags(obj) if t.ref.tag == dest.tag), None)
+    mode = edit.import_mode or LEGACY
+    policy = edit.reference_policy or SOURCE
+    return replace(
+        edit,
+        scheduled=bool(edit.scheduled),
+        insecure=bool(edit.insecure),
+        reference=bool(edit.reference),
+        import_mode=None if existing is None or existing.import_mode == mode else mode,
+        reference_policy=(
+            edit.reference_policy
+            if existing is None
+            else (None if existing.reference_policy == policy else policy)
+        ),
+    )

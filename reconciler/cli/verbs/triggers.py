@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.cli import flags
 from reconciler.cli.command import (
@@ -22,6 +22,9 @@ from reconciler.core.times import rfc3339
 from reconciler.core.triggers import ACKNOWLEDGED, OPEN, TriggerRecord
 from reconciler.files import triggerstore
 from reconciler.passes.run import utc_now
+
+if TYPE_CHECKING:  # git loads when a verb syncs a clone, not when the parser is built
+    from reconciler.gitrepo.workspace import Workspace
 
 EXAMPLES = """\
   reconciler triggers list -o json
@@ -78,7 +81,9 @@ def _work_tree(repo: str) -> Path | None:
 def run_list(args: argparse.Namespace, out: TextIO) -> int:
     local = _work_tree(args.repo)
     if local is not None:
-        root = local
+        from reconciler.cli.checkout import require_checkout
+
+        root = require_checkout(local)
     else:
         from reconciler.gitrepo.workspace import Workspace, default_workdir
 
@@ -86,7 +91,10 @@ def run_list(args: argparse.Namespace, out: TextIO) -> int:
         workspace = Workspace(
             args.repo, args.branch, default_workdir(settings.cache_dir / "work", args.repo)
         )
-        workspace.sync()
+        try:
+            workspace.sync()
+        finally:
+            workspace.close()  # the files stay; git's helper processes go
         root = workspace.path
     records, problems = triggerstore.read_records(root)
     for problem in problems:
@@ -157,7 +165,16 @@ def run_ack(args: argparse.Namespace, out: TextIO) -> int:
     settings = flags.settings_from_args(args)
     workdir = default_workdir(settings.cache_dir / "work", args.repo)
     workspace = Workspace(args.repo, args.branch, workdir)
-    for _ in range(settings.max_push_attempts):
+    try:
+        return _ack_and_push(args, out, settings.max_push_attempts, workspace)
+    finally:
+        workspace.close()
+
+
+def _ack_and_push(
+    args: argparse.Namespace, out: TextIO, attempts: int, workspace: Workspace
+) -> int:
+    for _ in range(attempts):
         workspace.sync()
         outcome = _ack(workspace.path, args.id, rfc3339(utc_now()))
         if isinstance(outcome, str):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TextIO
 
@@ -14,8 +15,8 @@ from reconciler.cli import flags
 from reconciler.cli.command import EXIT_OK, EXIT_PROBLEMS, Subparsers, add_verb
 from reconciler.core.errors import ConfigurationError
 from reconciler.core.validation import validate_objects
-from reconciler.core.violations import format_violations
-from reconciler.files import loader, schemas
+from reconciler.core.violations import Violation, format_violations
+from reconciler.files import loader, schemas, worktree
 
 EXAMPLES = """\
   reconciler validate                      # every manifest under the current directory
@@ -28,7 +29,9 @@ def register(subparsers: Subparsers) -> None:
     p = add_verb(
         subparsers,
         "validate",
-        description="Exit 0 when valid, 1 when invalid, 2 when it could not run.",
+        description="Exit 0 when valid, 1 when invalid, 2 when it could not run (a "
+        "directory that is not a checkout: no .git above it, no .reconciler.yaml, lockfile or "
+        "manifest in it).",
         run=run,
         examples=EXAMPLES,
     )
@@ -37,22 +40,30 @@ def register(subparsers: Subparsers) -> None:
     flags.add_registry_flags(p)
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute without following symlinks: where the user named it."""
+    return Path(os.path.abspath(path))
+
+
 def _repo_root(path: Path) -> Path | None:
-    """The nearest directory at or above ``path`` holding a .reconciler.yaml."""
-    start = path.resolve() if path.is_dir() else path.resolve().parent
+    """The nearest directory at or above ``path`` (as named, symlinks not followed)
+    holding a .reconciler.yaml."""
+    start = _absolute(path) if path.is_dir() else _absolute(path).parent
     for candidate in (start, *start.parents):
         if (candidate / loader.REPO_CONFIG_NAME).is_file():
             return candidate
     return None
 
 
-def _within(path: Path, root: Path) -> bool:
-    return path.resolve().is_relative_to(root)
-
-
-def _relative(path: Path, root: Path) -> str:
-    resolved = path.resolve()
-    return "" if resolved == root else resolved.relative_to(root).as_posix()
+def _relative(path: Path, root: Path) -> str | None:
+    """``path`` from ``root`` as named ("" for the root itself), or None when it is not
+    under ``root``."""
+    absolute = _absolute(path)
+    if absolute == root:
+        return ""
+    if absolute.is_relative_to(root):
+        return absolute.relative_to(root).as_posix()
+    return None
 
 
 def _named(file: str, wanted: list[str]) -> bool:
@@ -63,24 +74,47 @@ def _named(file: str, wanted: list[str]) -> bool:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     paths = [Path(p) for p in args.paths] or [Path(".")]
     for path in paths:
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise ConfigurationError(f"{path}: no such file or directory")
     root = _repo_root(paths[0])
     if root is not None:
         # Inside a repo (a .reconciler.yaml above): its settings apply, every manifest
         # of it is context for the cross-object checks, paths are shown from its root,
-        # and only problems in what was named are reported.
+        # and only problems in what was named are reported. Nothing is read outside it
+        # through a symlink, even when named.
         config, problems = loader.read_repo_config(root)
         loaded = loader.load_repo(root, config.default_namespace)
-        outside = [p for p in paths if not _within(p, root) or p.suffix == ".json"]
-        if outside:
-            extra = loader.load_paths(outside, config.default_namespace, relative_to=root)
+        wanted: list[str] = []
+        for path in paths:
+            relative = _relative(path, root)
+            if relative is None:
+                # Named outside the repo: the user's own choice of file.
+                extra = loader.load_paths([path], config.default_namespace, relative_to=root)
+                wanted.append(path.as_posix())
+            elif not worktree.is_inside(root, path):
+                problems.append(Violation(relative, 1, 1, "", "", worktree.OUTSIDE))
+                wanted.append(relative)
+                continue
+            elif path.suffix == ".json":
+                extra = loader.load_paths(
+                    [path], config.default_namespace, relative_to=root, root=root
+                )
+                wanted.append(relative)
+            else:
+                wanted.append(relative)
+                continue
             loaded.objects += extra.objects
             loaded.violations += extra.violations
             loaded.files += extra.files
-        wanted = [_relative(p, root) for p in paths]
         loaded.files = [f for f in loaded.files if _named(f, wanted)]
     else:
+        from reconciler.cli.checkout import require_checkout
+
+        # A directory named (or the current one) must be a checkout: anywhere else there
+        # is nothing to judge, and "valid: 0 objects" would say otherwise.
+        for path in paths:
+            if path.is_dir():
+                require_checkout(path)
         base = next((p for p in paths if p.is_dir()), Path("."))
         config, problems = loader.read_repo_config(base)
         loaded = loader.load_paths(paths, config.default_namespace)

@@ -10,7 +10,6 @@ from typing import TextIO
 from reconciler.cli import flags
 from reconciler.cli.command import EXIT_OK, Subparsers, add_verb
 from reconciler.cli.planview import print_plan
-from reconciler.core.errors import ConfigurationError
 from reconciler.core.plan import Plan
 
 EXAMPLES = """\
@@ -35,12 +34,11 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.cli.checkout import require_checkout
     from reconciler.cli.watching import watch
 
+    root = require_checkout(Path(args.path))
     settings = flags.settings_from_args(args)
-    root = Path(args.path)
-    if not root.is_dir():
-        raise ConfigurationError(f"{root}: not a directory")
     client = flags.client_from_settings(settings) if args.resolve else None
 
     def printer(plan: Plan, stream: TextIO) -> None:
