@@ -5,6 +5,7 @@ nothing; a file of ours loads back."""
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 from pathlib import Path
@@ -84,4 +85,35 @@ def test_a_cache_file_others_may_write_is_not_read(tmp_path: Path) -> None:
     link = tmp_path / "content" / "link.pickle"
     link.symlink_to(path)
     assert not knows_the_stream(ContentCache.load(link))
+    assert knows_the_stream(ContentCache.load(path))
+
+
+@pytest.mark.parametrize("module", ["yaml._yaml", "jsonschema_rs", "ruamel.yaml"])
+def test_a_new_yaml_or_schema_library_is_another_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
+    # Parsed files and verdicts come from these libraries as much as from our code: a
+    # cache written before one was upgraded (or PyYAML lost libyaml) is not read after.
+    import importlib.util
+
+    path = tmp_path / "content" / "repo.pickle"
+    saved(path)
+    real = importlib.util.find_spec
+    upgraded = tmp_path / "upgraded.py"
+    upgraded.write_text("")
+
+    def find_spec(name: str, *args: object) -> object:
+        spec = real(name, *args)  # type: ignore[arg-type]
+        if name == module and spec is not None:
+            spec = copy.copy(spec)  # a loaded module's own spec: not to be changed
+            spec.origin = str(upgraded)
+        return spec
+
+    version_key.cache_clear()
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    try:
+        assert not knows_the_stream(ContentCache.load(path))
+    finally:
+        monkeypatch.undo()
+        version_key.cache_clear()
     assert knows_the_stream(ContentCache.load(path))

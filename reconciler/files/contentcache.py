@@ -22,6 +22,7 @@ import functools
 import gc
 import hashlib
 import importlib
+import importlib.util
 import os
 import pickle
 import stat
@@ -60,8 +61,10 @@ def cache_file(cache_dir: Path, repository: str) -> Path:
 @functools.cache
 def version_key() -> str:
     """What cached entries depend on besides file bytes: this package's code and schemas
-    (name, size and mtime of each file), the release, the cache format and Python's
-    version. An installed release changes it on upgrade; a checkout, on every edit."""
+    (name, size and mtime of each file), the release, the cache format, Python's
+    version and the installed YAML and schema libraries (:data:`_VERDICT_MODULES`). An
+    installed release changes it on upgrade; a checkout, on every edit; a library, when
+    it is upgraded or goes."""
     import reconciler
     from reconciler.files.schemas import schema_dir
 
@@ -71,11 +74,35 @@ def version_key() -> str:
     )
     for directory, pattern in ((package, "*.py"), (schema_dir(), "*.json")):
         for path in sorted(directory.rglob(pattern)):
-            stat = path.stat()
+            info = path.stat()
             hasher.update(
-                f"{path.relative_to(directory)} {stat.st_size} {stat.st_mtime_ns}\n".encode()
+                f"{path.relative_to(directory)} {info.st_size} {info.st_mtime_ns}\n".encode()
             )
+    # The parsers and checkers an entry's verdict also comes from: upgrading one (or
+    # PyYAML losing libyaml) makes another cache, as upgrading us does.
+    for module in _VERDICT_MODULES:
+        try:
+            spec = importlib.util.find_spec(module)
+            origin = spec.origin if spec is not None else None
+            found = os.stat(origin) if origin else None
+        except (ImportError, ValueError, OSError):
+            found = None
+        shown = f"{origin} {found.st_size} {found.st_mtime_ns}" if found else "absent"
+        hasher.update(f"{module} {shown}\n".encode())
     return hasher.hexdigest()
+
+
+# Whose code decides what a cached entry holds besides ours: YAML (ruamel.yaml and its C
+# loader, PyYAML and libyaml) and the schema checks (jsonschema-rs, jsonschema).
+_VERDICT_MODULES = (
+    "ruamel.yaml",
+    "_ruamel_yaml",
+    "yaml",
+    "yaml._yaml",
+    "jsonschema_rs",
+    "jsonschema",
+    "referencing",
+)
 
 
 class ContentCache:
