@@ -163,8 +163,47 @@ def _for_rust(value: Any) -> Any:
 
 
 @functools.cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled so that Python's ``re`` reads it as JSON Schema (ECMA 262)
+    does: a ``$`` outside a character class matches at the end of the text only. Python's
+    ``$`` also matches before a final line break, so ``^[a-z0-9]+$`` took ``"evil\\n"``
+    (a name, a namespace, a tag) where jsonschema-rs and the API server refuse it."""
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # "[]...]" and "[^]...]": Python takes that first "]" literally.
+            start = index + 1 + (pattern[index + 1 : index + 2] == "^")
+            if pattern[start : start + 1] == "]":
+                out.append(pattern[index : start + 1])
+                index = start + 1
+                continue
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """jsonschema's ``pattern`` keyword with :func:`ecma_pattern`'s reading of ``$``."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
 def _validators() -> dict[str, Draft202012Validator]:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
     from referencing import Registry, Resource
 
     schemas = _schema_files()
@@ -173,8 +212,12 @@ def _validators() -> dict[str, Draft202012Validator]:
         Draft202012Validator.check_schema(contents)
         resources.append((contents["$id"], Resource.from_contents(contents)))
     registry: Registry[Any] = Registry().with_resources(resources)
+    # Every pattern read as JSON Schema reads it (see ecma_pattern), as jsonschema-rs does.
+    strict = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _pattern_keyword}
+    )
     return {
-        kind: Draft202012Validator(
+        kind: strict(
             schemas[filename],
             registry=registry,
             format_checker=Draft202012Validator.FORMAT_CHECKER,
