@@ -156,6 +156,16 @@ def test_config_errors_name_line_and_field(tmp_path: Path) -> None:
     assert problems[2] == "daemon.yaml:6:1: listen: expected host:port, got 'nowhere'"
 
 
+def test_config_patterns_match_the_whole_text() -> None:
+    # Python's $ matches before a final line break; JSON Schema's does not.
+    text = 'repo: {url: /srv/git/images.git}\nlisten: "127.0.0.1:8080\\n"\n'
+    with pytest.raises(DaemonConfigError) as info:
+        parse_daemon_config(text, "daemon.yaml", {})
+    assert list(info.value.problems) == [
+        "daemon.yaml:2:1: listen: expected host:port, got '127.0.0.1:8080\\n'"
+    ]
+
+
 def test_config_reads_secrets_and_defaults(tmp_path: Path) -> None:
     (tmp_path / "gh").write_text("from-file\n")
     text = (

@@ -776,6 +776,12 @@ def test_a_trailing_line_break_matches_no_pattern() -> None:
         ("^[^]$]+$", "a$", False),
         ("^(?!\\.\\.?$)[^/]+$", "..", False),
         ("^(?!\\.\\.?$)[^/]+$", "..a", True),
+        # \s as ECMA 262 reads it: U+FEFF is a space, U+001F is not.
+        ("^[^\\s]+$", "a\ufeffb", False),
+        ("^[^\\s]+$", "a\x1fb", True),
+        ("^a\\s*b$", "a\ufeff b", True),
+        ("^\\S+$", "a\ufeffb", False),
+        ("^\\S+$", "a\x1fb", True),
     ],
 )
 def test_patterns_read_dollar_as_the_end_of_the_text(

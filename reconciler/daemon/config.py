@@ -21,7 +21,7 @@ from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.core.violations import Violation, render_path
 from reconciler.daemon.faults import RetryPolicy
-from reconciler.files.schemas import schema_dir
+from reconciler.files.schemas import schema_dir, strict_validator_class
 
 
 class DaemonConfigError(ConfigurationError):
@@ -78,7 +78,8 @@ class DaemonConfig:
 @cache
 def _validator() -> Draft202012Validator:
     schema = json.loads((schema_dir() / "daemon-config.json").read_text())
-    return Draft202012Validator(schema)
+    # Patterns read as JSON Schema reads them: "0.0.0.0:8080\n" is not host:port.
+    return strict_validator_class()(schema)
 
 
 def _problems(error: Any) -> list[tuple[tuple[str | int, ...], str]]:
