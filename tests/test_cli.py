@@ -233,6 +233,16 @@ def test_validate_part_of_a_repo_uses_the_whole_repo_as_context(
         ({"RECONCILER_TIMEOUT": "-1"}, [], "RECONCILER_TIMEOUT=-1.0: must be greater than 0"),
         ({}, ["--concurrency", "0"], "--concurrency=0: must be greater than 0"),
         (
+            {"RECONCILER_PLATFORM": "linux"},
+            [],
+            "RECONCILER_PLATFORM='linux': expected os/arch[/variant], e.g. linux/amd64",
+        ),
+        (
+            {"RECONCILER_PLATFORM": "linux"},
+            ["--platform", "arm64"],
+            "--platform 'arm64': expected os/arch[/variant], e.g. linux/amd64",
+        ),
+        (
             {},
             ["--ca-bundle", "/nonexistent/ca.pem"],
             "CA bundle /nonexistent/ca.pem does not exist",
