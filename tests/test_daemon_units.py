@@ -195,6 +195,10 @@ def test_example_config_in_deploy_is_valid(tmp_path: Path) -> None:
     secret = tmp_path / "gh"
     secret.write_text("x")
     text = text.replace("/etc/imagestream-reconciler/github-webhook-secret", str(secret))
+    # The files it names must exist (each is checked at its line): stand-ins here.
+    conf = tmp_path / "registries.conf"
+    conf.write_text("")
+    text = text.replace("/etc/containers/registries.conf", str(conf))
     config = parse_daemon_config(text, "daemon.yaml", {"RECONCILER_REGISTRY_NOTIFY_TOKEN": "t"})
     assert config.policy.minimum_interval == 900 and config.delivery
 

@@ -166,12 +166,24 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             problems.append(secret)
         else:
             secrets[key] = secret
+    registries = dict(data.get("registries", {}))
+    for key, want_dir in _REGISTRY_PATHS.items():
+        if key not in registries:
+            continue
+        named = Path(registries[key])
+        named = named if named.is_absolute() else base / named
+        registries[key] = str(named)
+        if want_dir and not named.is_dir():
+            problems.append(
+                f"{at(('registries', key))}: registries.{key}: {named} is not a directory"
+            )
+        elif not want_dir and not named.exists():
+            problems.append(f"{at(('registries', key))}: registries.{key}: {named} does not exist")
     if problems:
         raise DaemonConfigError(problems)
 
     repo = data["repo"]
     policy = data.get("imagePolicy", {})
-    registries = data.get("registries", {})
     host, _, port = data.get("listen", "127.0.0.1:8080").rpartition(":")
     state = Path(data.get("stateDir", "/var/lib/imagestream-reconciler/state"))
     work = Path(data.get("workDir", "/var/lib/imagestream-reconciler/work"))
@@ -229,6 +241,17 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             for name, path in sorted(data.get("signatures", {}).get("keys", {}).items())
         ),
     )
+
+
+# The files (False) and directories (True) under `registries`: relative to the config
+# file like every path in it, and checked here so that a wrong one names its line.
+_REGISTRY_PATHS = {
+    "registriesConf": False,
+    "caBundle": False,
+    "authFile": False,
+    "secretsDir": True,
+    "allowedRegistriesForImport": False,
+}
 
 
 def _local_relative_to(url: str, base: Path) -> str:
