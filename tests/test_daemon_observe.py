@@ -19,10 +19,18 @@ import pytest
 from test_registry_faults import AMD64_BODY, FakeRegistry, manifest
 from test_registry_faults import req as any_req
 
-from reconciler.daemon import causes, logs, statuspage
+from reconciler.core.lockfile import Lock
+from reconciler.core.manifests import parse_manifests
+from reconciler.core.plan import Plan
+from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.validation import ValidationReport
+from reconciler.core.violations import Violation
+from reconciler.daemon import causes, logs, reports, statuspage
 from reconciler.daemon.config import DaemonConfigError, parse_daemon_config
 from reconciler.daemon.metrics import Live, Metrics
+from reconciler.daemon.reports import PassReport
 from reconciler.daemon.webhooks import delivery_id, git_event
+from reconciler.passes.run import PassResult
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.limits import RegistryLimits
 
@@ -298,3 +306,32 @@ def test_many_tags_come_in_pages_and_filter_by_name() -> None:
     assert statuspage.view_of({"q": "x", "page": "2"}) == ("x", 2)
     assert statuspage.view_of({"page": "-1"}) == ("", 1)
     assert statuspage.view_of({"page": "9" * 40}) == ("", 1)
+
+
+def test_a_skipped_object_is_logged_with_its_first_error(
+    kept_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure("json", "info")
+    (obj,) = parse_manifests("kind: ImageStream\nmetadata: {name: web}\n", "is.yaml").objects
+    errors = [
+        Violation("is.yaml", 2, 11, obj.display, "spec.tags[0].from", "first problem"),
+        Violation("is.yaml", 3, 1, obj.display, "spec", "second problem"),
+    ]
+    plan = Plan(
+        report=ValidationReport(violations=errors, invalid=[obj]),
+        config=RepoConfig(),
+        old_lock=Lock(),
+        new_lock=Lock(),
+        old_bytes=None,
+        new_bytes=b"",
+        changes=[],
+        triggers=[],
+    )
+    report = PassReport("0123456789ab", (), 0.0, 0.1, "partial", skipped=1)
+    reports.log_pass(PassResult(plan), report, [])
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    (skipped,) = [line for line in lines if line["msg"] == "object skipped: invalid"]
+    assert skipped["object"] == "ImageStream/default/web"
+    assert (
+        skipped["why"] == "is.yaml:2:11: ImageStream/default/web: spec.tags[0].from: first problem"
+    )

@@ -61,6 +61,9 @@ class Consumer:
     containers: tuple[str, ...]  # a DeploymentConfig's container names
     paused: tuple[ImageTrigger, ...] = ()
     in_lock: bool = True
+    # The fingerprint of the same spec with and without every image trigger's write-back
+    # fields: what ``spec_hash`` was when writeBack or a trigger's ``automatic`` differed.
+    equivalent_hashes: tuple[str, ...] = ()
 
 
 def _dict(value: object) -> dict[str, object]:
@@ -237,11 +240,29 @@ def _read_consumer(obj: ManifestObject, write_back: object) -> Consumer:
     if obj.kind == BUILD_CONFIG:
         output = _istag(_dict(_dict(obj.spec.get("output")).get("to")), obj.namespace)
     written = [p for t in triggers for p in t.targets] if write_back else []
+    spec_hash = spec_fingerprint(obj, written)
+    equivalent: tuple[str, ...] = ()
+    if config_change:
+        every_target = [p for t in triggers for p in _write_back_fields(obj, t)]
+        equivalent = tuple(
+            h
+            for h in dict.fromkeys((spec_fingerprint(obj), spec_fingerprint(obj, every_target)))
+            if h != spec_hash
+        )
     return Consumer(
         key=key,
         image_triggers=tuple(triggers),
         config_change=config_change,
-        spec_hash=spec_fingerprint(obj, written),
+        spec_hash=spec_hash,
         output=output,
         containers=containers,
+        equivalent_hashes=equivalent,
     )
+
+
+def _write_back_fields(obj: ManifestObject, trigger: ImageTrigger) -> tuple[Path, ...]:
+    """The fields a write-back would set for ``trigger`` were it automatic."""
+    if trigger.targets or obj.kind != DEPLOYMENT_CONFIG:
+        return trigger.targets
+    paths = _container_paths(obj)
+    return tuple((*paths[n], "image") for n in trigger.container_names if n in paths)

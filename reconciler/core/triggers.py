@@ -166,7 +166,19 @@ def derive_triggers(
                 created=now,
             )
         previous_hash = old.consumers.get(consumer.key)
-        if consumer.config_change and previous_hash != consumer.spec_hash:
+        # A consumer seen for the first time rolls out once, as OpenShift deploys a new
+        # DeploymentConfig once: its image records say it, a ConfigChange one would too.
+        first_rollout = previous_hash is None and any(
+            r.consumer == consumer.key for r in records.values()
+        )
+        if (
+            consumer.config_change
+            and previous_hash != consumer.spec_hash
+            # The same spec fingerprinted another way (writeBack turned on or off, a
+            # trigger made manual): the spec did not change.
+            and previous_hash not in consumer.equivalent_hashes
+            and not first_rollout
+        ):
             rid = record_id(consumer.key, "ConfigChange", consumer.spec_hash, previous_hash)
             records[rid] = TriggerRecord(
                 id=rid,

@@ -283,5 +283,9 @@ def log_pass(result: PassResult, report: PassReport, why: Sequence[Cause]) -> No
             reason=failure.reason,
             detail=failure.message,
         )
+    # The first error of each skipped object, so the log says why without a `validate`.
+    first_error: dict[str, str] = {}
+    for violation in plan.report.errors:
+        first_error.setdefault(violation.object, violation.text())
     for name in plan.skipped:
-        log(logging.WARNING, "object skipped: invalid", object=name)
+        log(logging.WARNING, "object skipped: invalid", object=name, why=first_error.get(name, ""))

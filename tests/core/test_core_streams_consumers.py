@@ -4,10 +4,12 @@ reconciler.core.consumers (triggers, outputs, spec fingerprints)."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 
 import pytest
 
-from reconciler.core.consumers import read_consumer, spec_fingerprint
+from reconciler.core.consumers import Consumer, read_consumer, spec_fingerprint
+from reconciler.core.lockfile import Lock, TagLock, TagSource
 from reconciler.core.manifests import ManifestObject, ObjectKey, parse_manifests
 from reconciler.core.streams import (
     TagRef,
@@ -16,6 +18,7 @@ from reconciler.core.streams import (
     parse_istag_name,
     stream_tags,
 )
+from reconciler.core.triggers import CONFIG_CHANGE, IMAGE_CHANGE, TriggerRecord, derive_triggers
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -403,3 +406,92 @@ def test_spec_fingerprint_key_order_independent():
     b = one("kind: DeploymentConfig\nmetadata: {name: d}\nspec:\n  template: {y: 2, x: 1}\n")
     assert spec_fingerprint(a) == spec_fingerprint(b)
     assert read_consumer(a).spec_hash == spec_fingerprint(a)
+
+
+# ---------------------------------------------------------------------------
+# ConfigChange records: the same spec fingerprinted another way is no change
+
+PINNED = """\
+kind: DeploymentConfig
+metadata: {name: web, namespace: prod}
+spec:
+  triggers:
+  - type: ConfigChange
+  - type: ImageChange
+    imageChangeParams:
+      automatic: AUTOMATIC
+      containerNames: [web]
+      from: {kind: ImageStreamTag, name: "app:1"}
+  template:
+    spec:
+      containers:
+      - name: web
+        image: IMAGE
+        env: [{name: MODE, value: MODE_VALUE}]
+"""
+
+
+def dc(
+    automatic: str = "true", image: str = "reg/app@" + DIGEST, mode: str = "a"
+) -> ManifestObject:
+    text = PINNED.replace("AUTOMATIC", automatic).replace("IMAGE", image)
+    return one(text.replace("MODE_VALUE", mode))
+
+
+def config_records(before: Consumer, after: Consumer) -> list[TriggerRecord]:
+    old = Lock(tags={}, consumers={before.key: before.spec_hash})
+    new = Lock(tags={}, consumers={after.key: after.spec_hash})
+    return [r for r in derive_triggers(old, new, [after], "t") if r.type == CONFIG_CHANGE]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # writeBack turned on, then off: the image fields leave and re-enter the hash.
+        (lambda: read_consumer(dc()), lambda: read_consumer(dc(), write_back=True)),
+        (lambda: read_consumer(dc(), write_back=True), lambda: read_consumer(dc())),
+        # Under writeBack, a trigger made manual (`set triggers --manual`).
+        (
+            lambda: read_consumer(dc(), write_back=True),
+            lambda: read_consumer(dc(automatic="false"), write_back=True),
+        ),
+        # Under writeBack, the write-back moving the image is an ImageChange.
+        (
+            lambda: read_consumer(dc(), write_back=True),
+            lambda: read_consumer(dc(image="reg/app@sha256:" + "1" * 64), write_back=True),
+        ),
+    ],
+    ids=["write-back-on", "write-back-off", "made-manual", "written-back"],
+)
+def test_a_spec_fingerprinted_another_way_opens_no_config_change(
+    before: Callable[[], Consumer], after: Callable[[], Consumer]
+) -> None:
+    assert config_records(before(), after()) == []
+
+
+@pytest.mark.parametrize("write_back", [False, True])
+def test_a_real_spec_change_still_opens_a_config_change(write_back: bool) -> None:
+    before = read_consumer(dc(), write_back=write_back)
+    after = read_consumer(dc(mode="b"), write_back=write_back)
+    assert len(config_records(before, after)) == 1
+
+
+def test_an_image_edited_by_hand_without_write_back_is_a_config_change() -> None:
+    before = read_consumer(dc())
+    after = read_consumer(dc(image="reg/app@sha256:" + "1" * 64))
+    assert len(config_records(before, after)) == 1
+
+
+def test_a_new_deployment_config_rolls_out_once() -> None:
+    consumer = read_consumer(dc())
+    ref = consumer.image_triggers[0].source
+    tag = TagLock(
+        source=TagSource("DockerImage", "reg/app:1"), digest=DIGEST, image="reg/app@" + DIGEST
+    )
+    new = Lock(tags={ref: tag}, consumers={consumer.key: consumer.spec_hash})
+    records = derive_triggers(Lock(tags={}, consumers={}), new, [consumer], "t")
+    assert [r.type for r in records] == [IMAGE_CHANGE]
+    # Without an image to roll out, the new spec is the one record.
+    unresolved = Lock(tags={}, consumers={consumer.key: consumer.spec_hash})
+    records = derive_triggers(Lock(tags={}, consumers={}), unresolved, [consumer], "t")
+    assert [r.type for r in records] == [CONFIG_CHANGE]

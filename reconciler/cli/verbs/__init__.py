@@ -56,7 +56,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "new-app": (
         "new_app",
-        "write a Deployment following a stream tag (and a Service) for a stream tag",
+        "write a Deployment (and a Service) that follows a stream tag",
     ),
     "prune": (
         "prune",

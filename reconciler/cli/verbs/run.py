@@ -11,6 +11,11 @@ from reconciler.cli.command import Subparsers, add_verb
 
 EXAMPLES = """\
   reconciler run --config /etc/imagestream-reconciler/daemon.yaml
+
+exit codes (a service manager restarts on any but 0 and 2):
+  0  stopped by SIGTERM or SIGINT, after the pass under way finished
+  2  could not start: the configuration (its file, line and setting are named), the
+     repository or branch does not exist or refuses access, the listen address is taken
 """
 
 
