@@ -104,17 +104,20 @@ class Plan:
 def followers(lock: Lock, roots: Collection[TagRef]) -> set[TagRef]:
     """``roots`` plus every ImageStreamTag alias in ``lock`` that follows one of them,
     chains included."""
-    found = set(roots)
-    grew = True
-    while grew:
-        grew = False
-        for ref, entry in lock.tags.items():
-            if ref in found or entry.source.kind != IMAGE_STREAM_TAG:
-                continue
+    # One look at each tag, then a walk from the roots: linear whatever the chains' depth.
+    aliases: dict[TagRef, list[TagRef]] = {}
+    for ref, entry in lock.tags.items():
+        if entry.source.kind == IMAGE_STREAM_TAG:
             target = alias_target(ref, entry.source.name, entry.source.namespace)
-            if target in found:
-                found.add(ref)
-                grew = True
+            if target is not None:
+                aliases.setdefault(target, []).append(ref)
+    found = set(roots)
+    pending = list(found)
+    while pending:
+        for alias in aliases.get(pending.pop(), ()):
+            if alias not in found:
+                found.add(alias)
+                pending.append(alias)
     return found
 
 

@@ -688,3 +688,28 @@ A, B, C = TagRef("ns", "s", "a"), TagRef("ns", "s", "b"), TagRef("ns", "s", "c")
 )
 def test_overtaken_answers_are_those_whose_committed_entry_changed(before, after, stale):
     assert overtaken(Lock(tags=before), Lock(tags=after), [A, B, C]) == stale
+
+
+def test_followers_walk_alias_chains_across_streams_and_nothing_else() -> None:
+    from reconciler.core.plan import followers
+
+    def alias(name: str, namespace: str | None = None) -> TagLock:
+        return TagLock(source=TagSource("ImageStreamTag", name, namespace))
+
+    root = TagRef("ns", "app", "1.0")
+    lock = Lock(
+        tags={
+            root: TagLock(source=TagSource("DockerImage", "reg/app:1.0")),
+            TagRef("ns", "app", "stable"): alias("1.0"),  # same stream, bare name
+            TagRef("ns", "web", "prod"): alias("app:stable"),  # a chain, another stream
+            TagRef("other", "web", "prod"): alias("app:stable", "ns"),  # another namespace
+            TagRef("other", "web", "dev"): alias("app:stable"),  # other/app: not ours
+            TagRef("ns", "db", "1"): TagLock(source=TagSource("DockerImage", "reg/db:1")),
+        }
+    )
+    assert followers(lock, {root}) == {
+        root,
+        TagRef("ns", "app", "stable"),
+        TagRef("ns", "web", "prod"),
+        TagRef("other", "web", "prod"),
+    }
