@@ -197,6 +197,20 @@ def test_a_long_alias_chain_in_one_stream_validates_in_linear_time() -> None:
     assert found == []
 
 
+# ------------------------------------------------------------------ values that cannot be built
+
+
+@pytest.mark.parametrize("value", ["2024-13-45", "2024-02-30T10:00:00Z"])
+def test_a_value_that_cannot_be_built_is_reported_where_it_stands(value: str) -> None:
+    text = (
+        "kind: ImageStream\nmetadata:\n  name: web\nspec:\n  tags:\n  - name: v1\n"
+        f"    annotations:\n      built: {value}\n"
+    )
+    (problem,) = parse_manifests(text, "is.yaml").violations
+    assert (problem.line, problem.column) == (8, 14)
+    assert problem.message.startswith("YAML error:")
+
+
 # ------------------------------------------------------------------ control characters
 
 

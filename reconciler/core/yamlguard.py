@@ -602,7 +602,41 @@ def describe_error(exc: Exception, text: str) -> Refusal:
     if isinstance(exc, ReaderError) and isinstance(exc.position, int):
         line, column = _position(text, min(exc.position, len(text)))
         return Refusal(line, column, _first_line(f"YAML error: {exc.reason}"))
-    return Refusal(1, 1, _first_line(f"YAML error: {exc}"))
+    # An unmarked error comes from building a value (a timestamp such as 2024-13-45):
+    # find the scalar that cannot be built, and say where it is.
+    line, column = _unbuildable_scalar(text) or (1, 1)
+    return Refusal(line, column, _first_line(f"YAML error: {exc}"))
+
+
+def _unbuildable_scalar(text: str) -> tuple[int, int] | None:
+    """Where the first scalar stands whose value the safe loader cannot build, or None.
+    Only called on a text the limits passed (composing it is bounded)."""
+    from ruamel.yaml.constructor import SafeConstructor
+    from ruamel.yaml.nodes import ScalarNode, SequenceNode
+
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        documents = [d for d in yaml.compose_all(text) if d is not None]
+    except (YAMLError, ValueError, RecursionError):
+        return None
+    constructor = SafeConstructor(loader=yaml)
+    seen: set[int] = set()
+    pending: list[Node] = list(reversed(documents))
+    while pending:  # depth first, in the order the nodes stand in the text
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            try:
+                constructor.construct_object(node)
+            except Exception:  # whatever the value's builder raises is the finding
+                return node.start_mark.line + 1, node.start_mark.column + 1
+        elif isinstance(node, MappingNode):
+            pending.extend(reversed([n for pair in node.value for n in pair]))
+        elif isinstance(node, SequenceNode):
+            pending.extend(reversed(node.value))
+    return None
 
 
 def _first_line(text: str) -> str:
