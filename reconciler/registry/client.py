@@ -312,8 +312,8 @@ class RegistryClient:
         if page_size is not None:
             first = first.copy_merge_params({"n": str(page_size)})
 
-        def fetch(url: str, cached: TagPage | None) -> tuple[TagPage, bool]:
-            return self._tag_page(target, httpx.URL(url), first, page_size, cached)
+        def fetch(url: str, cached: TagPage | None, via_link: bool) -> tuple[TagPage, bool]:
+            return self._tag_page(target, httpx.URL(url), first, page_size, cached, via_link)
 
         return self._lister.listing(target, str(first), fetch, limit=limit)
 
@@ -507,9 +507,11 @@ class RegistryClient:
         origin: httpx.URL,
         page_size: int | None,
         cached: TagPage | None,
+        via_link: bool,
     ) -> tuple[TagPage, bool]:
         """One page of a tag list: asked conditionally when ``cached`` has validators
-        (a 304 renews it); its next page from ``Link`` or, failing that, ``last``."""
+        (a 304 renews it); its next page from ``Link`` or, from a registry that does not
+        send one (no ``Link`` led here), ``last``."""
         headers = {}
         if cached is not None and cached.etag is not None:
             headers["If-None-Match"] = cached.etag
@@ -551,9 +553,10 @@ class RegistryClient:
                     f"refusing tag list next link to {nxt.scheme}://{nxt.host}: "
                     "pagination must stay on the registry's scheme and host",
                 )
-        elif page_size and len(page) == page_size and page:
-            # Exactly n and no Link: the spec's older pagination, n tags after the last.
-            # (A registry that ignores both answers the same again: the lister stops.)
+        elif page_size and len(page) == page_size and page and not via_link:
+            # Exactly n and no Link from a registry that sends none: the spec's older
+            # pagination, n tags after the last. (A registry that ignores both answers the
+            # same again: the lister stops.) A registry that sends Links ends with none.
             nxt = url.copy_merge_params({"n": str(page_size), "last": page[-1]})
         return (
             TagPage(
@@ -562,6 +565,7 @@ class RegistryClient:
                 etag=header_safe(etag),
                 last_modified=header_safe(last_modified),
                 fetched_at=now,
+                linked=link is not None,
             ),
             False,
         )

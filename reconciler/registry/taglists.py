@@ -105,6 +105,7 @@ class TagPage:
     etag: str | None
     last_modified: str | None
     fetched_at: float
+    linked: bool = False  # next_url came from a ``Link`` header (not from ``last``)
 
     @property
     def validators(self) -> bool:
@@ -127,9 +128,9 @@ class TagListing:
     stale_since: float | None
 
 
-# Fetches one page: (url, the cached page when it has validators to send) -> (the page,
-# whether the registry answered 304).
-Fetch = Callable[[str, TagPage | None], tuple[TagPage, bool]]
+# Fetches one page: (url, the cached page when it has validators to send, whether a Link
+# led here) -> (the page, whether the registry answered 304).
+Fetch = Callable[[str, TagPage | None, bool], tuple[TagPage, bool]]
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -250,6 +251,7 @@ class TagListCache:
                         "etag": page.etag,
                         "lastModified": page.last_modified,
                         "fetchedAt": page.fetched_at,
+                        "linked": page.linked,
                         "usedAt": self._used.get((url, identity), page.fetched_at),
                     }
                     for (url, identity), page in self._pages.items()
@@ -344,6 +346,9 @@ def _entry(entry: Any, now: float) -> tuple[PageKey, TagPage, float]:
     url, identity, tags = entry.get("url"), entry.get("identity"), entry.get("tags")
     nxt, etag, modified = entry.get("next"), entry.get("etag"), entry.get("lastModified")
     fetched, used = entry.get("fetchedAt"), entry.get("usedAt")
+    linked = entry.get("linked", False)
+    if not isinstance(linked, bool):
+        raise ValueError("linked")
     if not isinstance(url, str) or not _URL_RE.fullmatch(url) or "/tags/list" not in url:
         raise ValueError("url")
     if nxt is not None and (not isinstance(nxt, str) or not _URL_RE.fullmatch(nxt)):
@@ -364,7 +369,7 @@ def _entry(entry: Any, now: float) -> tuple[PageKey, TagPage, float]:
     if not _time_ok(fetched, now) or not _time_ok(used, now):
         raise ValueError("time")
     assert isinstance(fetched, (int, float)) and isinstance(used, (int, float))
-    page = TagPage(tuple(tags), nxt, etag, modified, float(fetched))
+    page = TagPage(tuple(tags), nxt, etag, modified, float(fetched), linked)
     return (url, identity), page, float(used)
 
 
@@ -398,6 +403,7 @@ class TagLister:
         self._counts: dict[str, dict[str, int]] = {}
         self._notes: dict[str, str] = {}
         self._short: dict[str, float] = {}  # hosts whose budget ran out this pass
+        self._vouched: set[PageKey] = set()  # pages the registry answered this pass
         self._started = clock()
 
     # -- passes ---------------------------------------------------------------------------
@@ -414,6 +420,7 @@ class TagLister:
             self._counts.clear()
             self._notes.clear()
             self._short.clear()
+            self._vouched.clear()
             self._started = self._clock()
 
     def _end_pass(self) -> None:
@@ -478,12 +485,63 @@ class TagLister:
     ) -> TagListing:
         origin = _origin(first_url)
         host = origin[1]
+        # Which expired pages this listing may ask again. A list the cache holds whole:
+        # the oldest first, as many as the budget has left (the rest are used stale and
+        # refreshed in a later pass). A list it holds in part (a first listing the budget
+        # cut short): none, so the budget goes to the pages never listed.
+        chain, complete = self._cached_chain(first_url, identity)
+        left = self._left(host)
+        if left is None:
+            refresh: set[str] | None = None  # no budget: every expired page is asked
+        elif complete:
+            expired = sorted(
+                (page.fetched_at, i, url)
+                for i, (url, page) in enumerate(chain)
+                if not self._fresh(page, host)
+            )
+            refresh = {url for _, _, url in expired[:left]}
+        else:
+            refresh = set()
+        try:
+            return self._walk(target, first_url, identity, fetch, limit, refresh)
+        except ResolveError as error:
+            if error.reason != e.REQUEST_BUDGET_SPENT or not complete:
+                raise
+        # Refreshing moved the pages (a new tag shifts every ``last`` after it) and the
+        # budget ran out before the new ones: the whole list as the cache held it.
+        tags = list(dict.fromkeys(t for _, page in chain for t in page.tags))
+        oldest = min(page.fetched_at for _, page in chain)
+        for _ in chain:
+            self._count(host, "stale")
+        self._note_stale(target, host, oldest)
+        return TagListing(
+            tags=tuple(tags[:limit] if limit is not None else tags),
+            pages=len(chain),
+            requests=0,
+            not_modified=0,
+            stale_since=oldest,
+        )
+
+    def _walk(
+        self,
+        target: Target,
+        first_url: str,
+        identity: str,
+        fetch: Fetch,
+        limit: int | None,
+        refresh: set[str] | None,
+    ) -> TagListing:
+        """Follow the list page by page: fresh pages from the cache, ``refresh`` (None:
+        all) and missing ones asked while the budget lasts, the rest stale."""
+        origin = _origin(first_url)
+        host = origin[1]
         tags: list[str] = []
         seen: set[str] = set()
         visited: set[str] = set()
         requests = not_modified = 0
         stale_since: float | None = None
         url = first_url
+        via_link = False
         while True:
             if url in visited:
                 raise target.fail(
@@ -494,17 +552,20 @@ class TagLister:
             visited.add(url)
             key = (url, identity)
             cached = self.cache.get(key)
-            if cached is not None and self._fresh(cached, host):
+            fresh = cached is not None and (key in self._vouched or self._fresh(cached, host))
+            if cached is not None and fresh:
                 page = cached
                 self._count(host, "cached")
-            elif self._take(host):
+            elif (cached is None or refresh is None or url in refresh) and self._take(host):
                 requests += 1
                 page, was_304 = fetch(
-                    url, cached if cached is not None and cached.validators else None
+                    url, cached if cached is not None and cached.validators else None, via_link
                 )
                 not_modified += was_304
                 self._count(host, "not_modified" if was_304 else "fetched")
                 self.cache.put(key, page)
+                with self._guard:
+                    self._vouched.add(key)
             elif cached is not None:
                 page = cached
                 self._count(host, "stale")
@@ -535,14 +596,9 @@ class TagLister:
                     "must stay on the registry's scheme and host",
                 )
             url = page.next_url
+            via_link = page.linked
         if stale_since is not None:
-            when = dt.datetime.fromtimestamp(stale_since, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            with self._guard:
-                self._notes[f"{target.registry}/{target.repository}"] = (
-                    f"tag list of {target.registry}/{target.repository} taken from the cache "
-                    f"(as listed at {when} or later): this pass's budget of {self.budget} "
-                    f"tag-list requests to {host} is spent"
-                )
+            self._note_stale(target, host, stale_since)
         return TagListing(
             tags=tuple(tags),
             pages=len(visited),
@@ -551,14 +607,50 @@ class TagLister:
             stale_since=stale_since,
         )
 
+    def _note_stale(self, target: Target, host: str, since: float) -> None:
+        when = dt.datetime.fromtimestamp(since, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self._guard:
+            self._notes[f"{target.registry}/{target.repository}"] = (
+                f"tag list of {target.registry}/{target.repository}: pages taken from the "
+                f"cache (as listed at {when} or later) rather than asked again, to stay "
+                f"within this pass's budget of {self.budget} tag-list requests to {host}"
+            )
+
+    def _cached_chain(
+        self, first_url: str, identity: str
+    ) -> tuple[list[tuple[str, TagPage]], bool]:
+        """The pages of this list the cache holds, in order, and whether they are the whole
+        list (the walk :meth:`_list` makes, without asking anyone)."""
+        chain: list[tuple[str, TagPage]] = []
+        seen: set[str] = set()
+        visited: set[str] = set()
+        url: str | None = first_url
+        while url is not None and url not in visited and len(visited) < MAX_TAG_PAGES:
+            visited.add(url)
+            page = self.cache.get((url, identity))
+            if page is None:
+                return chain, False
+            chain.append((url, page))
+            new = [t for t in page.tags if t not in seen]
+            if len(visited) > 1 and not new:
+                break
+            seen.update(new)
+            url = page.next_url
+        return chain, True
+
+    def _left(self, host: str) -> int | None:
+        with self._guard:
+            if self.budget is None:
+                return None
+            return max(0, self.budget - self._spent.get(host, 0))
+
     def _fresh(self, page: TagPage, host: str) -> bool:
-        """Usable without asking: listed less than ``max_age`` ago, or in this pass, or
-        (round-robin) in the last pass, if that pass ran out of budget at ``host``."""
+        """Usable without asking: listed less than ``max_age`` ago, or (round-robin) in
+        the last pass, if that pass ran out of budget at ``host``. (A page asked in this
+        pass is fresh too: :meth:`_list` knows it by key.)"""
         now = self._clock()
         if page.fetched_at > now + FUTURE_SLACK:
             return False
-        if page.fetched_at >= self._started:
-            return True
         if 0 <= now - page.fetched_at < self.max_age:
             return True
         short = self.cache.short_since(host)
