@@ -617,3 +617,116 @@ def test_of_several_quotas_the_tightest_counts() -> None:
     )
     hub = parse_rate_limit({"ratelimit-remaining": "76;w=21600"}, 0.0)
     assert hub is not None and (hub.remaining, hub.window_seconds) == (76, 21600)
+
+
+# -- configuration and metrics -------------------------------------------------------------------
+
+
+def test_budget_and_max_age_from_flags_environment_and_defaults() -> None:
+    from reconciler.config.settings import SettingsError, load_settings
+
+    assert (load_settings({}).tag_list_budget, load_settings({}).tag_list_max_age) == (100, 900.0)
+    env = {"RECONCILER_TAG_LIST_BUDGET": "12", "RECONCILER_TAG_LIST_MAX_AGE": "0"}
+    settings = load_settings(env)
+    assert (settings.tag_list_budget, settings.tag_list_max_age) == (12, 0.0)
+    settings = load_settings(env, tag_list_budget=3, tag_list_max_age=60)
+    assert (settings.tag_list_budget, settings.tag_list_max_age) == (3, 60.0)
+    for bad in ({"RECONCILER_TAG_LIST_BUDGET": "0"}, {"RECONCILER_TAG_LIST_MAX_AGE": "-1"}):
+        with pytest.raises(SettingsError, match="RECONCILER_TAG_LIST"):
+            load_settings(bad)
+    with pytest.raises(SettingsError, match="--tag-list-max-age"):
+        load_settings({}, tag_list_max_age=float("inf"))
+
+
+def test_the_cli_flags_reach_the_client(tmp_path: Path) -> None:
+    import argparse
+
+    from reconciler.cli import flags
+
+    parser = argparse.ArgumentParser()
+    flags.add_registry_flags(parser)
+    args = parser.parse_args(
+        ["--tag-list-budget", "7", "--tag-list-max-age", "30", "--cache-dir", str(tmp_path)]
+    )
+    settings = flags.settings_from_args(args)
+    with flags.client_from_settings(settings) as client:
+        assert client.tag_list_status() == {}
+        assert (client._lister.budget, client._lister.max_age) == (7, 30.0)
+        assert client._lister.cache.path == tmp_path / "taglists" / FILE_NAME
+
+
+def test_the_daemon_config_sets_them_and_max_age_defaults_to_the_scheduled_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.core.errors import ConfigurationError
+    from reconciler.daemon.startup import _configuration
+
+    for name in ("RECONCILER_TAG_LIST_BUDGET", "RECONCILER_TAG_LIST_MAX_AGE"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "daemon.yaml"
+    base = "repo: {url: /srv/git/images.git}\n"
+    path.write_text(base + "imagePolicy: {ScheduledImageImportMinimumIntervalSeconds: 300}\n")
+    _, settings = _configuration(path)
+    assert (settings.tag_list_budget, settings.tag_list_max_age) == (100, 300.0)
+    path.write_text(base + "registries: {tagListRequestsPerPass: 20, tagListMaxAgeSeconds: 3600}\n")
+    _, settings = _configuration(path)
+    assert (settings.tag_list_budget, settings.tag_list_max_age) == (20, 3600.0)
+    path.write_text(base + "registries: {tagListRequestsPerPass: 0}\n")
+    with pytest.raises(ConfigurationError, match="tagListRequestsPerPass"):
+        _configuration(path)
+
+
+def test_the_metrics_show_the_quota_and_the_budget_left(wall: WallClock) -> None:
+    from reconciler.daemon import notifications
+    from reconciler.daemon.metrics import Live, Metrics
+
+    server = TagServer(tag_names(30), extra_headers={"RateLimit": '"default";r=57;t=30'})
+    with client_for(server, wall, budget=5) as client:
+        client.list_tags(REF, page_size=10)
+        metrics = Metrics()
+        metrics.tag_lists(client.tag_list_status())
+        status = client.registry_status()
+        metrics.bind(
+            lambda: Live(
+                ratelimit_remaining=notifications.ratelimit_remaining(status),
+                tag_list_budget_remaining={REGISTRY: 2},
+            )
+        )
+        text = metrics.render().decode()
+    assert 'reconciler_registry_ratelimit_remaining{host="reg.example"} 57.0' in text
+    assert 'reconciler_tag_list_budget_remaining{host="reg.example"} 2.0' in text
+    assert 'reconciler_tag_list_pages_total{host="reg.example",source="fetched"} 3.0' in text
+
+
+def test_the_daemon_keeps_lists_across_passes_and_forgets_a_pushed_one(
+    tmp_path: Path, wall: WallClock
+) -> None:
+    """The daemon's one client holds the cache for its life; a pass starts a new budget;
+    a registry notification for a repository forgets its list; /metrics shows the budget."""
+    from reconciler.config.settings import Settings
+    from reconciler.daemon.config import DaemonConfig
+    from reconciler.daemon.runner import Daemon
+    from reconciler.daemon.webhooks import PushedRepository
+
+    server = TagServer(tag_names(30))
+    client = client_for(server, wall, budget=5)
+    config = DaemonConfig(
+        repo_url=str(tmp_path / "nowhere.git"),
+        work_dir=tmp_path / "work",
+        state_dir=tmp_path / "state",
+        lease=False,
+    )
+    daemon = Daemon(config, Settings(cache_dir=tmp_path), clock=wall, client=client)
+    try:
+        client.list_tags(REF, page_size=10)
+        assert 'reconciler_tag_list_budget_remaining{host="reg.example"} 2.0' in (
+            daemon.metrics.render().decode()
+        )
+        daemon.step()  # the pass fails (no repository) but starts a new budget
+        assert client.tag_list_status() == {}
+        client.list_tags(REF, page_size=10)
+        assert server.requests == 3  # the same client, its cache kept
+        daemon.notify_registry([PushedRepository(REGISTRY, "app", "1.9.9")])
+        assert len(client._lister.cache) == 0
+    finally:
+        daemon.close()

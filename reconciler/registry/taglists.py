@@ -16,11 +16,16 @@ through them:
   (the ``docker-registry`` package, 2.8) sends neither on ``/tags/list``, so ``max_age``
   is the refresh rule there.
 - **a budget per registry per pass.** Each page request takes one from the registry's
-  budget (its retries do not). Once it is spent, cached pages are used whatever their age,
-  and :meth:`TagLister.notes` says which lists were stale; a page never listed fails the
-  listing (``RequestBudgetSpent``, retryable). A host whose budget ran out is refreshed
-  round-robin: in the next pass, pages refreshed in the short pass count as fresh, so the
-  budget goes to the pages (and repositories) that were not.
+  budget (its retries do not). A list the cache holds whole has its expired pages asked
+  oldest first, as many as the budget has left; the others are used as cached, and
+  :meth:`TagLister.notes` says the list was stale. A list the cache holds in part (a
+  first listing the budget cut short) spends the budget on the pages it never had, and
+  goes on in the next pass; until it is whole the listing fails ``RequestBudgetSpent``
+  (retryable). When a refresh moves the pages (a new tag shifts every ``last`` after it)
+  and the budget runs out before the new ones, the whole list as cached is the answer.
+  A host whose budget ran out is refreshed round-robin: in the next pass, pages asked in
+  the short pass count as fresh, so the budget goes to the pages (and repositories) that
+  were not.
 
 The cache file is the machine's own, but whoever can write the cache dir can write it:
 it is plain JSON (never unpickled), read only if it is a regular file under
