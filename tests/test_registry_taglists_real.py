@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.cli import main as cli
 from reconciler.config.settings import Settings
-from reconciler.core.references import parse_image_reference
+from reconciler.core.references import ImageReference, parse_image_reference
 from reconciler.passes.clients import registry_client, tag_list_file
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
@@ -36,6 +36,12 @@ class Counted:
         self.requests += 1
 
 
+def pushed(registry: LocalRegistry, repository: str, tags: list[str]) -> ImageReference:
+    """``tags`` pushed to ``repository``: its reference, to list."""
+    push_tags(registry.url, repository, tags, repository)
+    return parse_image_reference(f"{registry.host}/{repository}")
+
+
 @pytest.fixture
 def counted() -> Iterator[Counted]:
     with RegistryClient(tag_list_max_age=900) as client:
@@ -46,8 +52,7 @@ def test_the_real_registry_answers_every_tag_whatever_n_says(
     local_registry: LocalRegistry, unique_repo: str, counted: Counted
 ) -> None:
     tags = [f"v{i:02d}" for i in range(12)]
-    push_tags(local_registry.url, unique_repo, tags, unique_repo)
-    ref = parse_image_reference(f"{local_registry.host}/{unique_repo}")
+    ref = pushed(local_registry, unique_repo, tags)
     listing = counted.client.list_tags_detail(ref, insecure=True, page_size=5)
     assert sorted(listing.tags) == tags
     assert (listing.pages, listing.requests, counted.requests) == (1, 1, 1)
@@ -59,8 +64,7 @@ def test_exactly_n_tags_from_the_real_registry_take_two_requests(
     """Exactly n and no Link may mean more (the spec's older pagination): asked once more
     with ``last``; 2.8 answers the same list again, which ends it."""
     tags = [f"v{i}" for i in range(5)]
-    push_tags(local_registry.url, unique_repo, tags, unique_repo)
-    ref = parse_image_reference(f"{local_registry.host}/{unique_repo}")
+    ref = pushed(local_registry, unique_repo, tags)
     assert sorted(counted.client.list_tags(ref, insecure=True, page_size=5)) == tags
     assert counted.requests == 2
 
@@ -68,8 +72,7 @@ def test_exactly_n_tags_from_the_real_registry_take_two_requests(
 def test_the_real_registry_sends_no_validators_so_max_age_decides(
     local_registry: LocalRegistry, unique_repo: str
 ) -> None:
-    push_tags(local_registry.url, unique_repo, ["1.0", "1.1"], unique_repo)
-    ref = parse_image_reference(f"{local_registry.host}/{unique_repo}")
+    ref = pushed(local_registry, unique_repo, ["1.0", "1.1"])
     now = [1_800_000_000.0]
     with RegistryClient(wall_clock=lambda: now[0], tag_list_max_age=900) as client:
         counted = Counted(client)
@@ -90,8 +93,7 @@ def test_the_real_registry_sends_no_validators_so_max_age_decides(
 def test_a_repository_is_listed_once_per_pass_from_the_real_registry(
     local_registry: LocalRegistry, unique_repo: str
 ) -> None:
-    push_tags(local_registry.url, unique_repo, ["a", "b"], unique_repo)
-    ref = parse_image_reference(f"{local_registry.host}/{unique_repo}")
+    ref = pushed(local_registry, unique_repo, ["a", "b"])
     with RegistryClient(tag_list_max_age=0) as client:
         counted = Counted(client)
         for _ in range(5):
@@ -107,10 +109,7 @@ def test_the_budget_holds_per_pass_on_the_real_registry(
 ) -> None:
     """Budget 1: the second repository waits for the next pass, when the first is fresh
     in the cache and costs nothing."""
-    refs = []
-    for name in ("one", "two"):
-        push_tags(local_registry.url, f"{unique_repo}/{name}", ["1"], unique_repo)
-        refs.append(parse_image_reference(f"{local_registry.host}/{unique_repo}/{name}"))
+    refs = [pushed(local_registry, f"{unique_repo}/{name}", ["1"]) for name in ("one", "two")]
     with RegistryClient(tag_list_budget=1, tag_list_max_age=900) as client:
         counted = Counted(client)
         assert client.list_tags(refs[0], insecure=True) == ["1"]
@@ -127,8 +126,7 @@ def test_the_budget_holds_per_pass_on_the_real_registry(
 def test_the_cli_cache_file_spares_the_next_run_its_requests(
     local_registry: LocalRegistry, unique_repo: str, tmp_path: Path
 ) -> None:
-    push_tags(local_registry.url, unique_repo, ["1", "2", "3"], unique_repo)
-    ref = parse_image_reference(f"{local_registry.host}/{unique_repo}")
+    ref = pushed(local_registry, unique_repo, ["1", "2", "3"])
     settings = Settings(cache_dir=tmp_path)
     for run in range(3):
         with registry_client(settings, tag_list_file=tag_list_file(settings)) as client:
