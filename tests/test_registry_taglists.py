@@ -11,6 +11,7 @@ Every figure asserted is a request count; time is a fake clock."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -730,3 +731,31 @@ def test_the_daemon_keeps_lists_across_passes_and_forgets_a_pushed_one(
         assert len(client._lister.cache) == 0
     finally:
         daemon.close()
+
+
+def test_a_stale_list_is_a_note_of_the_plan(tmp_path: Path, wall: WallClock) -> None:
+    """What the plan (and so ``plan``, ``reconcile`` and the commit message) says when the
+    pass took a list from the cache because the budget was spent."""
+    import datetime as dt
+
+    from reconciler.config.settings import Settings
+    from reconciler.passes.plan import compute_plan
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / ".reconciler.yaml").write_text("defaultNamespace: default\n")
+    server = TagServer(tag_names(20))
+    with client_for(server, wall, budget=1, max_age=60) as client:
+        for _ in range(2):  # a budget of one page: two passes to list two pages
+            with contextlib.suppress(ResolveError):
+                client.list_tags(REF, page_size=10)
+            client.begin_pass()
+        wall.now += 120
+        client.list_tags(REF, page_size=10)  # page 1 asked, page 2 stale
+        plan = compute_plan(
+            root, Settings(cache_dir=tmp_path), client, dt.datetime.fromtimestamp(wall.now, dt.UTC)
+        )
+    assert plan.notes == client.listing_notes() and len(plan.notes) == 1
+    assert "Notes:\n  tag list of reg.example/app: pages taken from the cache" in (
+        plan.commit_message()
+    )

@@ -417,6 +417,7 @@ class TagLister:
         """A new pass: every repository may be listed once more, each registry's budget is
         whole again, and the last pass's notes and counts go. Hosts whose budget ran out
         in the pass that ends are remembered for the round-robin."""
+        self.cache.sweep()  # bounded: what no listing used for a week goes
         with self._guard:
             self._end_pass()
             self._memo.clear()
