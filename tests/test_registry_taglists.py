@@ -26,6 +26,7 @@ import pytest
 from reconciler.core.references import parse_image_reference
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
+from reconciler.registry.limits import RegistryLimits
 from reconciler.registry.taglists import FILE_NAME, TagListCache
 
 REGISTRY = "reg.example"
@@ -518,7 +519,9 @@ class Sleeps:
         self.wall.now += seconds
 
 
-def paced_client(server: TagServer, clock: Sleeps, max_age: float = 900.0) -> RegistryClient:
+def paced_client(
+    server: TagServer, clock: Sleeps, max_age: float = 900.0, rate: float | None = None
+) -> RegistryClient:
     """A client whose sleeps move the clock, so pacing shows as what it slept."""
     return RegistryClient(
         transport=httpx.MockTransport(server),
@@ -526,6 +529,7 @@ def paced_client(server: TagServer, clock: Sleeps, max_age: float = 900.0) -> Re
         clock=clock.monotonic,
         sleep=clock.sleep,
         tag_list_max_age=max_age,
+        default_limits=RegistryLimits(requests_per_second=rate),
     )
 
 
@@ -552,6 +556,15 @@ def test_a_low_remaining_quota_spaces_requests_until_the_reset(
     assert server.requests == 4
     # 4 left for 40 s: one now, then one start every 10 s.
     assert clock.slept == [10.0, 10.0]
+
+
+def test_a_rate_cap_and_a_quota_make_one_schedule_not_two(wall: WallClock) -> None:
+    """With --registry-rate 1 as well, each start waits for the wider of the two spacings."""
+    server = TagServer(tag_names(40), extra_headers={"RateLimit": '"default";r=4;t=40'})
+    clock = Sleeps(wall)
+    with paced_client(server, clock, rate=1.0) as client:
+        client.list_tags(REF, page_size=10)
+    assert clock.slept == [1.0, 10.0, 10.0]
 
 
 def test_a_quota_used_up_fails_fast_when_its_reset_is_far(wall: WallClock) -> None:

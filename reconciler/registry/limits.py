@@ -271,16 +271,14 @@ class HostGate:
                     f"(more than the {self.limits.retry_after_cap:g}s we wait)",
                 )
             rps = self.limits.requests_per_second
-            if rps:
-                start = max(now + wait, self._next_start)
-                self._next_start = start + 1.0 / rps
-                wait = start - now
             spacing, until_reset = self._quota_pace(now)
-            if until_reset is not None or spacing:
+            quota = bool(spacing) or until_reset is not None
+            if rps or quota:
+                # One schedule of starts: the rate cap's spacing or the quota's, the wider.
                 start = max(now + wait, self._next_start)
                 if until_reset is not None:
                     start = max(start, now + until_reset)
-                if start - now > self.limits.retry_after_cap:
+                if quota and start - now > self.limits.retry_after_cap:
                     self._probing = False
                     # Stable wording: it may end up in the lock's failure condition.
                     raise GateClosed(
@@ -288,8 +286,8 @@ class HostGate:
                         f"{self.host} says its rate limit quota is (nearly) used up "
                         "(RateLimit-Remaining); waiting for it would take longer than we wait",
                     )
-                self._next_start = max(self._next_start, start + spacing)
-                if start - now > wait:
+                self._next_start = start + max(1.0 / rps if rps else 0.0, spacing)
+                if quota and start - now > wait:
                     self.quota_paced += 1
                 wait = start - now
             if self._quota_left is not None:
