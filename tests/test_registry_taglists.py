@@ -772,3 +772,15 @@ def test_a_stale_list_is_a_note_of_the_plan(tmp_path: Path, wall: WallClock) -> 
     assert "Notes:\n  tag list of reg.example/app: pages taken from the cache" in (
         plan.commit_message()
     )
+
+
+def test_a_command_that_lists_nothing_neither_reads_nor_writes_the_file(
+    saved: tuple[Path, dict[str, object]], wall: WallClock
+) -> None:
+    path, data = saved
+    week_old = START - 8 * 24 * 3600  # a sweep would drop it, and write the file
+    text = json.dumps(page(data, fetchedAt=week_old, usedAt=week_old))
+    path.write_text(text)
+    with client_for(TagServer([]), wall, cache=TagListCache(path, clock=wall)):
+        pass
+    assert path.read_text() == text

@@ -238,8 +238,8 @@ class TagListCache:
         """Write the cache to its file (atomically: a reader sees the old file or the new
         one), when it has one and something changed. Best effort: a cache that cannot be
         written is no error."""
-        if self.path is None:
-            return
+        if self.path is None or not self._loaded:
+            return  # no file, or no listing used it: nothing to write (and nothing read)
         self.sweep()
         with self._lock:
             if not self._changed:
