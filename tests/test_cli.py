@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -233,6 +234,16 @@ def test_validate_part_of_a_repo_uses_the_whole_repo_as_context(
         ({"RECONCILER_TIMEOUT": "-1"}, [], "RECONCILER_TIMEOUT=-1.0: must be greater than 0"),
         ({}, ["--concurrency", "0"], "--concurrency=0: must be greater than 0"),
         (
+            {"RECONCILER_PLATFORM": "linux"},
+            [],
+            "RECONCILER_PLATFORM='linux': expected os/arch[/variant], e.g. linux/amd64",
+        ),
+        (
+            {"RECONCILER_PLATFORM": "linux"},
+            ["--platform", "arm64"],
+            "--platform 'arm64': expected os/arch[/variant], e.g. linux/amd64",
+        ),
+        (
             {},
             ["--ca-bundle", "/nonexistent/ca.pem"],
             "CA bundle /nonexistent/ca.pem does not exist",
@@ -321,3 +332,14 @@ def test_per_registry_caps_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> 
     args = parser.parse_args(["plan"])
     with pytest.raises(Exception, match=r"RECONCILER_REGISTRY_RATE=0\.0: must be greater than 0"):
         flags.settings_from_args(args)
+
+
+def test_the_readme_names_every_package_setup_installs() -> None:
+    """The README's first lines say what scripts/setup installs on the machine (both of its
+    commands run it): every apt package, and the Debian package promtool comes from."""
+    setup = (ROOT / "scripts" / "setup").read_text()
+    packages = re.findall(r"need\+=\(([\w.-]+)\)", setup)
+    assert "docker-registry" in packages and "chromium" in packages
+    opening = (ROOT / "README.md").read_text().split("\n## ")[0]
+    for package in [*packages, "prometheus"]:
+        assert f"`{package}`" in opening, package

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.daemon import logs, startup
+from reconciler.daemon.config import load_daemon_config
 
 
 @pytest.fixture
@@ -80,3 +81,51 @@ def test_uvicorn_records_take_the_daemon_format(
     assert record["level"] == "warning"
     assert record["msg"] == "Invalid HTTP request received."
     assert record["logger"] == "uvicorn.error"
+
+
+def test_registry_files_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the README's configuration reference says of every path in the file: the
+    daemon's working directory (WorkingDirectory= under systemd) does not matter."""
+    etc = tmp_path / "etc"
+    (etc / "secrets").mkdir(parents=True)
+    for name in ("registries.conf", "ca.pem", "auth.json", "allowed.yaml"):
+        (etc / name).write_text("{}\n" if name == "auth.json" else "")
+    config = etc / "d.yaml"
+    config.write_text(
+        "repo: {url: /nowhere.git}\n"
+        "registries:\n"
+        "  registriesConf: registries.conf\n"
+        "  caBundle: ca.pem\n"
+        "  authFile: auth.json\n"
+        "  secretsDir: secrets\n"
+        "  allowedRegistriesForImport: allowed.yaml\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's directory
+    loaded = load_daemon_config(config, {})
+    assert loaded.registries_conf == str(etc / "registries.conf")
+    assert loaded.ca_bundle == str(etc / "ca.pem")
+    assert loaded.auth_file == str(etc / "auth.json")
+    assert loaded.secrets_dir == str(etc / "secrets")
+    assert loaded.allowed_registries_file == str(etc / "allowed.yaml")
+
+
+def test_a_missing_registry_file_names_its_line_and_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "d.yaml"
+    config.write_text(
+        "repo: {url: /nowhere.git}\n"
+        "registries:\n"
+        "  platform: linux/amd64\n"
+        "  authFile: /nonexistent/auth.json\n"
+        "  secretsDir: missing-secrets\n"
+    )
+    assert startup.main(config) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"reconciler: error: {config}:4:3: registries.authFile: "
+        "/nonexistent/auth.json does not exist",
+        f"reconciler: error: {config}:5:3: registries.secretsDir: "
+        f"{tmp_path / 'missing-secrets'} is not a directory",
+    ]

@@ -156,6 +156,16 @@ def test_config_errors_name_line_and_field(tmp_path: Path) -> None:
     assert problems[2] == "daemon.yaml:6:1: listen: expected host:port, got 'nowhere'"
 
 
+def test_config_patterns_match_the_whole_text() -> None:
+    # Python's $ matches before a final line break; JSON Schema's does not.
+    text = 'repo: {url: /srv/git/images.git}\nlisten: "127.0.0.1:8080\\n"\n'
+    with pytest.raises(DaemonConfigError) as info:
+        parse_daemon_config(text, "daemon.yaml", {})
+    assert list(info.value.problems) == [
+        "daemon.yaml:2:1: listen: expected host:port, got '127.0.0.1:8080\\n'"
+    ]
+
+
 def test_config_reads_secrets_and_defaults(tmp_path: Path) -> None:
     (tmp_path / "gh").write_text("from-file\n")
     text = (
@@ -185,6 +195,10 @@ def test_example_config_in_deploy_is_valid(tmp_path: Path) -> None:
     secret = tmp_path / "gh"
     secret.write_text("x")
     text = text.replace("/etc/imagestream-reconciler/github-webhook-secret", str(secret))
+    # The files it names must exist (each is checked at its line): stand-ins here.
+    conf = tmp_path / "registries.conf"
+    conf.write_text("")
+    text = text.replace("/etc/containers/registries.conf", str(conf))
     config = parse_daemon_config(text, "daemon.yaml", {"RECONCILER_REGISTRY_NOTIFY_TOKEN": "t"})
     assert config.policy.minimum_interval == 900 and config.delivery
 

@@ -142,6 +142,22 @@ def test_readme_shows_the_editor_lines() -> None:
         assert ((ROOT / config).parent / target).resolve() == schema_dir() / "daemon-config.json"
 
 
+def test_schemas_help_shows_an_editor_line_that_finds_the_export(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The language server takes a relative $schema from the manifest's own directory
+    (as the README says), so the help's example must point there from its manifest."""
+    with pytest.raises(SystemExit):
+        cli.main(["schemas", "--help"])
+    text = capsys.readouterr().out
+    [export] = re.findall(r"schemas --export (\S+)", text)
+    [manifest] = re.findall(r"at the top of (\S+):", text)
+    [ref] = re.findall(r"# yaml-language-server: \$schema=(\S+)", text)
+    assert "/" in manifest  # a manifest in a directory, as in a GitOps repository
+    found = os.path.normpath(Path(manifest).parent / ref)
+    assert found == os.path.normpath(Path(export) / "imagestream.json")
+
+
 # ------------------------------------------------------------ pre-commit
 
 

@@ -5,10 +5,13 @@ not resolve hostname ...``) and its ``fatal:`` line, never the advice it ends wi
 from __future__ import annotations
 
 import io
+import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import git
 import pytest
+from git_fixtures import GitRemote
 
 from reconciler.cli import main as cli
 from reconciler.core.errors import EXIT_CANNOT_RUN
@@ -68,3 +71,25 @@ def test_unresolvable_ssh_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     assert code == EXIT_CANNOT_RUN
     assert "ssh: Could not resolve hostname host.invalid" in err.getvalue()
+
+
+def test_the_work_clone_holds_each_blobs_bytes_whatever_gitattributes_say(
+    make_remote: Callable[[Mapping[str, str]], GitRemote], tmp_path: Path
+) -> None:
+    # The content cache is keyed by blob id: a checked-out file that differs from its
+    # blob (eol=crlf, ident) would be judged by the cache as the blob, and fresh as the file.
+    remote = make_remote(
+        {
+            ".gitattributes": "*.yaml text eol=crlf ident\n",
+            "is.yaml": "# $Id$\nkind: ImageStream\n",
+        }
+    )
+    workspace = Workspace(remote.url, "main", tmp_path / "work")
+    workspace.sync()
+    blob = subprocess.run(
+        ["git", "cat-file", "blob", "main:is.yaml"],
+        cwd=remote.bare,
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert (tmp_path / "work" / "is.yaml").read_bytes() == blob == b"# $Id$\nkind: ImageStream\n"

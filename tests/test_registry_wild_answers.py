@@ -1,7 +1,8 @@
 """Registry answers that are wildly wrong stay failures with a reason, never a pin, a
 hang or a crash (issue 10): a 200 with an HTML page, a huge ``Content-Length``, a redirect
-loop, a redirect off to plain HTTP, a token service that answers HTML or a huge body, and
-a tag list whose ``Link`` leads to another host.
+loop, a redirect off to plain HTTP, a token service that answers HTML or a huge body,
+a tag list whose ``Link`` leads to another host, a gzip bomb, and a body that is not the
+gzip it says.
 
 Each is asked of every request a resolve makes: the HEAD, the GET of a new digest (the
 read before the pin), and the token request. Elsewhere: the whole pass keeping the last
@@ -11,6 +12,8 @@ good digest on garbage (``test_reconcile_integration``), the streamed body cap
 
 from __future__ import annotations
 
+import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -49,11 +52,44 @@ def redirect_to_plain_http(request: httpx.Request) -> httpx.Response:
     return httpx.Response(307, headers={"Location": "http://cdn.example/manifest"})
 
 
+class _Sent(httpx.SyncByteStream):
+    """A body as a server streams it (httpx.Response(content=...) is read whole)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.body
+
+
+# 256 MiB of zeros as gzip: 254 KiB on the wire.
+_BOMB = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+GZIP_BOMB = b"".join(_BOMB.compress(bytes(1 << 20)) for _ in range(256)) + _BOMB.flush()
+
+
+def gzip_bomb(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(
+        200,
+        headers={"Content-Type": OCI_MANIFEST, "Content-Encoding": "gzip"},
+        stream=_Sent(GZIP_BOMB),
+    )
+
+
+def not_gzip(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(
+        200,
+        headers={"Content-Type": OCI_MANIFEST, "Content-Encoding": "gzip"},
+        stream=_Sent(HTML),
+    )
+
+
 WILD: dict[str, tuple[Answer, set[str]]] = {
     "html": (html, {"InvalidResponse", "DigestMismatch"}),
     "huge-content-length": (huge_length, {"InvalidResponse"}),
     "redirect-loop": (redirect_loop, {"InvalidResponse"}),
     "redirect-to-plain-http": (redirect_to_plain_http, {"InvalidResponse"}),
+    "gzip-bomb": (gzip_bomb, {"InvalidResponse"}),
+    "not-gzip": (not_gzip, {"InvalidResponse"}),
 }
 
 
@@ -111,7 +147,25 @@ def test_a_wild_answer_to_the_read_before_the_pin_is_a_failure(
     assert fake.seen[0].method == "HEAD" and fake.seen[1].url.path.endswith(DIGEST)
 
 
-@pytest.mark.parametrize("wild", ["html", "huge-content-length", "redirect-loop"])
+def test_a_gzip_bomb_is_refused_without_being_inflated(
+    fake: FakeRegistry, client: RegistryClient
+) -> None:
+    # httpx inflated each chunk read whole before the cap was looked at: this one chunk
+    # became 256 MiB in memory (16 at once: 4 GiB), for a 4 MiB cap.
+    fake.hooks.append(lambda r: gzip_bomb(r) if r.method == "GET" else None)
+    tracemalloc.start()
+    try:
+        error = resolve_error(client, req("reg.example/app:v1"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.reason == "InvalidResponse" and "exceeds" in str(error), error
+    assert peak < 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "wild", ["html", "huge-content-length", "redirect-loop", "gzip-bomb", "not-gzip"]
+)
 def test_a_wild_token_service_is_a_failure(
     fake: FakeRegistry, client: RegistryClient, wild: str
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from reconciler.core.manifests import parse_manifests
-from reconciler.files.schemas import _validators, check_schema, schema_dir
+from reconciler.files.schemas import _validators, check_schema, ecma_pattern, schema_dir
 
 IS_HEAD = """\
 apiVersion: image.openshift.io/v1
@@ -731,3 +731,60 @@ def test_schemas_are_draft_2020_12_and_compiled_once() -> None:
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         Draft202012Validator.check_schema(schema)
     assert _validators() is _validators()
+
+
+TRAILING_BREAKS = """\
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata:
+  name: "evil\\n"
+  namespace: "team\\n"
+  annotations:
+    "example.com/key\\n": x
+spec:
+  tags:
+  - name: "latest\\n"
+    from:
+      kind: DockerImage
+      name: quay.io/x/y:latest
+"""
+
+
+def test_a_trailing_line_break_matches_no_pattern() -> None:
+    # JSON Schema's "$" is the end of the text (ECMA 262), as jsonschema-rs and the API
+    # server read it; Python's "$" also matched before a final "\n", so these four names
+    # were valid and went into the lock, the records and the commit message.
+    found = run(TRAILING_BREAKS)
+    assert [(severity, path) for severity, path, _, _, _ in found] == [
+        ("error", "metadata.name"),
+        ("error", "metadata.namespace"),
+        ("error", "metadata.annotations.example.com/key\n"),
+        ("error", "spec.tags[0].name"),
+    ]
+    assert found[0][4].startswith("must be an image stream name")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        ("^a$", "a", True),
+        ("^a$", "a\n", False),
+        ("^a\\$$", "a$", True),
+        ("^[$]$", "$", True),
+        ("^[]$]+$", "]$", True),
+        ("^[^]$]+$", "ab", True),
+        ("^[^]$]+$", "a$", False),
+        ("^(?!\\.\\.?$)[^/]+$", "..", False),
+        ("^(?!\\.\\.?$)[^/]+$", "..a", True),
+        # \s as ECMA 262 reads it: U+FEFF is a space, U+001F is not.
+        ("^[^\\s]+$", "a\ufeffb", False),
+        ("^[^\\s]+$", "a\x1fb", True),
+        ("^a\\s*b$", "a\ufeff b", True),
+        ("^\\S+$", "a\ufeffb", False),
+        ("^\\S+$", "a\x1fb", True),
+    ],
+)
+def test_patterns_read_dollar_as_the_end_of_the_text(
+    pattern: str, text: str, matches: bool
+) -> None:
+    assert bool(ecma_pattern(pattern).search(text)) is matches

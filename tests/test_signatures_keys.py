@@ -212,6 +212,8 @@ def test_the_stream_annotation_schema_agrees_with_the_reader(value: str, valid: 
         "signatures:\n  namespaces:\n    ns: {}\n",
         "signatures:\n  extra: 1\n",
         "signatures: [1]\n",
+        "defaultNamespace: Toms_Project\n",
+        "defaultNamespace: toms-project\n",
     ],
 )
 def test_the_repo_config_schema_agrees_with_the_reader(text: str) -> None:

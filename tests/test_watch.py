@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -62,3 +65,32 @@ def test_watch_replans_on_save(tmp_path: Path) -> None:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def test_the_offline_watch_says_it_asked_no_registry(tmp_path: Path) -> None:
+    """`reconciler watch` without --resolve asks no registry: its summary line says which
+    tags a pass would ask about, not that it asked (a registries.conf pointing nowhere
+    shows it never tried)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "sample-repo", repo)
+    conf = tmp_path / "registries.conf"
+    conf.write_text('[[registry]]\nprefix = "docker.io"\nblocked = true\n')
+    lines: list[str] = []
+    with subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "watch", str(repo), "--registries-conf", str(conf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "RECONCILER_CACHE_DIR": str(tmp_path / "cache")},
+    ) as process:
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                if "planned in" in line:
+                    break
+        finally:
+            process.terminate()
+    assert lines[0].startswith("validated 7 objects: 0 errors, 0 warnings; "), lines
+    assert "would ask the registries about 6 tags" in lines[0], lines
+    assert lines[-1].rstrip().endswith("(offline)"), lines

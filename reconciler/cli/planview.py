@@ -34,12 +34,15 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def print_plan(plan: Plan, out: TextIO, *, show_diff: bool) -> None:
+def print_plan(plan: Plan, out: TextIO, *, show_diff: bool, offline: bool = False) -> None:
+    """``offline``: planned without a registry client (``watch``), so ``requested`` are
+    the tags a pass would ask about."""
     report = plan.report
+    asked = "would ask" if offline else "asked"
     print(
         f"validated {len(report.valid) + len(report.invalid)} objects: "
         f"{len(report.errors)} errors, {len(report.warnings)} warnings; "
-        f"asked the registries about {len(plan.requested)} tags",
+        f"{asked} the registries about {len(plan.requested)} tags",
         file=out,
     )
     for violation in report.errors:

@@ -159,11 +159,23 @@ def read_signature_keys(files: Mapping[str, str], where: str) -> tuple[KeyText, 
     return tuple(keys)
 
 
-def parse_platform(text: str) -> Platform:
+def parse_platform(text: str, where: str | None = None) -> Platform:
+    """``where`` names the source for the message: the flag's form by default, or, say,
+    ``RECONCILER_PLATFORM='linux'`` for the environment's value."""
     parts = text.split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        raise SettingsError(f"--platform {text!r}: expected os/arch[/variant], e.g. linux/amd64")
+        source = where or f"--platform {text!r}"
+        raise SettingsError(f"{source}: expected os/arch[/variant], e.g. linux/amd64")
     return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+
+def _platform(flag: str | None, env_text: str | None) -> Platform:
+    """The flag, else the environment's value (named so in an error), else linux/amd64."""
+    if flag:
+        return parse_platform(flag)
+    if env_text:
+        return parse_platform(env_text, f"RECONCILER_PLATFORM={env_text!r}")
+    return Platform("linux", "amd64")
 
 
 def _positive(
@@ -266,7 +278,7 @@ def load_settings(
     return Settings(
         registries=conf,
         registries_conf_path=conf_path,
-        platform=parse_platform(platform or env.get("RECONCILER_PLATFORM", "linux/amd64")),
+        platform=_platform(platform, env.get("RECONCILER_PLATFORM")),
         max_concurrency=_positive(
             concurrency, env.get("RECONCILER_CONCURRENCY"), 16, "concurrency", int
         ),

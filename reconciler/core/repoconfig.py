@@ -16,6 +16,7 @@ the pass's job.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ from reconciler.core.violations import Violation
 
 # OpenShift's internal registry, as pods in the cluster reach it.
 DEFAULT_LOCAL_REGISTRY = "image-registry.openshift-image-registry.svc:5000"
+# A namespace name, as metadata.namespace is checked (schemas/common.json dns1123Label).
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _KNOWN_KEYS = {
     "defaultNamespace",
     "localRegistry",
@@ -106,10 +109,16 @@ def parse_repo_config(text: str, file: str) -> tuple[RepoConfig, list[Violation]
 
     values: dict[str, Any] = {}
     ns = data.get("defaultNamespace", "default")
-    if isinstance(ns, str) and ns:
-        values["default_namespace"] = ns
-    else:
+    if not isinstance(ns, str) or not ns:
         bad("defaultNamespace", "must be a non-empty string")
+    elif len(ns) > 63 or not _NAMESPACE.fullmatch(ns):
+        bad(
+            "defaultNamespace",
+            "must be a DNS-1123 label: lower-case letters, digits and '-', starting and "
+            f"ending with a letter or digit, at most 63 characters (got {ns!r})",
+        )
+    else:
+        values["default_namespace"] = ns
     reg = data.get("localRegistry", DEFAULT_LOCAL_REGISTRY)
     if isinstance(reg, str) and reg:
         values["local_registry"] = reg.rstrip("/")

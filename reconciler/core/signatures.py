@@ -26,27 +26,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core.cosignpayload import SignedClaims, signed_repository
 from reconciler.core.lockfile import Lock, SignatureRecord, TagLock, TagSource
 from reconciler.core.manifests import ManifestObject
-from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.streams import DOCKER_IMAGE, TagRef
 from reconciler.core.violations import Violation
 
 # The stream annotation: a comma-separated list of key names, any one of which suffices.
 REQUIRE_ANNOTATION = "imagestream-reconciler.io/require-signature"
-
-# cosign's names (specs/SIGNATURE_SPEC.md in sigstore/cosign).
-SIMPLESIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-COSIGN_SIGNATURE_TYPE = "cosign container image signature"
-# The artifactType cosign gives a signature stored as an OCI 1.1 referrer.
-COSIGN_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
 # Reasons of a SignatureVerified=False condition (CamelCase, like OpenShift's).
 UNSIGNED = "Unsigned"  # no signature at all for the digest
@@ -392,76 +384,6 @@ def unverified_pins(
 
 
 # -- the payload -----------------------------------------------------------------------
-
-
-class PayloadError(ValueError):
-    """The signed payload is not a cosign simplesigning document; the message says why."""
-
-
-@dataclass(frozen=True)
-class SignedClaims:
-    """What a simplesigning payload asserts: the image digest and the repository."""
-
-    docker_reference: str
-    digest: str
-    optional: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        # Two values for one key: which one a verifier reads is up to its JSON library.
-        raise PayloadError("a JSON object repeats a key")
-    return dict(pairs)
-
-
-def _object(value: Any, what: str, keys: Iterable[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{what} is not an object")
-    unknown = sorted(set(value) - set(keys))
-    if unknown:
-        # containers-signature(5): an unknown field in "critical" rejects the signature.
-        raise PayloadError(f"{what} has unknown field {unknown[0]!r}")
-    return value
-
-
-def parse_payload(payload: bytes) -> SignedClaims:
-    """Read a simplesigning payload strictly: JSON without repeated keys; ``critical``
-    with exactly ``type`` (cosign's), ``image.docker-manifest-digest`` (a sha256 digest)
-    and ``identity.docker-reference`` (a string); ``optional`` anything or null."""
-    try:
-        document = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except PayloadError:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise PayloadError("not JSON") from None
-    top = _object(document, "the payload", ("critical", "optional"))
-    critical = _object(top.get("critical"), "critical", ("type", "image", "identity"))
-    if critical.get("type") != COSIGN_SIGNATURE_TYPE:
-        raise PayloadError(f"critical.type is not {COSIGN_SIGNATURE_TYPE!r}")
-    image = _object(critical.get("image"), "critical.image", ("docker-manifest-digest",))
-    digest = image.get("docker-manifest-digest")
-    if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
-        raise PayloadError("critical.image.docker-manifest-digest is not a sha256 digest")
-    identity = _object(critical.get("identity"), "critical.identity", ("docker-reference",))
-    reference = identity.get("docker-reference")
-    if not isinstance(reference, str) or not reference:
-        raise PayloadError("critical.identity.docker-reference is not a string")
-    optional = top.get("optional")
-    return SignedClaims(reference, digest, optional if isinstance(optional, dict) else {})
-
-
-def signed_repository(docker_reference: str) -> str | None:
-    """The repository a payload names, normalised as the lock writes names (Docker Hub
-    as ``docker.io``, with ``library/``); a tag in it is ignored. None when it is not a
-    reference."""
-    try:
-        ref = parse_image_reference(docker_reference)
-    except InvalidReference:
-        return None
-    if ref.registry is None:
-        ref = ref.qualified("docker.io")  # as go-containerregistry reads a bare name
-    return ref.name
 
 
 def short(digest: str | None) -> str:

@@ -29,7 +29,7 @@ IMAGE_CHANGE = "ImageChange"
 CONFIG_CHANGE = "ConfigChange"
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # fullmatch: "$" takes a final "\n"
 
 
 class TriggerRecordError(PermanentError, ValueError):
@@ -199,7 +199,7 @@ def record_from_data(data: Any, where: str) -> TriggerRecord:
             stream, _, name = rest.partition(":")
             tag = TagRef(ns, stream, name)
         rid = str(data["id"])
-        if not _ID_RE.match(rid):
+        if not _ID_RE.fullmatch(rid):
             raise TriggerRecordError(f"{where}: bad id {rid!r}")
         return TriggerRecord(
             id=rid,

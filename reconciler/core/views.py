@@ -152,12 +152,8 @@ class StreamView:
     @property
     def created(self) -> str | None:
         """The earliest time in any tag's history; None when no tag ever resolved."""
-        times = [item.created for tag in self.tags for item in tag.history]
-        return (
-            min(times, key=lambda t: parse_time(t) or dt.datetime.max.replace(tzinfo=dt.UTC))
-            if times
-            else None
-        )
+        items = [item for tag in self.tags for item in tag.history]
+        return min(items, key=_first_seen).created if items else None
 
     @property
     def updated(self) -> str | None:
@@ -367,17 +363,22 @@ def expand_isimage(views: list[StreamView], text: str) -> str:
     return f"{stream}@{expand_digest(digest, known, text)}"
 
 
+def _first_seen(item: HistoryItem) -> dt.datetime:
+    """Sort key: when the lock saw the item (an unreadable time sorts last)."""
+    return parse_time(item.created) or dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
 def find_istag(views: Sequence[StreamView], text: str) -> IsTagView | None:
-    """``stream:tag`` (``latest`` when no tag) or ``stream@sha256:...``."""
+    """``stream:tag`` (``latest`` when no tag) or ``stream@sha256:...``. An image that
+    several tags hold is its earliest history item: when the stream first had it."""
     if "@" in text:
         stream, _, digest = text.partition("@")
         for view in views:
             if view.name != stream:
                 continue
-            for tag in view.tags:
-                for item in tag.history:
-                    if item.digest == digest:
-                        return IsTagView(view, None, item)
+            items = [i for tag in view.tags for i in tag.history if i.digest == digest]
+            if items:
+                return IsTagView(view, None, min(items, key=_first_seen))
         return None
     stream, _, tag_name = text.partition(":")
     tag_name = tag_name or "latest"

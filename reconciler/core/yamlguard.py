@@ -26,8 +26,13 @@ How: :func:`scan_yaml` is a linear pass over the text, a small lexer that knows 
 scalars, comments, block scalars, plain scalars that go on over lines, flow collections
 and indentation well enough to bound the nesting from above (a nesting it cannot place
 is counted, never skipped; compact nesting such as ``- - - x`` is also bounded on the
-raw text, whatever the lexer makes of it; the node count is an estimate). Only when the text uses aliases, :func:`check_yaml` also
-composes the node graph (no objects built) to measure what the aliases expand to.
+raw text, whatever the lexer makes of it; the node count is an estimate). Only when the
+text uses aliases, :func:`check_yaml` also composes the node graph (no objects built) to
+measure what the aliases expand to.
+
+Over 500 lines on purpose: the lexer, the limits and the refusal messages are one idea
+(bound a text before a parser sees it) whose parts must agree on every token; split, a
+change to how one place reads a scalar would have to be made in step in several.
 
 Pure: text in, a verdict out. Callers turn a :class:`Refusal` into their own error (a
 violation, a LockfileError, ...).

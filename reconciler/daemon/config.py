@@ -21,7 +21,7 @@ from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.core.violations import Violation, render_path
 from reconciler.daemon.faults import RetryPolicy
-from reconciler.files.schemas import schema_dir
+from reconciler.files.schemas import schema_dir, strict_validator_class
 
 
 class DaemonConfigError(ConfigurationError):
@@ -82,7 +82,8 @@ class DaemonConfig:
 @cache
 def _validator() -> Draft202012Validator:
     schema = json.loads((schema_dir() / "daemon-config.json").read_text())
-    return Draft202012Validator(schema)
+    # Patterns read as JSON Schema reads them: "0.0.0.0:8080\n" is not host:port.
+    return strict_validator_class()(schema)
 
 
 def _problems(error: Any) -> list[tuple[tuple[str | int, ...], str]]:
@@ -169,12 +170,24 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             problems.append(secret)
         else:
             secrets[key] = secret
+    registries = dict(data.get("registries", {}))
+    for key, want_dir in _REGISTRY_PATHS.items():
+        if key not in registries:
+            continue
+        named = Path(registries[key])
+        named = named if named.is_absolute() else base / named
+        registries[key] = str(named)
+        if want_dir and not named.is_dir():
+            problems.append(
+                f"{at(('registries', key))}: registries.{key}: {named} is not a directory"
+            )
+        elif not want_dir and not named.exists():
+            problems.append(f"{at(('registries', key))}: registries.{key}: {named} does not exist")
     if problems:
         raise DaemonConfigError(problems)
 
     repo = data["repo"]
     policy = data.get("imagePolicy", {})
-    registries = data.get("registries", {})
     host, _, port = data.get("listen", "127.0.0.1:8080").rpartition(":")
     state = Path(data.get("stateDir", "/var/lib/imagestream-reconciler/state"))
     work = Path(data.get("workDir", "/var/lib/imagestream-reconciler/work"))
@@ -234,6 +247,17 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
             for name, path in sorted(data.get("signatures", {}).get("keys", {}).items())
         ),
     )
+
+
+# The files (False) and directories (True) under `registries`: relative to the config
+# file like every path in it, and checked here so that a wrong one names its line.
+_REGISTRY_PATHS = {
+    "registriesConf": False,
+    "caBundle": False,
+    "authFile": False,
+    "secretsDir": True,
+    "allowedRegistriesForImport": False,
+}
 
 
 def _local_relative_to(url: str, base: Path) -> str:

@@ -21,13 +21,16 @@ import contextlib
 import functools
 import gc
 import hashlib
+import importlib
+import importlib.util
 import os
 import pickle
+import stat
 import sys
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from reconciler.core.lockfile import Lock, parse_lock
 from reconciler.core.manifests import ManifestObject, ParsedFile, parse_manifests
@@ -58,8 +61,10 @@ def cache_file(cache_dir: Path, repository: str) -> Path:
 @functools.cache
 def version_key() -> str:
     """What cached entries depend on besides file bytes: this package's code and schemas
-    (name, size and mtime of each file), the release, the cache format and Python's
-    version. An installed release changes it on upgrade; a checkout, on every edit."""
+    (name, size and mtime of each file), the release, the cache format, Python's
+    version and the installed YAML and schema libraries (:data:`_VERDICT_MODULES`). An
+    installed release changes it on upgrade; a checkout, on every edit; a library, when
+    it is upgraded or goes."""
     import reconciler
     from reconciler.files.schemas import schema_dir
 
@@ -69,11 +74,35 @@ def version_key() -> str:
     )
     for directory, pattern in ((package, "*.py"), (schema_dir(), "*.json")):
         for path in sorted(directory.rglob(pattern)):
-            stat = path.stat()
+            info = path.stat()
             hasher.update(
-                f"{path.relative_to(directory)} {stat.st_size} {stat.st_mtime_ns}\n".encode()
+                f"{path.relative_to(directory)} {info.st_size} {info.st_mtime_ns}\n".encode()
             )
+    # The parsers and checkers an entry's verdict also comes from: upgrading one (or
+    # PyYAML losing libyaml) makes another cache, as upgrading us does.
+    for module in _VERDICT_MODULES:
+        try:
+            spec = importlib.util.find_spec(module)
+            origin = spec.origin if spec is not None else None
+            found = os.stat(origin) if origin else None
+        except (ImportError, ValueError, OSError):
+            found = None
+        shown = f"{origin} {found.st_size} {found.st_mtime_ns}" if found else "absent"
+        hasher.update(f"{module} {shown}\n".encode())
     return hasher.hexdigest()
+
+
+# Whose code decides what a cached entry holds besides ours: YAML (ruamel.yaml and its C
+# loader, PyYAML and libyaml) and the schema checks (jsonschema-rs, jsonschema).
+_VERDICT_MODULES = (
+    "ruamel.yaml",
+    "_ruamel_yaml",
+    "yaml",
+    "yaml._yaml",
+    "jsonschema_rs",
+    "jsonschema",
+    "referencing",
+)
 
 
 class ContentCache:
@@ -204,8 +233,11 @@ class ContentCache:
         }
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with temporary.open("wb") as handle:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temporary.unlink(missing_ok=True)
+            # Ours alone, whatever the umask: load() reads no file that another could write.
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
                 pickle.dump(state["version"], handle, protocol=pickle.HIGHEST_PROTOCOL)
                 pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, path)
@@ -216,18 +248,23 @@ class ContentCache:
     @classmethod
     def load(cls, path: Path) -> ContentCache:
         """The cache :meth:`save` wrote at ``path``; an empty one when there is none, it
-        is of another version, or it cannot be read. The file is the machine's own
-        (under the cache dir), never the repository's: pickle is safe to use here."""
+        is of another version, it cannot be read, or it is not ours alone. The file is
+        the machine's own (under the cache dir), never the repository's; still, the cache
+        dir may be shared (``RECONCILER_CACHE_DIR`` under ``/tmp``, a CI cache restored
+        from another job), so a file is read only when this user owns it and no one else
+        may write it (not through a symlink), and the unpickler builds nothing but our
+        own data classes (:class:`_Unpickler`): a crafted file is an empty cache, never
+        code run."""
         cache = cls()
         collecting = gc.isenabled()
         try:
-            with path.open("rb") as handle:
-                if pickle.load(handle) != version_key():
+            with _open_own(path) as handle:
+                if _Unpickler(handle).load() != version_key():
                     return cache  # another version's: not even read
                 # Hundreds of thousands of objects, none of them garbage: the cyclic
                 # collector would walk them again and again while they are built.
                 gc.disable()
-                state = pickle.load(handle)
+                state = _Unpickler(handle).load()
             for key, parsed, verdicts in state["files"]:
                 cache._parsed[key] = (parsed, 0)
                 for obj, verdict in zip(parsed.objects, verdicts, strict=True):
@@ -242,3 +279,36 @@ class ContentCache:
             if collecting:
                 gc.enable()
         return cache
+
+
+def _open_own(path: Path) -> BinaryIO:
+    """``path`` opened for reading, not through a symlink; OSError unless this user owns
+    it and neither group nor others may write it."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022:
+            raise PermissionError(f"{path}: not a file that only its owner may write")
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            raise PermissionError(f"{path}: owned by another user")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+class _Unpickler(pickle.Unpickler):
+    """Builds only what :meth:`ContentCache.save` writes: plain data (which needs no
+    global) and the classes of ``reconciler.core`` and the pass's own tree (frozen data
+    classes and enums of pure code). Any other global (a function, ``os.system``, a
+    dotted path to one) is an UnpicklingError."""
+
+    _PLACES = ("reconciler.core.",)
+    _ALSO = frozenset({("reconciler.passes.plan", "_Tree")})
+
+    def find_class(self, module: str, name: str) -> Any:
+        if "." not in name and (module.startswith(self._PLACES) or (module, name) in self._ALSO):
+            found = getattr(importlib.import_module(module), name, None)  # our own code
+            if isinstance(found, type) and found.__module__ == module:
+                return found
+        raise pickle.UnpicklingError(f"the content cache holds no {module}.{name}")

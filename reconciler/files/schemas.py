@@ -162,6 +162,70 @@ def _for_rust(value: Any) -> Any:
     return value
 
 
+# ECMA 262's WhiteSpace and LineTerminator: what \s matches in a JSON Schema pattern.
+_ECMA_SPACE = (
+    "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+)
+
+
+@functools.cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled so that Python's ``re`` reads it as JSON Schema (ECMA 262)
+    does: a ``$`` outside a character class matches at the end of the text only, and
+    ``\\s`` is ECMA's set of spaces. Python's ``$`` also matches before a final line
+    break, so ``^[a-z0-9]+$`` took ``"evil\\n"`` (a name, a namespace, a tag) where
+    jsonschema-rs and the API server refuse it."""
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            escape = pattern[index : index + 2]
+            # ECMA 262's \s is its own set (it has U+FEFF; Python's has U+001C-U+001F).
+            if escape == "\\s":
+                escape = _ECMA_SPACE if in_class else f"[{_ECMA_SPACE}]"
+            elif escape == "\\S" and not in_class:
+                escape = f"[^{_ECMA_SPACE}]"
+            out.append(escape)
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            # "[]...]" and "[^]...]": Python takes that first "]" literally.
+            start = index + 1 + (pattern[index + 1 : index + 2] == "^")
+            if pattern[start : start + 1] == "]":
+                out.append(pattern[index : start + 1])
+                index = start + 1
+                continue
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """jsonschema's ``pattern`` keyword with :func:`ecma_pattern`'s reading of ``$``."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def strict_validator_class() -> type[Draft202012Validator]:
+    """Draft 2020-12 with every pattern read as JSON Schema reads it (see ecma_pattern),
+    as jsonschema-rs does: for our schemas and the daemon's config alike."""
+    from jsonschema import Draft202012Validator, validators
+
+    strict: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _pattern_keyword}
+    )
+    return strict
+
+
 @functools.cache
 def _validators() -> dict[str, Draft202012Validator]:
     from jsonschema import Draft202012Validator
@@ -173,8 +237,9 @@ def _validators() -> dict[str, Draft202012Validator]:
         Draft202012Validator.check_schema(contents)
         resources.append((contents["$id"], Resource.from_contents(contents)))
     registry: Registry[Any] = Registry().with_resources(resources)
+    strict = strict_validator_class()
     return {
-        kind: Draft202012Validator(
+        kind: strict(
             schemas[filename],
             registry=registry,
             format_checker=Draft202012Validator.FORMAT_CHECKER,

@@ -204,6 +204,7 @@ class Workspace:
             ) from exc
         except git.exc.NoSuchPathError as exc:
             raise GitError(f"repository {display_url(self.url)} does not exist") from exc
+        _check_out_blobs_as_they_are(repo)
         remote_ref = f"origin/{self.branch}"
         try:
             self._reset_to(repo, remote_ref)
@@ -400,3 +401,20 @@ class Workspace:
             if info.startswith((b"100644 blob ", b"100755 blob ")):
                 blobs[os.fsdecode(path)] = info[12:].decode()
         return blobs
+
+
+# In our clone, every file's bytes are its blob's bytes: the content cache is keyed by
+# blob id, and a repo's .gitattributes (eol, ident, working-tree-encoding, filters)
+# would make the checked-out file differ from the blob the key names. .git/info/attributes
+# outranks every .gitattributes; core.autocrlf is off whatever the machine's config says.
+_BLOB_ATTRIBUTES = "* -text -ident -filter -working-tree-encoding\n"
+
+
+def _check_out_blobs_as_they_are(repo: git.Repo) -> None:
+    info = Path(repo.git_dir) / "info"
+    info.mkdir(exist_ok=True)
+    attributes = info / "attributes"
+    if not attributes.is_file() or attributes.read_text() != _BLOB_ATTRIBUTES:
+        attributes.write_text(_BLOB_ATTRIBUTES)
+    with repo.config_writer() as config:
+        config.set_value("core", "autocrlf", "false")

@@ -36,22 +36,24 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from reconciler.core.allowlist import AllowedRegistry
+from reconciler.core.cosignpayload import (
+    COSIGN_ARTIFACT_TYPE,
+    SIGNATURE_ANNOTATION,
+    SIMPLESIGNING_MEDIA_TYPE,
+    PayloadError,
+    parse_payload,
+)
 from reconciler.core.lockfile import SignatureRecord
 from reconciler.core.references import ImageReference
 from reconciler.core.registries import RegistriesConf
 from reconciler.core.signatures import (
-    COSIGN_ARTIFACT_TYPE,
     MALFORMED,
-    SIGNATURE_ANNOTATION,
     SIGNATURES_UNAVAILABLE,
-    SIMPLESIGNING_MEDIA_TYPE,
     UNSIGNED,
     UNTRUSTED,
-    PayloadError,
     Refused,
     Verdict,
     judge_claims,
-    parse_payload,
     short,
     strongest,
 )

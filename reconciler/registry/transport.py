@@ -30,6 +30,7 @@ import json
 import logging
 import ssl
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -447,23 +448,59 @@ def _read_capped(response: httpx.Response, cap: int, target: Target, what: str) 
             e.INVALID_RESPONSE, f"{what}: body of {length} bytes exceeds the {cap}-byte limit"
         )
     buf = bytearray()
-    for chunk in response.iter_bytes():
-        buf += chunk
-        if len(buf) > cap:
-            raise target.fail(e.INVALID_RESPONSE, f"{what}: body exceeds the {cap}-byte limit")
+    try:
+        for chunk in _body_chunks(response, cap):
+            buf += chunk
+            if len(buf) > cap:
+                raise target.fail(e.INVALID_RESPONSE, f"{what}: body exceeds the {cap}-byte limit")
+    except zlib.error:
+        encoding = response.headers.get("content-encoding")
+        raise target.fail(e.INVALID_RESPONSE, f"{what}: body is not valid {encoding}") from None
     return bytes(buf)
 
 
 def _read_error_body(response: httpx.Response) -> bytes:
     buf = bytearray()
     try:
-        for chunk in response.iter_bytes():
+        for chunk in _body_chunks(response, MAX_ERROR_BYTES):
             buf += chunk
             if len(buf) > MAX_ERROR_BYTES:
                 return b""  # too large to be a distribution error document
-    except httpx.HTTPError:
+    except (httpx.HTTPError, zlib.error):
         return b""
     return bytes(buf)
+
+
+def _body_chunks(response: httpx.Response, cap: int) -> Iterator[bytes]:
+    """The body as it was before a ``gzip`` or ``deflate`` Content-Encoding, never more
+    than ``cap + 1`` bytes inflated at once (zlib.error on a body that is not of its
+    encoding). httpx's own decoding inflates each chunk read whole: 64 KiB of gzip
+    became 64 MiB in memory before any cap was checked (16 requests: 1.6 GiB), and a
+    body that is not gzip raised httpx.DecodingError out of the pass. Any other encoding
+    is passed on as read (its digest then does not match)."""
+    if response.is_stream_consumed:  # read whole already (a mock transport's answer)
+        yield response.content
+        return
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj()
+    else:
+        yield from response.iter_raw()
+        return
+    first = True
+    for chunk in response.iter_raw():
+        if first and chunk and encoding == "deflate":
+            try:  # zlib-wrapped, as the RFC says, or raw deflate, as some servers send
+                zlib.decompressobj().decompress(chunk[:2])
+            except zlib.error:
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        first = first and not chunk
+        while chunk:
+            yield inflater.decompress(chunk, cap + 1)
+            chunk = inflater.unconsumed_tail
+    yield inflater.flush()
 
 
 def ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:

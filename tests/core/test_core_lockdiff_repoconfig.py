@@ -173,6 +173,14 @@ def test_repo_config_values(text, expected):
             "must be a non-empty string", "default_namespace", "default", id="namespace-empty",
         ),
         pytest.param(
+            "defaultNamespace: Toms_Project\n", "defaultNamespace", 1, 1,
+            "must be a DNS-1123 label", "default_namespace", "default", id="namespace-not-a-label",
+        ),
+        pytest.param(
+            "defaultNamespace: " + "a" * 64 + "\n", "defaultNamespace", 1, 1,
+            "at most 63 characters", "default_namespace", "default", id="namespace-too-long",
+        ),
+        pytest.param(
             "localRegistry: [a]\n", "localRegistry", 1, 1, "must be a registry host",
             "local_registry", DEFAULT_LOCAL_REGISTRY, id="registry-list",
         ),

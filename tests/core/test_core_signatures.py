@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core import cosignpayload
 from reconciler.core import signatures as s
 from reconciler.core.lockdiff import lock_changes
 from reconciler.core.lockfile import (
@@ -202,15 +203,15 @@ def test_what_is_not_one_public_key(text: str, fragment: str) -> None:
 
 
 def test_cosign_payloads_parse() -> None:
-    readme = s.parse_payload((COSIGN / "readme-tcpconnect.payload.json").read_bytes())
+    readme = cosignpayload.parse_payload((COSIGN / "readme-tcpconnect.payload.json").read_bytes())
     assert readme.docker_reference == "localhost:5000/tcpconnect"
     assert (
         readme.digest == "sha256:7a91c50d922925f152fec96ed1d84b7bc6b2079c169d68826f6cf307f22d40e6"
     )
-    obsolete = s.parse_payload((COSIGN / "obsolete_test.payload.json").read_bytes())
+    obsolete = cosignpayload.parse_payload((COSIGN / "obsolete_test.payload.json").read_bytes())
     # go-containerregistry's name for Docker Hub; the lock's is docker.io.
     assert obsolete.docker_reference == "index.docker.io/namespace/image"
-    assert s.signed_repository(obsolete.docker_reference) == "docker.io/namespace/image"
+    assert cosignpayload.signed_repository(obsolete.docker_reference) == "docker.io/namespace/image"
 
 
 def test_the_test_signer_writes_cosigns_bytes() -> None:
@@ -257,8 +258,10 @@ def doc(**critical: object) -> bytes:
     ],
 )
 def test_a_payload_that_is_not_cosigns_is_refused(body: bytes, fragment: str) -> None:
-    with pytest.raises(s.PayloadError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
-        s.parse_payload(body)
+    with pytest.raises(
+        cosignpayload.PayloadError, match=fragment.replace("(", r"\(").replace(")", r"\)")
+    ):
+        cosignpayload.parse_payload(body)
 
 
 # -- verdicts --------------------------------------------------------------------------

@@ -304,6 +304,8 @@ GOOD = {
         pytest.param({k: v for k, v in GOOD.items() if k != "id"}, "'id'", id="no-id"),
         pytest.param({**GOOD, "id": "../../etc/passwd"}, "bad id", id="path-id"),
         pytest.param({**GOOD, "id": "Dc-Web"}, "bad id", id="upper-id"),
+        # The id is a file name: "dc-web\n" would be "triggers/dc-web\n.yaml".
+        pytest.param({**GOOD, "id": "dc-web\n"}, "bad id", id="line-break-id"),
         pytest.param({k: v for k, v in GOOD.items() if k != "type"}, "'type'", id="no-type"),
         pytest.param(
             {k: v for k, v in GOOD.items() if k != "created"}, "'created'", id="no-created"

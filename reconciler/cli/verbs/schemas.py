@@ -21,8 +21,9 @@ from reconciler.files.schemas import SCHEMA_FILES, schema_dir
 
 EXAMPLES = """\
   reconciler schemas --list
-  reconciler schemas --export .schemas    # then, at the top of a manifest:
-      # yaml-language-server: $schema=.schemas/imagestream.json
+  reconciler schemas --export .schemas    # then, at the top of imagestreams/web.yaml:
+      # yaml-language-server: $schema=../.schemas/imagestream.json
+      (the path is relative to the manifest)
 """
 
 

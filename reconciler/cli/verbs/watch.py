@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     client = flags.client_from_settings(settings) if args.resolve else None
 
     def printer(plan: Plan, stream: TextIO) -> None:
-        print_plan(plan, stream, show_diff=False)
+        print_plan(plan, stream, show_diff=False, offline=client is None)
 
     try:
         watch(root, settings, client, out, printer)
