@@ -14,7 +14,16 @@ import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "reconciler" / "core"
 REGISTRY = CORE.parent / "registry"
-REGISTRY_PLAIN = ("errors", "limits", "manifests", "media_types", "models", "publickeys", "targets")
+REGISTRY_PLAIN = (
+    "errors",
+    "limits",
+    "manifests",
+    "media_types",
+    "models",
+    "publickeys",
+    "taglists",
+    "targets",
+)
 FORBIDDEN = {"httpx", "git", "subprocess", "socket", "sqlite3", "shutil", "os", "watchfiles"}
 
 

@@ -73,6 +73,21 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PER_SECOND",
         help="request starts per second to any one registry (default: no cap)",
     )
+    group.add_argument(
+        "--tag-list-budget",
+        type=int,
+        metavar="N",
+        help="tag-list page requests to any one registry per pass; once spent, cached lists "
+        "are used and a note says so (default: $RECONCILER_TAG_LIST_BUDGET, 100)",
+    )
+    group.add_argument(
+        "--tag-list-max-age",
+        type=float,
+        metavar="SECONDS",
+        help="how long a cached tag list page is used before it is asked again (then "
+        "conditionally, if the registry sent an ETag or Last-Modified); 0: every run asks "
+        "(default: $RECONCILER_TAG_LIST_MAX_AGE, 900)",
+    )
     group.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust for TLS")
     group.add_argument(
         "--signature-key",
@@ -104,6 +119,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         registry_concurrency=getattr(args, "registry_concurrency", None),
         registry_rate=getattr(args, "registry_rate", None),
         signature_keys=_signature_keys(getattr(args, "signature_key", None)),
+        tag_list_budget=getattr(args, "tag_list_budget", None),
+        tag_list_max_age=getattr(args, "tag_list_max_age", None),
     )
 
 
@@ -121,9 +138,11 @@ def _signature_keys(items: list[str] | None) -> dict[str, str] | None:
 
 
 def client_from_settings(settings: Settings) -> RegistryClient:
-    from reconciler.passes.clients import registry_client
+    """The verb's client. Its tag-list cache lives on disk under the cache dir (read when
+    first used, written when the client closes): one run of a verb is one pass."""
+    from reconciler.passes.clients import registry_client, tag_list_file
 
-    return registry_client(settings)
+    return registry_client(settings, tag_list_file=tag_list_file(settings))
 
 
 def add_repo_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool = False) -> None:

@@ -38,6 +38,8 @@ def render_once(
 ) -> float:
     """Validate and plan once; returns the seconds it took."""
     started = time.perf_counter()
+    if client is not None:
+        client.begin_pass()  # each save is a pass: its repositories are listed again
     try:
         plan = compute_plan(root, settings, client, dt.datetime.now(dt.UTC), contents=contents)
     except ReconcilerError as exc:

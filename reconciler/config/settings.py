@@ -57,6 +57,10 @@ class Settings:
     # the overall --concurrency applies, and no rate cap).
     registry_concurrency: int | None = None
     registry_rate: float | None = None
+    # Tag lists (version policies): page requests per registry per pass, and how long a
+    # page the registry sent no validators for is used before it is asked again.
+    tag_list_budget: int = 100
+    tag_list_max_age: float = 900.0
     # Public keys for the signed-image gate, by name, from files outside the repo; a name
     # the repo's .reconciler.yaml also defines means this machine's key.
     signature_keys: tuple[KeyText, ...] = ()
@@ -175,9 +179,16 @@ def _platform(flag: str | None, env_text: str | None) -> Platform:
 
 
 def _positive(
-    flag: float | None, env_text: str | None, default: float, name: str, kind: type
+    flag: float | None,
+    env_text: str | None,
+    default: float,
+    name: str,
+    kind: type,
+    *,
+    zero: bool = False,
 ) -> Any:
-    """A flag, else the environment's value, else the default; each must be > 0."""
+    """A flag, else the environment's value, else the default; each must be > 0 (or,
+    with ``zero``, >= 0), and finite."""
     if flag is not None:
         value: Any = flag
         where = f"--{name}"
@@ -189,8 +200,10 @@ def _positive(
             raise SettingsError(f"{where}={env_text!r}: expected a number") from None
     else:
         return kind(default)
-    if value <= 0:
-        raise SettingsError(f"{where}={value}: must be greater than 0")
+    if zero and value == 0:
+        return kind(value)
+    if not 0 < value < float("inf"):
+        raise SettingsError(f"{where}={value}: must be {'0 or more' if zero else 'greater than 0'}")
     return kind(value)
 
 
@@ -217,6 +230,8 @@ def load_settings(
     registry_rate: float | None = None,
     signature_keys: Mapping[str, str] | None = None,
     signature_keys_from: str = "--signature-key",
+    tag_list_budget: int | None = None,
+    tag_list_max_age: float | None = None,
 ) -> Settings:
     """``signature_keys`` ({name: public key file}) come from a flag or the daemon's
     configuration (``signature_keys_from`` says which, for messages); without them,
@@ -283,4 +298,15 @@ def load_settings(
             registry_rate, env.get("RECONCILER_REGISTRY_RATE"), "registry-rate", float
         ),
         signature_keys=keys,
+        tag_list_budget=_positive(
+            tag_list_budget, env.get("RECONCILER_TAG_LIST_BUDGET"), 100, "tag-list-budget", int
+        ),
+        tag_list_max_age=_positive(
+            tag_list_max_age,
+            env.get("RECONCILER_TAG_LIST_MAX_AGE"),
+            900.0,
+            "tag-list-max-age",
+            float,
+            zero=True,
+        ),
     )

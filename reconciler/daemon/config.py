@@ -58,6 +58,10 @@ class DaemonConfig:
     allowed_registries_file: str | None = None
     registry_concurrency: int | None = None
     registry_rate: float | None = None
+    # Tag lists: page requests per registry per pass; how long a page is used before it is
+    # asked again (None: the scheduled-import interval, imagePolicy's minimum).
+    tag_list_budget: int | None = None
+    tag_list_max_age: float | None = None
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     github_secret: Secret | None = None
@@ -210,6 +214,8 @@ def parse_daemon_config(text: str, file: str, env: Mapping[str, str]) -> DaemonC
         allowed_registries_file=registries.get("allowedRegistriesForImport"),
         registry_concurrency=registries.get("perRegistryConcurrency"),
         registry_rate=registries.get("perRegistryRequestsPerSecond"),
+        tag_list_budget=registries.get("tagListRequestsPerPass"),
+        tag_list_max_age=registries.get("tagListMaxAgeSeconds"),
         listen_host=host.strip("[]"),
         listen_port=int(port),
         github_secret=secrets["github"],

@@ -35,6 +35,8 @@ from reconciler import __version__
 PASS_OUTCOMES = ("ok", "partial", "error")
 # Deliveries, by final outcome: each record sent to a target counts once.
 DELIVERY_OUTCOMES = ("delivered", "abandoned", "skipped")
+# Tag list pages, by where a listing took them from (see reconciler.registry.taglists).
+TAG_LIST_SOURCES = ("fetched", "not_modified", "cached", "stale")
 ATTEMPT_OUTCOMES = ("ok", "failed")
 
 
@@ -46,6 +48,10 @@ class Live:
     queue_depth: int = 0
     # Each registry host asked so far -> (backed off, seconds until it may be asked again).
     backoff: Mapping[str, tuple[bool, float]] = field(default_factory=dict)
+    # Per host: what its last RateLimit-Remaining said (hosts that sent one).
+    ratelimit_remaining: Mapping[str, int] = field(default_factory=dict)
+    # Per host: tag-list requests this pass (or the last) may still send.
+    tag_list_budget_remaining: Mapping[str, int] = field(default_factory=dict)
 
 
 class _LiveCollector(Collector):
@@ -79,6 +85,19 @@ class _LiveCollector(Collector):
             "Seconds until a backed-off registry host may be asked again (0: not backed off)",
             labels=["host"],
         )
+        quota = GaugeMetricFamily(
+            "reconciler_registry_ratelimit_remaining",
+            "Requests a registry host says are left of its quota (its last "
+            "RateLimit-Remaining, or r= of a structured RateLimit header); absent for hosts "
+            "that never sent one",
+            labels=["host"],
+        )
+        budget = GaugeMetricFamily(
+            "reconciler_tag_list_budget_remaining",
+            "Tag-list page requests the current (or last) pass may still send to a registry "
+            "host; at 0, listings take cached pages",
+            labels=["host"],
+        )
         success = GaugeMetricFamily(
             "reconciler_last_successful_pass_timestamp_seconds",
             "When the last pass that completed (outcome ok or partial) ended, Unix time; "
@@ -100,6 +119,10 @@ class _LiveCollector(Collector):
             for host, (off, left) in sorted(live.backoff.items()):
                 backed_off.add_metric([host], 1.0 if off else 0.0)
                 backoff_left.add_metric([host], max(0.0, left))
+            for host, remaining in sorted(live.ratelimit_remaining.items()):
+                quota.add_metric([host], float(remaining))
+            for host, remaining in sorted(live.tag_list_budget_remaining.items()):
+                budget.add_metric([host], float(remaining))
             if m.last_success is not None:
                 success.add_metric([], m.last_success)
             if m.last_attempt is not None:
@@ -107,7 +130,18 @@ class _LiveCollector(Collector):
             if m.tag_count is not None:
                 tags.add_metric([], float(m.tag_count))
                 failing.add_metric([], float(m.tags_failing))
-        return [ready, queue, backed_off, backoff_left, success, attempt, tags, failing]
+        return [
+            ready,
+            queue,
+            backed_off,
+            backoff_left,
+            quota,
+            budget,
+            success,
+            attempt,
+            tags,
+            failing,
+        ]
 
 
 class Metrics:
@@ -155,6 +189,14 @@ class Metrics:
             "Requests sent to registries (each retry too), by host and HTTP status code; "
             'code="error" when no answer came (timeout, connection or TLS failure)',
             ["host", "code"],
+            registry=r,
+        )
+        self.tag_list_pages = Counter(
+            "reconciler_tag_list_pages",
+            "Tag list pages listings used, by registry host and source: fetched (a 200), "
+            "not_modified (a 304 renewed it), cached (fresh, no request), stale (past its "
+            "freshness, the pass's budget spent)",
+            ["host", "source"],
             registry=r,
         )
         self.commits = Counter("reconciler_commits", "Commits pushed", registry=r)
@@ -207,6 +249,14 @@ class Metrics:
     def registry_response(self, host: str, code: str) -> None:
         """The registry client's callback: one request to ``host`` got ``code``."""
         self.registry_requests.labels(host, code).inc()
+
+    def tag_lists(self, status: Mapping[str, Mapping[str, int | None]]) -> None:
+        """Count a pass's tag list pages (the client's ``tag_list_status()``)."""
+        for host, counts in status.items():
+            for source in TAG_LIST_SOURCES:
+                count = counts.get(source) or 0
+                if count:
+                    self.tag_list_pages.labels(host, source).inc(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -73,6 +73,17 @@ def named(push: PushedRepository) -> str:
     return f"{where}:{push.tag}" if push.tag else where
 
 
+def ratelimit_remaining(status: dict[str, dict[str, object]]) -> dict[str, int]:
+    """Per registry host (lower case) that sent one, from the client's
+    ``registry_status()``: what its last ``RateLimit-Remaining`` said."""
+    found: dict[str, int] = {}
+    for host, snapshot in status.items():
+        remaining = getattr(snapshot.get("rate_limit"), "remaining", None)
+        if isinstance(remaining, int):
+            found[host.lower()] = remaining
+    return found
+
+
 def registry_backoff(status: dict[str, dict[str, object]]) -> dict[str, tuple[bool, float]]:
     """Per registry host (lower case), from the client's ``registry_status()``: whether it
     is backed off (its circuit open, or paused after a 429), and the seconds until it may

@@ -165,6 +165,9 @@ class Daemon:
                 matched |= found
             self._forced |= matched
             self._new_event = self._new_event or bool(matched)
+        for push in pushes:
+            # Its tag list changed: the next listing asks, however fresh the cached one.
+            self.client.invalidate_tag_list(push.host, push.repository)
         if pushes:
             log(
                 logging.INFO,
@@ -303,6 +306,8 @@ class Daemon:
         with pass_context(new_pass_id()):  # every line of the pass carries its id
             reports.log_start(why)
             started = time.monotonic()
+            # Each repository is listed at most once a pass, within each registry's budget.
+            self.client.begin_pass()
             try:
                 result = run_pass(
                     self.workspace,
@@ -318,8 +323,10 @@ class Daemon:
                 if not isinstance(exc, Exception):
                     raise
                 self.pass_failed(exc, head, why, time.monotonic() - started)
+                self._report_tag_lists()
                 return None
             self.passes += 1
+            self._report_tag_lists()
             self.faults.succeeded(self.clock())
             self._after_pass(result, now, why, time.monotonic() - started)
         self._hold_unanswered(forced, result)
@@ -340,6 +347,13 @@ class Daemon:
         failure = self.faults.failed(exc, now, head)
         pass_id = current_pass() if why is not None else None
         self.reports.failed(failure, now, pass_id, why or [], now - seconds, seconds)
+
+    def _report_tag_lists(self) -> None:
+        """The pass's tag lists: pages counted by source, and a warning for each list the
+        spent budget made us take from the cache (the plan's notes say it too)."""
+        self.metrics.tag_lists(self.client.tag_list_status())
+        for note in self.client.listing_notes():
+            log(logging.WARNING, "tag list from the cache: request budget spent", detail=note)
 
     def _hold_unanswered(self, forced: set[TagRef], result: PassResult) -> None:
         """Notified tags whose check failed because their registry is backed off (it
@@ -452,8 +466,19 @@ class Daemon:
 
     def _live(self) -> Live:
         """The scrape-time metrics (``Metrics.bind``)."""
-        backoff = notifications.registry_backoff(self.client.registry_status())
-        return Live(ready=self.ready, queue_depth=self.state.pending_count(), backoff=backoff)
+        status = self.client.registry_status()
+        backoff = notifications.registry_backoff(status)
+        return Live(
+            ready=self.ready,
+            queue_depth=self.state.pending_count(),
+            backoff=backoff,
+            ratelimit_remaining=notifications.ratelimit_remaining(status),
+            tag_list_budget_remaining={
+                host: remaining
+                for host, counts in self.client.tag_list_status().items()
+                if (remaining := counts.get("remaining")) is not None
+            },
+        )
 
     # -- threads --------------------------------------------------------------------------
 

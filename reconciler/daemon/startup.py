@@ -113,6 +113,14 @@ def _configuration(config_path: Path) -> tuple[DaemonConfig, Settings]:
             max_bulk=config.policy.max_bulk_per_repository,
             registry_concurrency=config.registry_concurrency,
             registry_rate=config.registry_rate,
+            tag_list_budget=config.tag_list_budget,
+            # Without a setting of its own, a tag list is asked again at most once per
+            # scheduled-import interval, as a scheduled tag is.
+            tag_list_max_age=(
+                config.tag_list_max_age
+                if config.tag_list_max_age is not None
+                else config.policy.minimum_interval
+            ),
             signature_keys=dict(config.signature_keys),
             signature_keys_from=f"{config_path} signatures.keys",
         )

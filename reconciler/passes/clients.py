@@ -4,6 +4,7 @@ reading the configuration does not load the HTTP stack."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.config.settings import Settings
@@ -14,9 +15,19 @@ if TYPE_CHECKING:  # httpx loads when a client is built, not with the secret nam
     from reconciler.registry.client import RegistryClient
 
 
-def registry_client(settings: Settings) -> RegistryClient:
-    """The one registry client a command or the daemon uses, built from the settings."""
+def tag_list_file(settings: Settings) -> Path:
+    """Where the CLI keeps tag lists between runs (the daemon keeps them in memory)."""
+    from reconciler.registry.taglists import FILE_NAME
+
+    return settings.cache_dir / "taglists" / FILE_NAME
+
+
+def registry_client(settings: Settings, *, tag_list_file: Path | None = None) -> RegistryClient:
+    """The one registry client a command or the daemon uses, built from the settings.
+    ``tag_list_file``: keep tag lists in that file between runs (the CLI); without it,
+    in memory for the client's life (the daemon)."""
     from reconciler.registry.client import RegistryClient
+    from reconciler.registry.taglists import TagListCache
 
     return RegistryClient(
         max_concurrency=settings.max_concurrency,
@@ -27,6 +38,9 @@ def registry_client(settings: Settings) -> RegistryClient:
             max_concurrency=settings.registry_concurrency,
             requests_per_second=settings.registry_rate,
         ),
+        tag_lists=TagListCache(tag_list_file),
+        tag_list_budget=settings.tag_list_budget,
+        tag_list_max_age=settings.tag_list_max_age,
     )
 
 

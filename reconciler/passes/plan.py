@@ -239,6 +239,7 @@ def compute_plan(
             *(awaiting[r] for r in sorted(awaiting) if scope is None or r in scope),
             *edit_problems,
             *gate.notes,
+            *(client.listing_notes() if client is not None else ()),
         ],
     )
 

@@ -4,8 +4,9 @@ Owns: :class:`ResolveError` and the reason constants (CamelCase, like OpenShift'
 reasons) plus which of them are worth retrying. ``ResolveError`` sits in the program's one
 exception tree (``reconciler.core.errors``) as a :class:`ReconcilerError` whose branch is
 decided by its reason: ``retryable`` is true for the transient ones (unreachable, 5xx,
-timeouts, 429) and false for the permanent ones (not found, unauthorized, forbidden, a bad
-manifest or digest, no matching platform, a bad request, an untrusted certificate).
+timeouts, 429, our own tag-list budget spent) and false for the permanent ones (not found,
+unauthorized, forbidden, a bad manifest or digest, no matching platform, a bad request, an
+untrusted certificate).
 
 Must not: carry secrets. Messages name the registry and repository, never a token, a
 password or a URL query string (token realms put credentials-adjacent state there).
@@ -23,6 +24,7 @@ __all__ = [
     "NOT_FOUND",
     "NO_MATCHING_PLATFORM",
     "REGISTRY_UNAVAILABLE",
+    "REQUEST_BUDGET_SPENT",
     "RETRYABLE_REASONS",
     "TIMEOUT",
     "TLS_VERIFICATION_FAILED",
@@ -44,10 +46,14 @@ UNSUPPORTED_MEDIA_TYPE = "UnsupportedMediaType"
 NO_MATCHING_PLATFORM = "NoMatchingPlatform"
 BAD_REQUEST = "BadRequest"
 TLS_VERIFICATION_FAILED = "TLSVerificationFailed"
+# Our own limit, not the registry's: this pass may send no more tag-list requests there.
+REQUEST_BUDGET_SPENT = "RequestBudgetSpent"
 
 # Transient by nature: the same request may well succeed later. Everything else needs a
 # change (to the manifest, the registry content or the credentials) before a retry helps.
-RETRYABLE_REASONS = frozenset({REGISTRY_UNAVAILABLE, TIMEOUT, TOO_MANY_REQUESTS})
+RETRYABLE_REASONS = frozenset(
+    {REGISTRY_UNAVAILABLE, TIMEOUT, TOO_MANY_REQUESTS, REQUEST_BUDGET_SPENT}
+)
 
 
 class ResolveError(ReconcilerError):

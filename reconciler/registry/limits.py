@@ -12,6 +12,16 @@ whether it closes again (success) or re-opens with a doubled cooldown. A ``429``
 whole host for ``Retry-After`` (or a backoff delay); a pause longer than the configured cap
 fails requests fast instead of waiting.
 
+Before a 429: a registry that says how much of its quota is left (the IETF draft's
+``RateLimit-Remaining``/``RateLimit-Reset`` or structured ``RateLimit: "default";r=12;t=30``
+with ``RateLimit-Policy``, Docker Hub's ``ratelimit-remaining: 76;w=21600``) is paced once
+the quota runs low (:data:`QUOTA_LOW_WATER`, or a tenth of the limit): request starts are
+spread so that what is left lasts until the quota resets (the window, when no reset is
+given), and with nothing left the host waits for the reset. A wait longer than the
+``Retry-After`` cap fails fast instead, as a long ``Retry-After`` does. A reading is acted
+on for at most that cap after it was seen, so at worst one request per cap goes out to
+learn the quota again (Docker Hub counts only GETs: its HEADs go on answering).
+
 Must not: do I/O or sleep itself (the client sleeps with an injectable function) so that
 tests run on a fake clock.
 """
@@ -28,6 +38,7 @@ from dataclasses import dataclass
 from reconciler.core.errors import TransientError
 
 __all__ = [
+    "QUOTA_LOW_WATER",
     "GateClosed",
     "HostGate",
     "RateLimitInfo",
@@ -72,10 +83,16 @@ class RegistryLimits:
             raise ValueError("delays must not be negative")
 
 
+# Pacing starts when at most this many requests are left (or a tenth of the limit, if
+# that is more): above it, the quota is no reason to slow down.
+QUOTA_LOW_WATER = 10
+
+
 @dataclass(frozen=True)
 class RateLimitInfo:
     """The last ``RateLimit-*`` headers a registry sent (Docker Hub style
-    ``ratelimit-limit: 100;w=21600`` or the IETF draft's fields)."""
+    ``ratelimit-limit: 100;w=21600`` or the IETF draft's fields). ``reset_seconds`` is
+    from when it was seen (``observed_at``); ``window_seconds`` the quota's window."""
 
     limit: int | None
     remaining: int | None
@@ -96,7 +113,7 @@ class GateClosed(TransientError):
 
 _LEADING_INT_RE = re.compile(r"\s*(\d+)")
 _WINDOW_RE = re.compile(r";\s*w=(\d+)")
-_STRUCTURED_RE = re.compile(r"\b(limit|remaining|reset|r|t)\s*=\s*(\d+)")
+_STRUCTURED_RE = re.compile(r"\b(limit|remaining|reset|r|t|q|w)\s*=\s*(\d+)")
 
 
 def _leading_int(value: str | None) -> int | None:
@@ -106,31 +123,63 @@ def _leading_int(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _members(text: str) -> list[dict[str, str]]:
+    """The parameters of each member of a structured field list (``"a";r=1;t=2, "b";r=5``;
+    the older drafts' ``limit=10, remaining=3`` is one member)."""
+    found = [dict(_STRUCTURED_RE.findall(part)) for part in text.split(",")]
+    found = [f for f in found if f]
+    if len(found) > 1 and not any("r" in f or "q" in f for f in found):
+        merged: dict[str, str] = {}
+        for f in found:
+            merged.update(f)
+        return [merged]
+    return found
+
+
 def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | None:
-    """``RateLimit-Limit``/``-Remaining``/``-Reset`` (or a structured ``RateLimit``)."""
+    """``RateLimit-Limit``/``-Remaining``/``-Reset`` (Docker Hub adds ``;w=<window>``), or
+    the structured ``RateLimit`` (``r``: remaining, ``t``: seconds to reset; of several
+    quotas, the one with least left) with ``RateLimit-Policy`` (``q``: limit, ``w``:
+    window)."""
     limit_text = headers.get("ratelimit-limit")
     remaining_text = headers.get("ratelimit-remaining")
     reset_text = headers.get("ratelimit-reset")
     combined = headers.get("ratelimit")
+    policy = headers.get("ratelimit-policy")
     if limit_text is None and remaining_text is None and reset_text is None and not combined:
         return None
     limit, remaining = _leading_int(limit_text), _leading_int(remaining_text)
     reset = _leading_int(reset_text)
+    window_match = _WINDOW_RE.search(limit_text or "") or _WINDOW_RE.search(remaining_text or "")
+    window = int(window_match.group(1)) if window_match else None
     if combined:
-        fields = dict(_STRUCTURED_RE.findall(combined))
-        limit = limit if limit is not None else _int_or_none(fields.get("limit"))
-        remaining = (
-            remaining
-            if remaining is not None
-            else _int_or_none(fields.get("remaining") or fields.get("r"))
-        )
-        reset = reset if reset is not None else _int_or_none(fields.get("reset") or fields.get("t"))
-    window_match = _WINDOW_RE.search(limit_text or "")
+        members = _members(combined)
+        if members:
+            tightest = min(
+                members,
+                key=lambda f: int(f.get("remaining") or f.get("r") or 2**62),
+            )
+            limit = limit if limit is not None else _int_or_none(tightest.get("limit"))
+            remaining = (
+                remaining
+                if remaining is not None
+                else _int_or_none(tightest.get("remaining") or tightest.get("r"))
+            )
+            reset = (
+                reset
+                if reset is not None
+                else _int_or_none(tightest.get("reset") or tightest.get("t"))
+            )
+    if policy:
+        quotas = _members(policy)
+        if quotas:
+            limit = limit if limit is not None else _int_or_none(quotas[0].get("q"))
+            window = window if window is not None else _int_or_none(quotas[0].get("w"))
     return RateLimitInfo(
         limit=limit,
         remaining=remaining,
         reset_seconds=float(reset) if reset is not None else None,
-        window_seconds=int(window_match.group(1)) if window_match else None,
+        window_seconds=window,
         observed_at=now,
     )
 
@@ -185,6 +234,10 @@ class HostGate:
         self._cooldown = limits.circuit_cooldown
         self._probing = False
         self.rate_limit: RateLimitInfo | None = None
+        # What we believe is left of the quota: the last reading, less what we admitted
+        # since (threads admitted together must not all spend the last request).
+        self._quota_left: int | None = None
+        self.quota_paced = 0  # requests whose start the quota delayed
         self.requests = 0
         self.failures_total = 0
         self.circuit_opened = 0
@@ -218,12 +271,48 @@ class HostGate:
                     f"(more than the {self.limits.retry_after_cap:g}s we wait)",
                 )
             rps = self.limits.requests_per_second
-            if rps:
+            spacing, until_reset = self._quota_pace(now)
+            quota = bool(spacing) or until_reset is not None
+            if rps or quota:
+                # One schedule of starts: the rate cap's spacing or the quota's, the wider.
                 start = max(now + wait, self._next_start)
-                self._next_start = start + 1.0 / rps
+                if until_reset is not None:
+                    start = max(start, now + until_reset)
+                if quota and start - now > self.limits.retry_after_cap:
+                    self._probing = False
+                    # Stable wording: it may end up in the lock's failure condition.
+                    raise GateClosed(
+                        "TooManyRequests",
+                        f"{self.host} says its rate limit quota is (nearly) used up "
+                        "(RateLimit-Remaining); waiting for it would take longer than we wait",
+                    )
+                self._next_start = start + max(1.0 / rps if rps else 0.0, spacing)
+                if quota and start - now > wait:
+                    self.quota_paced += 1
                 wait = start - now
+            if self._quota_left is not None:
+                self._quota_left -= 1
             self.requests += 1
             return wait
+
+    def _quota_pace(self, now: float) -> tuple[float, float | None]:
+        """(spacing between starts, seconds to wait for the reset when nothing is left)
+        from the last ``RateLimit`` reading; (0, None) when it gives no reason to slow."""
+        info = self.rate_limit
+        left = self._quota_left
+        if info is None or left is None:
+            return 0.0, None
+        horizon = info.reset_seconds if info.reset_seconds is not None else info.window_seconds
+        age = now - info.observed_at
+        if horizon is None or age >= horizon or age >= self.limits.retry_after_cap:
+            return 0.0, None  # the quota has turned since, or the reading is too old to trust
+        low_water = max(QUOTA_LOW_WATER, (info.limit or 0) // 10)
+        if left > low_water:
+            return 0.0, None
+        remaining_time = horizon - age
+        if left <= 0:
+            return 0.0, remaining_time
+        return remaining_time / left, None
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -266,7 +355,9 @@ class HostGate:
     def note_headers(self, headers: Mapping[str, str]) -> None:
         info = parse_rate_limit(headers, self._clock())
         if info is not None:
-            self.rate_limit = info
+            with self._lock:
+                self.rate_limit = info
+                self._quota_left = info.remaining
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -287,4 +378,5 @@ class HostGate:
                 "open_for_seconds": max(0.0, self._open_until - now) if self._open_until else 0.0,
                 "paused_for_seconds": max(0.0, self._paused_until - now),
                 "rate_limit": self.rate_limit,
+                "quota_paced": self.quota_paced,
             }

@@ -136,9 +136,15 @@ class Transport:
     # -- one exchange: the auth flow and redirects ------------------------------------------
 
     def call(
-        self, request: httpx.Request, target: Target, auth: httpx.Auth, read_body: int
+        self,
+        request: httpx.Request,
+        target: Target,
+        auth: httpx.Auth,
+        read_body: int,
+        also_accept: frozenset[int] = frozenset(),
     ) -> Reply:
-        """Send ``request`` as ``auth`` says; a 2xx reply or raise.
+        """Send ``request`` as ``auth`` says; a 2xx reply (or one of ``also_accept``: a
+        conditional request's 304) or raise.
 
         ``read_body`` caps the body read for a 2xx (0: no body wanted). Requests the flow
         adds (marked :data:`TOKEN_FETCH`) are sent once, not redirected, and their answer
@@ -164,7 +170,7 @@ class Transport:
         finally:
             # Releases what the flow holds (a renewal lock) when sending failed.
             flow.close()
-        if 200 <= reply.status_code < 300:
+        if 200 <= reply.status_code < 300 or reply.status_code in also_accept:
             return reply
         raise status_error(target, request.method, reply)
 
