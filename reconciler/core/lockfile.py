@@ -27,9 +27,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from reconciler.core import lockfields, yamlfast, yamlguard
+from reconciler.core import lockfields, lockrecords, yamlfast, yamlguard
 from reconciler.core.errors import PermanentError
 from reconciler.core.lockfields import IMPORT_MODES, REFERENCE_POLICIES, SOURCE_KINDS, Path
+from reconciler.core.lockrecords import ChosenRecord, HoldRecord, PolicySpec, WaitingItem
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.memo import pickled_by_fields
 from reconciler.core.streams import TagRef
@@ -138,6 +139,10 @@ class TagSource:
     import_mode: str = "Legacy"
     reference_policy: str = "Source"
     reference: bool = False
+    # A version policy (annotations on the spec tag): ``name`` is then the repository
+    # whose tags the policy chooses from, without a tag.
+    policy: PolicySpec | None = None
+    minimum_age: str | None = None  # e.g. "24h": new digests wait this long to be pinned
 
     def to_data(self) -> dict[str, Any]:
         """Plain data as the lock writes a tag's spec: ``from``, ``importPolicy`` (with
@@ -158,6 +163,10 @@ class TagSource:
         }
         if self.reference:
             out["reference"] = True
+        if self.policy is not None:
+            out["policy"] = dict(self.policy.to_flow())
+        if self.minimum_age is not None:
+            out["minimumAge"] = self.minimum_age
         return out
 
 
@@ -176,6 +185,10 @@ class TagLock:
     condition: Condition | None = None
     # Which key verified the pinned digest (tags that require a signature); None else.
     signature: SignatureRecord | None = None
+    # How the pin was chosen (policy tags), what waits out the minimum age, the hold.
+    chosen: ChosenRecord | None = None
+    waiting: tuple[WaitingItem, ...] = ()
+    hold: HoldRecord | None = None
 
     def to_data(self) -> dict[str, Any]:
         """Plain data: the source's fields, then the pin (and the key that verified it),
@@ -189,6 +202,7 @@ class TagLock:
             data["image"] = self.image
         if self.signature:
             data["signature"] = self.signature.to_data()
+        data.update(_choice_data(self))
         if self.history:
             data["history"] = [h.to_data() for h in self.history]
         if self.condition:
@@ -277,6 +291,10 @@ def _tag_to_data(tag: TagLock) -> dict[str, Any]:
     }
     if source.reference:
         data["reference"] = True
+    if source.policy is not None:
+        data["policy"] = source.policy.to_flow()
+    if source.minimum_age is not None:
+        data["minimumAge"] = source.minimum_age
     if tag.resolved_from != _default_source(source, tag.digest):
         data["source"] = tag.resolved_from
     if tag.digest:
@@ -285,6 +303,7 @@ def _tag_to_data(tag: TagLock) -> dict[str, Any]:
         data["image"] = tag.image
     if tag.signature:
         data["signature"] = tag.signature.to_data()
+    data.update(_choice_data(tag))
     if tag.history:
         items = []
         for h in tag.history:
@@ -296,6 +315,18 @@ def _tag_to_data(tag: TagLock) -> dict[str, Any]:
         data["history"] = items
     if tag.condition:
         data["conditions"] = [tag.condition.to_data()]
+    return data
+
+
+def _choice_data(tag: TagLock) -> dict[str, Any]:
+    """How the pin was chosen, the candidates waiting, the hold: one line each."""
+    data: dict[str, Any] = {}
+    if tag.chosen is not None:
+        data["chosen"] = tag.chosen.to_flow()
+    if tag.hold is not None:
+        data["hold"] = tag.hold.to_flow()
+    if tag.waiting:
+        data["waiting"] = [item.to_flow() for item in tag.waiting]
     return data
 
 
@@ -371,6 +402,18 @@ def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLo
         )
         lockfields.check_digest(signature.public_key, "publicKey", w, p)
         lockfields.check_digest(signature.signed_digest, "signedDigest", w, p)
+    raw_policy = lockfields.opt(data, "policy", where, path, dict)
+    policy_spec = (
+        None
+        if raw_policy is None
+        else lockrecords.policy_from_data(raw_policy, f"{where}.policy", (*path, "policy"))
+    )
+    raw_chosen = lockfields.opt(data, "chosen", where, path, dict)
+    raw_hold = lockfields.opt(data, "hold", where, path, dict)
+    waiting = tuple(
+        lockrecords.waiting_from_data(raw, f"{where}.waiting[{i}]", (*path, "waiting", i))
+        for i, raw in enumerate(lockfields.opt(data, "waiting", where, path, list) or [])
+    )
     tag_source = TagSource(
         kind=lockfields.req(source, "kind", from_where, from_path),
         name=lockfields.req(source, "name", from_where, from_path),
@@ -384,6 +427,8 @@ def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLo
             data, "referencePolicy", REFERENCE_POLICIES, "Source", where, path
         ),
         reference=lockfields.flag(data, "reference", where, path),
+        policy=policy_spec,
+        minimum_age=lockfields.opt(data, "minimumAge", where, path),
     )
     digest = lockfields.opt(data, "digest", where, path)
     lock = TagLock(
@@ -398,6 +443,17 @@ def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLo
         history=tuple(history),
         condition=condition,
         signature=signature,
+        chosen=(
+            None
+            if raw_chosen is None
+            else lockrecords.chosen_from_data(raw_chosen, f"{where}.chosen", (*path, "chosen"))
+        ),
+        waiting=waiting,
+        hold=(
+            None
+            if raw_hold is None
+            else lockrecords.hold_from_data(raw_hold, f"{where}.hold", (*path, "hold"))
+        ),
     )
     lockfields.one_of(source, "kind", SOURCE_KINDS, None, from_where, from_path)
     lockfields.check_digest(lock.digest, "digest", where, path)

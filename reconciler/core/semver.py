@@ -159,9 +159,7 @@ class Range:
             # Only a set that names a pre-release of the same MAJOR.MINOR.PATCH lets a
             # pre-release in: asking for >=1.5.0-rc.0 is asking for 1.5.0's release
             # candidates, not for every pre-release above it.
-            return any(
-                c.version.prerelease and c.version.core == version.core for c in comparators
-            )
+            return any(c.version.prerelease and c.version.core == version.core for c in comparators)
         return True
 
     def describe(self) -> str:
