@@ -246,7 +246,7 @@ class _Placer:
         path = (*self.base, key)
         where = self.stream.locate(path)
         place = self.stream.positions.get((*self.stream.base, *path))
-        value = _value_at(self.stream.body, path)
+        value = self.stream.value(path)
         if place is not None and isinstance(value, str):
             places = value_places(split_lines(self.stream.source), place[0], place[1], value)
             if places is not None:
@@ -255,17 +255,6 @@ class _Placer:
             self.found.append(self.stream.violation_at(where, path, message, "warning"))
         else:
             self.found.append(self.stream.violation_at(where, path, message))
-
-
-def _value_at(body: object, path: Path) -> object:
-    for part in path:
-        if isinstance(body, dict) and isinstance(part, str):
-            body = body.get(part)
-        elif isinstance(body, list) and isinstance(part, int) and part < len(body):
-            body = body[part]
-        else:
-            return None
-    return body
 
 
 def _unknown(placer: _Placer, annotations: Mapping[str, str], known: tuple[str, ...]) -> None:

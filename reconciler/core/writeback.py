@@ -61,17 +61,6 @@ class ManifestEdit:
     writes: tuple[FieldWrite, ...]
 
 
-def _value_at(body: Any, path: Path) -> Any:
-    for part in path:
-        if isinstance(body, dict) and isinstance(part, str):
-            body = body.get(part)
-        elif isinstance(body, list) and isinstance(part, int) and part < len(body):
-            body = body[part]
-        else:
-            return None
-    return body
-
-
 def field_writes(
     followed: Sequence[tuple[ManifestObject, Consumer]],
     lock: Lock,
@@ -92,7 +81,7 @@ def field_writes(
             if entry is None or not entry.digest or not entry.image:
                 continue
             for path in trigger.targets:
-                if _value_at(obj.body, path) != entry.image:
+                if obj.value(path) != entry.image:
                     writes[(id(obj), path)] = FieldWrite(obj, path, entry.image)
     return list(writes.values())
 
@@ -127,7 +116,7 @@ def _splice(lines: list[str], write: FieldWrite) -> bool:
     same quoting; False when the field is not a one-line scalar (or is missing)."""
     obj = write.obj
     key = obj.positions.get((*obj.base, *write.path))
-    current = _value_at(obj.body, write.path)
+    current = obj.value(write.path)
     if key is None or not isinstance(current, str):
         return False
     span = scalar_span(lines, key[0], key[1], current)
