@@ -316,9 +316,7 @@ def _tag_violations(placer: _Placer, tag: TagSpec, annotations: Mapping[str, str
         if TAG_PATTERN not in annotations:
             placer.add(ORDER, "applies to a tag-pattern policy: this tag has none")
         elif annotations[ORDER] not in (NUMERICAL, ALPHABETICAL):
-            placer.add(
-                ORDER, f"must be {NUMERICAL} or {ALPHABETICAL} (got {annotations[ORDER]!r})"
-            )
+            placer.add(ORDER, f"must be {NUMERICAL} or {ALPHABETICAL} (got {annotations[ORDER]!r})")
     if ALLOW_DOWNGRADE in annotations and not kinds:
         placer.add(ALLOW_DOWNGRADE, "applies to a version policy: this tag has none")
     registry = tag.from_kind == DOCKER_IMAGE and not tag.reference
@@ -355,9 +353,7 @@ def _tag_violations(placer: _Placer, tag: TagSpec, annotations: Mapping[str, str
             placer.add(HOLD_UNTIL, str(exc))
 
 
-def _policy_value(
-    placer: _Placer, tag: TagSpec, annotations: Mapping[str, str], key: str
-) -> None:
+def _policy_value(placer: _Placer, tag: TagSpec, annotations: Mapping[str, str], key: str) -> None:
     value = annotations[key]
     spec = PolicySpec(
         semver=value if key == SEMVER else None,

@@ -1,0 +1,259 @@
+"""Version policies end to end (issue 9): a real docker-registry holding a repository with
+tags ``1.2.0 1.4.6 1.4.7 1.5.0-rc.1 2.0.0 latest``, a bare git remote, and streams whose
+tags choose from it by ``~1.4``, ``^1`` and ``>=1.0 <3``, each with and without
+pre-releases. Adding ``1.4.8`` upstream moves only the tags that should move, with one
+trigger record per consumer; removing it moves nothing back. The lock and the commit
+message say what was picked over what, by which policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+from git_fixtures import GitRemote, git
+
+from reconciler.config.settings import Settings
+from reconciler.core.lockfile import Lock, TagLock, parse_lock
+from reconciler.core.lockrecords import ChosenRecord
+from reconciler.core.streams import TagRef
+from reconciler.gitrepo.workspace import Workspace
+from reconciler.passes.run import PassResult, run_pass
+from reconciler.registry.client import RegistryClient
+from testsupport.images import push_tags
+from testsupport.registry import LocalRegistry
+
+pytestmark = pytest.mark.integration
+NS = "shop"
+MakeRemote = Callable[[Mapping[str, str]], GitRemote]
+UPSTREAM = ["1.2.0", "1.4.6", "1.4.7", "1.5.0-rc.1", "2.0.0", "latest"]
+P = "imagestream-reconciler.io/"
+# stream tag -> (range, pre-releases)
+POLICIES = {
+    "tilde": ("~1.4", False),
+    "tilde-pre": ("~1.4", True),
+    "caret": ("^1", False),
+    "caret-pre": ("^1", True),
+    "range": (">=1.0 <3", False),
+    "range-pre": (">=1.0 <3", True),
+}
+
+
+def stream_yaml(repository: str, policies: Mapping[str, tuple[str, bool]] = POLICIES) -> str:
+    tags = ""
+    for name, (semver, pre) in policies.items():
+        tags += f"    - name: {name}\n      annotations:\n        {P}semver: '{semver}'\n"
+        if pre:
+            tags += f"        {P}include-prereleases: 'true'\n"
+        tags += (
+            f"      from:\n        kind: DockerImage\n        name: {repository}\n"
+            "      importPolicy:\n        scheduled: true\n        insecure: true\n"
+        )
+    return (
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\n"
+        f"metadata:\n  name: app\n  namespace: {NS}\nspec:\n  tags:\n{tags}"
+    )
+
+
+def deployment(name: str, tag: str) -> str:
+    trigger = (
+        f'[{{"from":{{"kind":"ImageStreamTag","name":"app:{tag}"}},'
+        f'"fieldPath":"spec.template.spec.containers[?(@.name==\\"{name}\\")].image"}}]'
+    )
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: {NS}
+  annotations:
+    image.openshift.io/triggers: '{trigger}'
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+        - name: {name}
+          image: " "
+"""
+
+
+DEPLOYMENT_CONFIG = f"""\
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata:
+  name: legacy
+  namespace: {NS}
+spec:
+  replicas: 1
+  selector:
+    app: legacy
+  template:
+    metadata:
+      labels:
+        app: legacy
+    spec:
+      containers:
+        - name: legacy
+          image: " "
+  triggers:
+    - type: ImageChange
+      imageChangeParams:
+        automatic: true
+        containerNames: [legacy]
+        from:
+          kind: ImageStreamTag
+          name: "app:tilde"
+"""
+
+
+class Clock:
+    """The pass's clock, set by the test."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def reconcile(remote: GitRemote, tmp_path: Path, clock: Clock) -> PassResult:
+    settings = Settings(cache_dir=tmp_path / "cache", max_concurrency=4, timeout=5.0)
+    with RegistryClient(max_concurrency=4, timeout=5.0) as client:
+        return run_pass(Workspace(remote.url, "main", tmp_path / "work"), settings, client, clock)
+
+
+def lock_of(remote: GitRemote) -> Lock:
+    return parse_lock(remote.show("images.lock.yaml"))
+
+
+def entry(remote: GitRemote, tag: str) -> TagLock:
+    found = lock_of(remote).get(TagRef(NS, "app", tag))
+    assert found is not None
+    return found
+
+
+def picked(remote: GitRemote) -> dict[str, str | None]:
+    lock = lock_of(remote)
+    return {
+        ref.tag: (e.chosen.tag if e.chosen else None)
+        for ref, e in lock.tags.items()
+        if ref.stream == "app"
+    }
+
+
+def records(remote: GitRemote) -> set[str]:
+    return {f for f in remote.files() if f.startswith("triggers/")}
+
+
+def delete_tag(registry_url: str, repository: str, digest: str) -> None:
+    """Remove a tag upstream: delete its manifest (each pushed tag has its own digest)."""
+    reply = httpx.delete(f"{registry_url}/v2/{repository}/manifests/{digest}", timeout=10.0)
+    assert reply.status_code == 202, reply.text
+
+
+@pytest.fixture
+def upstream(local_registry: LocalRegistry, unique_repo: str) -> tuple[str, dict[str, str]]:
+    digests = push_tags(local_registry.url, unique_repo, UPSTREAM, unique_repo)
+    return f"{local_registry.host}/{unique_repo}", digests
+
+
+def test_policies_pick_move_only_forward_and_open_one_record_per_consumer(
+    local_registry: LocalRegistry,
+    upstream: tuple[str, dict[str, str]],
+    unique_repo: str,
+    make_remote: MakeRemote,
+    tmp_path: Path,
+) -> None:
+    repository, digests = upstream
+    files = {
+        ".reconciler.yaml": f"defaultNamespace: {NS}\n",
+        "app.yaml": stream_yaml(repository),
+        "legacy.yaml": DEPLOYMENT_CONFIG,
+        **{f"deploy-{tag}.yaml": deployment(f"web-{tag}", tag) for tag in POLICIES},
+    }
+    remote = make_remote(files)
+    clock = Clock()
+
+    first = reconcile(remote, tmp_path, clock)
+    assert first.pushed
+    assert picked(remote) == {
+        "tilde": "1.4.7",
+        "tilde-pre": "1.4.7",
+        "caret": "1.4.7",
+        "caret-pre": "1.5.0-rc.1",
+        "range": "2.0.0",
+        "range-pre": "2.0.0",
+    }
+    tilde = entry(remote, "tilde")
+    assert tilde.chosen == ChosenRecord("1.4.7", 2, "1.4.6")
+    assert tilde.digest == digests["1.4.7"]
+    assert tilde.image == f"{repository}@{digests['1.4.7']}"
+    assert tilde.resolved_from == f"{repository}:1.4.7"
+    assert entry(remote, "caret-pre").chosen == ChosenRecord("1.5.0-rc.1", 4, "1.4.7")
+    lock_text = remote.show("images.lock.yaml")
+    assert "policy: {semver: '~1.4'}" in lock_text
+    assert "chosen: {tag: 1.4.7, over: 1.4.6, candidates: 2}" in lock_text
+    message = git("log", "-1", "--format=%B", "main", cwd=remote.bare)
+    assert "picked 1.4.7 over 1.4.6 by semver ~1.4 (2 candidates)" in message
+    assert (
+        "picked 1.5.0-rc.1 over 1.4.7 by semver ^1 (pre-releases included) (4 candidates)"
+        in message
+    )
+    opened = records(remote)
+
+    # Nothing new upstream: no commit.
+    count = remote.commit_count()
+    clock.advance(minutes=5)
+    assert reconcile(remote, tmp_path, clock).commit is None
+    assert remote.commit_count() == count
+
+    # 1.4.8 appears: ~1.4 (both) and ^1 without pre-releases move; the others stay, and
+    # their lock entries do not change at all.
+    before = lock_of(remote)
+    added = push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)["1.4.8"]
+    clock.advance(minutes=5)
+    moved = reconcile(remote, tmp_path, clock)
+    assert moved.pushed
+    after = lock_of(remote)
+    assert (
+        picked(remote)["tilde"] == picked(remote)["tilde-pre"] == picked(remote)["caret"] == "1.4.8"
+    )
+    for tag in ("caret-pre", "range", "range-pre"):
+        ref = TagRef(NS, "app", tag)
+        assert after.get(ref) == before.get(ref), tag
+    assert entry(remote, "tilde").digest == added
+    assert entry(remote, "tilde").chosen == ChosenRecord("1.4.8", 3, "1.4.7")
+    new_records = sorted(name.split("/")[1].rsplit("-", 1)[0] for name in records(remote) - opened)
+    assert new_records == [
+        "dc-legacy",
+        "deploy-web-caret",
+        "deploy-web-tilde",
+        "deploy-web-tilde-pre",
+    ]
+    message = git("log", "-1", "--format=%B", "main", cwd=remote.bare)
+    assert message.startswith("reconciler: move 3 tags, open 4 triggers")
+    assert (
+        f"{NS}/app:tilde: {digests['1.4.7'][:19]} -> {added[:19]} (1.4.7 -> 1.4.8: picked 1.4.8 "
+        "over 1.4.7 by semver ~1.4 (3 candidates))"
+    ) in message
+
+    # 1.4.8 disappears upstream: nothing moves back, no commit; the plan says why.
+    delete_tag(local_registry.url, unique_repo, added)
+    count = remote.commit_count()
+    clock.advance(minutes=5)
+    kept = reconcile(remote, tmp_path, clock)
+    assert kept.commit is None and remote.commit_count() == count
+    assert picked(remote)["tilde"] == "1.4.8"
+    assert any(
+        n.startswith(f"{NS}/app:tilde: kept 1.4.8: {repository} lists nothing semver ~1.4 admits")
+        for n in kept.plan.notes
+    ), kept.plan.notes
