@@ -7,29 +7,31 @@ message say what was picked over what, by which policy."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import httpx
 import pytest
-from git_fixtures import GitRemote, git
+from policy_fixtures import (
+    NS,
+    UPSTREAM,
+    Clock,
+    MakeRemote,
+    delete_tag,
+    deployment,
+    entry,
+    last_message,
+    lock_of,
+    picked,
+    reconcile,
+    records,
+    stream_yaml,
+)
 
-from reconciler.config.settings import Settings
-from reconciler.core.lockfile import Lock, TagLock, parse_lock
 from reconciler.core.lockrecords import ChosenRecord
 from reconciler.core.streams import TagRef
-from reconciler.gitrepo.workspace import Workspace
-from reconciler.passes.run import PassResult, run_pass
-from reconciler.registry.client import RegistryClient
 from testsupport.images import push_tags
 from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
-NS = "shop"
-MakeRemote = Callable[[Mapping[str, str]], GitRemote]
-UPSTREAM = ["1.2.0", "1.4.6", "1.4.7", "1.5.0-rc.1", "2.0.0", "latest"]
-P = "imagestream-reconciler.io/"
 # stream tag -> (range, pre-releases)
 POLICIES = {
     "tilde": ("~1.4", False),
@@ -41,46 +43,16 @@ POLICIES = {
 }
 
 
-def stream_yaml(repository: str, policies: Mapping[str, tuple[str, bool]] = POLICIES) -> str:
-    tags = ""
-    for name, (semver, pre) in policies.items():
-        tags += f"    - name: {name}\n      annotations:\n        {P}semver: '{semver}'\n"
-        if pre:
-            tags += f"        {P}include-prereleases: 'true'\n"
-        tags += (
-            f"      from:\n        kind: DockerImage\n        name: {repository}\n"
-            "      importPolicy:\n        scheduled: true\n        insecure: true\n"
-        )
-    return (
-        "apiVersion: image.openshift.io/v1\nkind: ImageStream\n"
-        f"metadata:\n  name: app\n  namespace: {NS}\nspec:\n  tags:\n{tags}"
+def policy_stream(repository: str) -> str:
+    return stream_yaml(
+        {
+            name: (
+                repository,
+                {"semver": semver, **({"include-prereleases": "true"} if pre else {})},
+            )
+            for name, (semver, pre) in POLICIES.items()
+        }
     )
-
-
-def deployment(name: str, tag: str) -> str:
-    trigger = (
-        f'[{{"from":{{"kind":"ImageStreamTag","name":"app:{tag}"}},'
-        f'"fieldPath":"spec.template.spec.containers[?(@.name==\\"{name}\\")].image"}}]'
-    )
-    return f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-  namespace: {NS}
-  annotations:
-    image.openshift.io/triggers: '{trigger}'
-spec:
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      containers:
-        - name: {name}
-          image: " "
-"""
 
 
 DEPLOYMENT_CONFIG = f"""\
@@ -112,54 +84,6 @@ spec:
 """
 
 
-class Clock:
-    """The pass's clock, set by the test."""
-
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
-
-
-def reconcile(remote: GitRemote, tmp_path: Path, clock: Clock) -> PassResult:
-    settings = Settings(cache_dir=tmp_path / "cache", max_concurrency=4, timeout=5.0)
-    with RegistryClient(max_concurrency=4, timeout=5.0) as client:
-        return run_pass(Workspace(remote.url, "main", tmp_path / "work"), settings, client, clock)
-
-
-def lock_of(remote: GitRemote) -> Lock:
-    return parse_lock(remote.show("images.lock.yaml"))
-
-
-def entry(remote: GitRemote, tag: str) -> TagLock:
-    found = lock_of(remote).get(TagRef(NS, "app", tag))
-    assert found is not None
-    return found
-
-
-def picked(remote: GitRemote) -> dict[str, str | None]:
-    lock = lock_of(remote)
-    return {
-        ref.tag: (e.chosen.tag if e.chosen else None)
-        for ref, e in lock.tags.items()
-        if ref.stream == "app"
-    }
-
-
-def records(remote: GitRemote) -> set[str]:
-    return {f for f in remote.files() if f.startswith("triggers/")}
-
-
-def delete_tag(registry_url: str, repository: str, digest: str) -> None:
-    """Remove a tag upstream: delete its manifest (each pushed tag has its own digest)."""
-    reply = httpx.delete(f"{registry_url}/v2/{repository}/manifests/{digest}", timeout=10.0)
-    assert reply.status_code == 202, reply.text
-
-
 @pytest.fixture
 def upstream(local_registry: LocalRegistry, unique_repo: str) -> tuple[str, dict[str, str]]:
     digests = push_tags(local_registry.url, unique_repo, UPSTREAM, unique_repo)
@@ -176,7 +100,7 @@ def test_policies_pick_move_only_forward_and_open_one_record_per_consumer(
     repository, digests = upstream
     files = {
         ".reconciler.yaml": f"defaultNamespace: {NS}\n",
-        "app.yaml": stream_yaml(repository),
+        "app.yaml": policy_stream(repository),
         "legacy.yaml": DEPLOYMENT_CONFIG,
         **{f"deploy-{tag}.yaml": deployment(f"web-{tag}", tag) for tag in POLICIES},
     }
@@ -202,7 +126,7 @@ def test_policies_pick_move_only_forward_and_open_one_record_per_consumer(
     lock_text = remote.show("images.lock.yaml")
     assert "policy: {semver: '~1.4'}" in lock_text
     assert "chosen: {tag: 1.4.7, over: 1.4.6, candidates: 2}" in lock_text
-    message = git("log", "-1", "--format=%B", "main", cwd=remote.bare)
+    message = last_message(remote)
     assert "picked 1.4.7 over 1.4.6 by semver ~1.4 (2 candidates)" in message
     assert (
         "picked 1.5.0-rc.1 over 1.4.7 by semver ^1 (pre-releases included) (4 candidates)"
@@ -239,7 +163,7 @@ def test_policies_pick_move_only_forward_and_open_one_record_per_consumer(
         "deploy-web-tilde",
         "deploy-web-tilde-pre",
     ]
-    message = git("log", "-1", "--format=%B", "main", cwd=remote.bare)
+    message = last_message(remote)
     assert message.startswith("reconciler: move 3 tags, open 4 triggers")
     assert (
         f"{NS}/app:tilde: {digests['1.4.7'][:19]} -> {added[:19]} (1.4.7 -> 1.4.8: picked 1.4.8 "

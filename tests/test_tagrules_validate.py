@@ -55,7 +55,7 @@ def test_good_policies_pass(tmp_path: Path) -> None:
         f"{P}semver: '>=1.4 <2 || ^3'\n{P}include-prereleases: 'true'\n{P}allow-downgrade: 'false'",
         f"{P}tag-pattern: '^v(?P<version>\\d+)$'\n{P}order: alphabetical",
         f"{P}calver: YYYYMMDD-N\n{P}minimum-age: 1h30m",
-        f"{P}hold: 'CVE-2026-1234 under review'\n{P}hold-until: '2026-12-01'",
+        f"{P}hold: 'CVE-2026-1234 under review'\n{P}hold-until: '2099-12-01'",
     ]:
         code, out = validate(tmp_path, stream(written))
         assert (code, out) == (0, []), written
@@ -99,7 +99,7 @@ def test_good_policies_pass(tmp_path: Path) -> None:
         # Combinations, and what only the reconciler can tell.
         (f"{P}semver: '^1'\n{P}calver: YYYY", 11, 43, "calver", "one version policy"),
         (f"{P}include-prereleases: 'true'", 10, 57, "include-prereleases", "semver policy"),
-        (f"{P}hold-until: '2026-12-01'", 10, 48, "hold-until", "no imagestream-reconciler.io/hold"),
+        (f"{P}hold-until: '2099-12-01'", 10, 48, "hold-until", "no imagestream-reconciler.io/hold"),
         (f"{P}hold-until: '2026-02-30'\n{P}hold: x", 10, 48, "hold-until", "not a date"),
     ],
 )
@@ -145,7 +145,7 @@ def test_stream_minimum_age(tmp_path: Path) -> None:
 def test_rules_are_read_from_a_valid_stream() -> None:
     meta = f"  annotations:\n    {P}minimum-age: 24h\n"
     text = stream(
-        f"{P}semver: '~1.4'\n{P}include-prereleases: 'true'\n{P}hold: frozen\n{P}hold-until: '2026-12-01'",
+        f"{P}semver: '~1.4'\n{P}include-prereleases: 'true'\n{P}hold: frozen\n{P}hold-until: '2099-12-01'",
         name="quay.io/team/app:1.4.6",
         meta=meta,
     )
@@ -156,7 +156,7 @@ def test_rules_are_read_from_a_valid_stream() -> None:
         policy=PolicySpec(semver="~1.4", prereleases=True),
         minimum_age="24h",
         minimum_age_seconds=86400,
-        hold=Hold("frozen", parse_until("2026-12-01")),
+        hold=Hold("frozen", parse_until("2099-12-01")),
         repository="quay.io/team/app",
         current="1.4.6",
     )
@@ -174,3 +174,19 @@ def test_durations_and_dates() -> None:
     for bad in ["2026-12-01T09:00:00", "tomorrow", "2026-13-01"]:
         with pytest.raises(ValueError):
             parse_until(bad)
+
+
+def test_an_expired_hold_is_a_warning_at_its_end(tmp_path: Path) -> None:
+    text = stream(f"{P}hold: frozen for the audit\n{P}hold-until: '2026-12-01'")
+    (tmp_path / "app.yaml").write_text(text)
+    out = io.StringIO()
+    code = cli.main(["validate", str(tmp_path), "--now", "2026-11-30T23:59:59Z"], out=out)
+    assert (code, out.getvalue()) == (0, "valid: 1 objects in 1 files, 0 errors, 0 warnings\n")
+    out = io.StringIO()
+    code = cli.main(["validate", str(tmp_path), "--now", "2026-12-01T00:00:00Z"], out=out)
+    assert code == 0
+    assert out.getvalue().splitlines()[0] == (
+        f"app.yaml:11:9: ImageStream/team/app: spec.tags[0].annotations.{P}hold-until: warning: "
+        "the hold ended at 2026-12-01T00:00:00Z and no longer applies: the tag moves again "
+        "(remove the hold: reconciler release app:stable)"
+    )

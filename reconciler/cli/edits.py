@@ -17,7 +17,7 @@ from reconciler.cli.checkout import Checkout
 from reconciler.cli.flags import reference_policy
 from reconciler.config.settings import Settings
 from reconciler.core import editing, newfiles
-from reconciler.core.errors import PermanentError
+from reconciler.core.errors import EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
 from reconciler.core.streams import DOCKER_IMAGE, TagRef
@@ -197,3 +197,25 @@ def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: editing
     doc = editing.ManifestFile(text, style)
     editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
     edits.create(path, doc.render())
+
+
+def edit_tag_annotations(
+    checkout: Checkout, edits: Edits, ref: TagRef, values: dict[str, str | None]
+) -> None:
+    """Set (str) or remove (None) annotations of the spec tag ``ref``, a minimal edit of
+    its stream's manifest. Raises PermanentError (exit 1) when the tag is not there."""
+    obj = checkout.find_stream(ref.namespace, ref.stream)
+    if obj is None:
+        raise PermanentError(
+            f"image stream {ref.namespace}/{ref.stream} is not in the manifests",
+            exit_code=EXIT_PROBLEMS,
+        )
+    try:
+        editing.set_tag_annotations(
+            edits.object(obj), ref.tag, values, edits.files[obj.file].style.quote
+        )
+    except editing.EditError as exc:
+        raise PermanentError(
+            f"image stream tag {ref} is not in the manifests ({obj.file}: {exc})",
+            exit_code=EXIT_PROBLEMS,
+        ) from exc

@@ -376,3 +376,23 @@ def _policy_value(placer: _Placer, tag: TagSpec, annotations: Mapping[str, str],
             "a version policy picks a tag: from.name must name a repository (a tag there is "
             "the one last chosen), not a digest",
         )
+
+
+def expired_holds(stream: ManifestObject, now: dt.datetime) -> list[Violation]:
+    """A warning at each ``hold-until`` of ``stream`` that has passed at ``now``: the
+    hold released itself, and its annotations can go."""
+    found = []
+    for ref, rules in rules_of(stream).items():
+        hold = rules.hold
+        if hold is None or hold.active(now):
+            continue
+        tag = next(t for t in stream_tags(stream) if t.ref == ref)
+        found.append(
+            stream.violation(
+                (*tag.path, "annotations", HOLD_UNTIL),
+                f"the hold ended at {hold.until_text} and no longer applies: the tag moves "
+                f"again (remove the hold: reconciler release {ref.stream}:{ref.tag})",
+                "warning",
+            )
+        )
+    return found
