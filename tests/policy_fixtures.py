@@ -3,7 +3,8 @@
 upstream repository, streams whose tags carry our annotations, a settable clock, one
 pass, and reading the lock back.
 
-Owns: helpers only; the registry and git fixtures are the plugins' (tests/conftest.py).
+A plugin (tests/conftest.py), for its fixture ``upstream`` (function): the issue's tags
+pushed to a repository of the session registry of its own; ``(repository, {tag: digest})``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
+import pytest
 from git_fixtures import GitRemote, git
 
 from reconciler.cli import main as cli
@@ -23,6 +25,8 @@ from reconciler.core.streams import TagRef
 from reconciler.gitrepo.workspace import Workspace
 from reconciler.passes.run import PassResult, run_pass
 from reconciler.registry.client import RegistryClient
+from testsupport.images import push_tags
+from testsupport.registry import LocalRegistry
 
 NS = "shop"
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
@@ -148,3 +152,10 @@ def delete_tag(registry_url: str, repository: str, digest: str) -> None:
     """Remove a tag upstream: delete its manifest (each pushed tag has its own digest)."""
     reply = httpx.delete(f"{registry_url}/v2/{repository}/manifests/{digest}", timeout=10.0)
     assert reply.status_code == 202, reply.text
+
+
+@pytest.fixture
+def upstream(local_registry: LocalRegistry, unique_repo: str) -> tuple[str, dict[str, str]]:
+    """The issue's repository: ``UPSTREAM`` pushed to ``unique_repo``."""
+    digests = push_tags(local_registry.url, unique_repo, UPSTREAM, unique_repo)
+    return f"{local_registry.host}/{unique_repo}", digests

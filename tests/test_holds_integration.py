@@ -11,7 +11,6 @@ import pytest
 from git_fixtures import git
 from policy_fixtures import (
     NS,
-    UPSTREAM,
     Clock,
     MakeRemote,
     command,
@@ -31,12 +30,6 @@ from testsupport.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 CONFIG = f"defaultNamespace: {NS}\n"
-
-
-@pytest.fixture
-def upstream(local_registry: LocalRegistry, unique_repo: str) -> tuple[str, dict[str, str]]:
-    digests = push_tags(local_registry.url, unique_repo, UPSTREAM, unique_repo)
-    return f"{local_registry.host}/{unique_repo}", digests
 
 
 def test_a_held_tag_keeps_its_digest_until_released_or_its_hold_ends(

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from policy_fixtures import (
     NS,
-    UPSTREAM,
     Clock,
     MakeRemote,
     delete_tag,
@@ -82,12 +81,6 @@ spec:
           kind: ImageStreamTag
           name: "app:tilde"
 """
-
-
-@pytest.fixture
-def upstream(local_registry: LocalRegistry, unique_repo: str) -> tuple[str, dict[str, str]]:
-    digests = push_tags(local_registry.url, unique_repo, UPSTREAM, unique_repo)
-    return f"{local_registry.host}/{unique_repo}", digests
 
 
 def test_policies_pick_move_only_forward_and_open_one_record_per_consumer(
