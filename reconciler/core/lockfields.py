@@ -39,6 +39,7 @@ class FieldError(Exception):
 
 
 def req(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = str) -> Any:
+    """``data[key]``, which must be there and of ``kind``."""
     value = data.get(key)
     # bool is an int in Python; a generation of "true" is not a number.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -47,6 +48,7 @@ def req(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = 
 
 
 def opt(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = str) -> Any:
+    """``data[key]`` when it is there (of ``kind``), else None."""
     value = data.get(key)
     if value is not None and not isinstance(value, kind):
         raise FieldError(f"{where}: field {key!r} is not a {kind.__name__}", (*path, key))
@@ -54,6 +56,7 @@ def opt(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = 
 
 
 def flag(data: Mapping[str, Any], key: str, where: str, path: Path) -> bool:
+    """``data[key]`` as true or false (absent: false)."""
     value = data.get(key, False)
     if not isinstance(value, bool):
         raise FieldError(
@@ -70,6 +73,7 @@ def one_of(
     where: str,
     path: Path,
 ) -> str:
+    """``data[key]`` (or ``default``), which must be one of ``allowed``."""
     value = data.get(key, default)
     if value not in allowed or not isinstance(value, str):
         raise FieldError(
@@ -80,6 +84,7 @@ def one_of(
 
 
 def check_digest(value: str | None, key: str, where: str, path: Path) -> None:
+    """Refuse ``value`` unless it is None or ``sha256:`` and 64 lowercase hex."""
     if value is not None and not DIGEST_RE.fullmatch(value):
         raise FieldError(
             f"{where}: field {key!r} is not sha256:<64 lowercase hex> (got {value!r})",
@@ -88,6 +93,7 @@ def check_digest(value: str | None, key: str, where: str, path: Path) -> None:
 
 
 def check_time(value: str, key: str, where: str, path: Path) -> None:
+    """Refuse ``value`` unless it is an RFC 3339 time."""
     ok = RFC3339_RE.fullmatch(value) is not None
     if ok:
         try:

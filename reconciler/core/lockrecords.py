@@ -84,6 +84,7 @@ class ChosenRecord:
     runner_up: str | None = None
 
     def to_flow(self) -> Flow:
+        """The lock's one line: ``{tag: 1.4.7, over: 1.4.6, candidates: 3}``."""
         data = Flow(tag=self.tag)
         if self.runner_up is not None:
             data["over"] = self.runner_up
@@ -108,6 +109,7 @@ class WaitingItem:
         return self.tag if self.tag is not None else (self.digest or "")[:19]
 
     def to_flow(self) -> Flow:
+        """One line of ``waiting``: ``{tag: 1.4.8, firstSeen: '...'}``."""
         data = Flow()
         if self.tag is not None:
             data["tag"] = self.tag
@@ -129,6 +131,7 @@ class HoldRecord:
     until: str | None = None
 
     def to_flow(self) -> Flow:
+        """The lock's one line: ``{reason: '...', until: '...', since: '...'}``."""
         data = Flow(reason=self.reason)
         if self.until is not None:
             data["until"] = self.until
