@@ -220,6 +220,10 @@ def finish_lock(
             continue  # kept as committed (an invalid stream's tag)
         previous = old.get(ref)
         new = entry
+        if ref in active and previous is not None and previous.digest != entry.digest:
+            # Held: whatever kind of tag (an alias would follow its target), it keeps what
+            # it pins.
+            new = replace(previous, source=entry.source)
         pick = picks.get(ref)
         if source.policy is None:
             new = replace(new, chosen=None) if new.chosen is not None else new

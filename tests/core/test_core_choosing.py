@@ -213,3 +213,15 @@ def test_waiting_notes_say_when() -> None:
     assert waiting_notes(lock, desired(rules, source(minimum_age="24h")), NOW) == [
         f"waiting: {REF} 1.4.8 first seen 3 hours ago, pinnable in 21 hours (minimum-age 24h)"
     ]
+
+
+def test_a_held_alias_does_not_follow_its_target() -> None:
+    alias = TagSource("ImageStreamTag", "app:stable")
+    ref = TagRef("shop", "app", "prod")
+    hold = Hold("release freeze")
+    want = DesiredTags({ref: alias}, frozenset(), rules={ref: TagRules(hold=hold)})
+    old = Lock({ref: TagLock(alias, digest=d("a"), image=f"{REPO}@{d('a')}")})
+    followed = Lock({ref: TagLock(alias, digest=d("b"), image=f"{REPO}@{d('b')}")})
+    done = finish_lock(followed, old, want, {}, {}, {}, {ref: hold}, rfc3339(NOW))
+    assert done.tags[ref].digest == d("a")
+    assert done.tags[ref].hold == HoldRecord("release freeze", rfc3339(NOW))
