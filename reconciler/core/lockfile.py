@@ -12,7 +12,9 @@ read: a tag's ``from`` and ``importPolicy`` and each history item on one line, a
 item's ``image`` left out when it is the tag's image repository at that digest, and
 ``source`` left out when it is the tag's ``from.name`` (a resolved DockerImage tag).
 Parsing fills in what was left out, so both give the same model; a v1 lock is kept as
-it is until a pass changes something in it, then written as v2.
+it is until a pass changes something in it, then written as v2. A v2 tag may also carry
+the records of how its image was chosen (``policy``, ``minimumAge``, ``chosen``, ``hold``,
+``waiting``: :mod:`reconciler.core.lockrecords`), one line each; v1 has none.
 Must not decide what the lock says (``reconciler.core.resolution`` does) nor read or write
 the file (the pass and the verbs do).
 """

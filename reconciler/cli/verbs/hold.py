@@ -15,12 +15,10 @@ from typing import TextIO
 from reconciler.cli import command, flags
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.cli.edits import Edits, edit_tag_annotations, write_and_pin
+from reconciler.cli.edits import Edits, edit_tag_annotations, istag_argument, pin_or_undo
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
-from reconciler.core.streams import TagRef, parse_istag_name
 from reconciler.core.tagrules import HOLD, HOLD_UNTIL, MAX_REASON_LENGTH, parse_until
 from reconciler.core.times import rfc3339
-from reconciler.passes.run import write_plan
 
 EXAMPLES = """\
   # keep marsview:latest where it is while an incident is investigated
@@ -55,18 +53,9 @@ def register(subparsers: Subparsers) -> None:
     flags.add_registry_flags(p)
 
 
-def target_of(text: str, namespace: str) -> TagRef:
-    """``[NAMESPACE/]STREAM:TAG``."""
-    ns, slash, rest = text.rpartition("/")
-    ref = parse_istag_name(rest, ns if slash else namespace)
-    if ref is None or ":" not in rest:
-        raise PermanentError(f"{text!r}: expected [NAMESPACE/]STREAM:TAG", exit_code=EXIT_PROBLEMS)
-    return ref
-
-
 def run(args: argparse.Namespace, out: TextIO) -> int:
     checkout = Checkout.open(args.repo)
-    ref = target_of(args.target, checkout.namespace(args))
+    ref = istag_argument(args.target, checkout.namespace(args), "IS:TAG")
     reason = args.reason.strip()
     if not reason or len(reason) > MAX_REASON_LENGTH:
         raise PermanentError(
@@ -94,14 +83,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{where} is held already: {reason}{ending}", file=out)
         return EXIT_OK
     settings = flags.settings_from_args(args)
-    written, result, problems = write_and_pin(checkout, edits, settings, {ref}, now, reimport=None)
-    if problems:
-        edits.restore()
-        command.report_problems(
-            problems, "nothing written: the edit would make the manifests invalid"
-        )
+    pinned = pin_or_undo(checkout, edits, settings, {ref}, now, reimport=None)
+    if pinned is None:
         return EXIT_PROBLEMS
-    written += write_plan(checkout.root, result)
+    written, result = pinned
     entry = result.new_lock.get(ref)
     at = f" at {entry.digest[:19]}" if entry is not None and entry.digest else ""
     message = f"Tag {where} held{at}{ending}: {reason}"

@@ -10,12 +10,10 @@ from typing import TextIO
 from reconciler.cli import command, flags
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.cli.edits import Edits, edit_tag_annotations, write_and_pin
-from reconciler.cli.verbs.hold import target_of
+from reconciler.cli.edits import Edits, edit_tag_annotations, istag_argument, pin_or_undo
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS
 from reconciler.core.lockdiff import short
 from reconciler.core.tagrules import HOLD, HOLD_UNTIL
-from reconciler.passes.run import write_plan
 
 EXAMPLES = """\
   reconciler release marsview:latest
@@ -43,7 +41,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     checkout = Checkout.open(args.repo)
-    ref = target_of(args.target, checkout.namespace(args))
+    ref = istag_argument(args.target, checkout.namespace(args), "IS:TAG")
     edits = Edits(checkout.root)
     edit_tag_annotations(checkout, edits, ref, {HOLD: None, HOLD_UNTIL: None})
     where = f"{ref.stream}:{ref.tag}" if ref.namespace == checkout.namespace(args) else str(ref)
@@ -52,14 +50,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     settings = flags.settings_from_args(args)
     now = flags.now_of(args)
-    written, result, problems = write_and_pin(checkout, edits, settings, {ref}, now, reimport={ref})
-    if problems:
-        edits.restore()
-        command.report_problems(
-            problems, "nothing written: the edit would make the manifests invalid"
-        )
+    pinned = pin_or_undo(checkout, edits, settings, {ref}, now, reimport={ref})
+    if pinned is None:
         return EXIT_PROBLEMS
-    written += write_plan(checkout.root, result)
+    written, result = pinned
     old, new = checkout.lock.get(ref), result.new_lock.get(ref)
     moved = ""
     if old is not None and new is not None and old.digest != new.digest:
