@@ -7,8 +7,10 @@ would), makes a bare git remote from sample-repo/, and then:
 
 1. reconciles: every tag is pinned, trigger records open for marsview and example-app;
 2. reconciles again: nothing changes, no commit;
-3. pushes a new marsview:latest and reconciles: the tag moves (old digest in history),
-   one redeploy trigger opens; the unscheduled my-python tag does not move;
+3. pushes a new marsview:latest and bitnami/apache:2.4.59, and reconciles: the tag moves
+   (old digest in history), one redeploy trigger opens; approved-apache:2, which picks the
+   newest 2.x by its semver policy, moves from 2.4.58 to 2.4.59; the unscheduled
+   my-python tag does not move;
 4. lists the trigger records, the remote's history and the lockfile.
 
 Everything lives under .work/sample/ (the remote stays there to look at); the registry
@@ -109,6 +111,8 @@ def main() -> int:
         section(f"local registry at {registry.host}: pushing the sample images")
         pushes = [
             ("dockerhub/bitnami/apache", "2.4", "apache-2.4", None),
+            ("dockerhub/bitnami/apache", "2.4.57", "apache-2.4.57", None),
+            ("dockerhub/bitnami/apache", "2.4.58", "apache-2.4.58", None),
             ("quay/tdonohue/python-hello-world", "latest", "python-hello-1", None),
             ("marsrover/engine/marsview", "latest", "marsview-1", None),
             ("spacedev/engine/marsview", "develop", "marsview-dev-1", None),
@@ -140,8 +144,13 @@ def main() -> int:
             + push_image(url, "quay/tdonohue/python-hello-world", "latest", seed="python-hello-2")
             + "  (my-python is not scheduled: it stays put)"
         )
+        print(
+            "  "
+            + push_image(url, "dockerhub/bitnami/apache", "2.4.59", seed="apache-2.4.59")
+            + "  (bitnami/apache:2.4.59: approved-apache:2 picks it by semver ^2)"
+        )
 
-        section("pass 3: marsview:latest moves, one redeploy opens")
+        section("pass 3: marsview:latest moves, one redeploy opens, approved-apache:2 picks 2.4.59")
         codes.append(reconcile(remote, conf))
 
         section("trigger records")

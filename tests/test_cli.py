@@ -203,6 +203,10 @@ def test_sample_script_runs_end_to_end(tmp_path: Path) -> None:
     assert "toms-project/marsview:latest: sha256:" in pass3
     assert pass3.count("redeploy DeploymentConfig/toms-project/marsview") == 1
     assert "my-python" not in pass3
+    # The sample's policy tag: picked by semver ^2, and moved by the new release.
+    pass1 = out.split("== pass 1")[1].split("== pass 2")[0]
+    assert "picked 2.4.58 over 2.4.57 by semver ^2 (2 candidates)" in pass1
+    assert "(2.4.58 -> 2.4.59: picked 2.4.59 over 2.4.58 by semver ^2 (3 candidates))" in pass3
 
 
 def test_validate_part_of_a_repo_uses_the_whole_repo_as_context(

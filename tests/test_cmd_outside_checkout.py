@@ -21,6 +21,8 @@ VERBS = [
     ["describe", "is"],
     ["describe", "isimage", "web@sha256:" + "a" * 64],
     ["tag", "a:b", "c:d"],
+    ["hold", "a:b", "--reason", "r"],
+    ["release", "a:b"],
     ["import-image", "x", "--from=quay.io/a/b"],
     ["new-app", "--image-stream=x"],
     ["prune"],

@@ -11,6 +11,7 @@ test, derandomized, well under 20 s for the module). For a long run, random each
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -307,3 +308,66 @@ def test_registry_notifications(events: list[dict[str, object]]) -> None:
     body = json.dumps({"events": events}).encode()
     pushes = registry_pushes(body)
     assert pushes == sorted(pushes, key=lambda p: (p.host, p.repository, p.tag or ""))
+
+
+# -- version policies, holds, minimum ages (annotations a repository writes) ---------------
+
+POLICY_PIECES = [
+    "~", "^", ">=", "<=", "<", ">", "=", " ", "||", ",", " - ", "1", "0", "01", "4", ".",
+    "x", "*", "v", "-rc.1", "+b", "-", "(", ")", "(?P<version>", "\\d+", ".*", "[^-]",
+    "+", "*", "?", "{2,}", "|", "^", "$", "\\", "(?=", "(?i)", "YYYY", "MM", "0D", "N",
+    "MICRO", "h", "d", "m", "s", "T", "Z", "\x00", "é", "\u2028",
+]  # fmt: skip
+policy_text = st.lists(st.sampled_from(POLICY_PIECES), max_size=12).map("".join) | st.text(
+    max_size=40
+)
+ANNOTATIONS = ["semver", "tag-pattern", "calver", "order", "include-prereleases",
+               "allow-downgrade", "minimum-age", "hold", "hold-until", "semvar"]  # fmt: skip
+
+
+@given(st.dictionaries(st.sampled_from(ANNOTATIONS), policy_text, max_size=4))
+def test_policy_annotations(values: dict[str, str]) -> None:
+    from reconciler.core.choosing import choose
+    from reconciler.core.resolution import desired_tags
+    from reconciler.core.tagrules import rules_of
+
+    annotations = "".join(
+        f"        imagestream-reconciler.io/{k}: {json.dumps(v)}\n" for k, v in values.items()
+    )
+    text = (
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: s\n"
+        "spec:\n  tags:\n    - name: t\n"
+        + (f"      annotations:\n{annotations}" if annotations else "")
+        + "      from:\n        kind: DockerImage\n        name: quay.io/a/b\n"
+    )
+    parsed = parse_manifests(text, "f.yaml")
+    report = validate_objects(parsed.objects, RepoConfig(), schemas.check_schema, parsed.violations)
+    for violation in report.violations:
+        located(violation.text(), "f.yaml")
+    if not report.valid:
+        return
+    # What validation lets through, the pass can use: it compiles, and it chooses.
+    want = desired_tags(report.valid, [], [], RepoConfig())
+    for ref, rules in rules_of(report.valid[0]).items():
+        if rules.policy is not None:
+            tags = ["1.4.7", "v2", "2026.01.31", "a" * 128, "1" * 127 + "x", "latest"]
+            choose(
+                ref, want.sources[ref], rules, tags, None, dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+            )
+
+
+@given(policy_text)
+def test_policy_parsers(text: str) -> None:
+    from reconciler.core.calver import LayoutError, parse_layout
+    from reconciler.core.semver import RangeError, parse_range
+    from reconciler.core.tagpattern import PatternError, compile_pattern
+
+    for parse, error in (
+        (parse_range, RangeError),
+        (compile_pattern, PatternError),
+        (parse_layout, LayoutError),
+    ):
+        try:
+            parse(text)
+        except error as exc:  # the one documented error, placed inside the text
+            assert exc.offset is None or 0 <= exc.offset <= len(text)

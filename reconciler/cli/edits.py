@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.cli import progress
+from reconciler.cli import command, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.flags import reference_policy
 from reconciler.config.settings import Settings
 from reconciler.core import editing, newfiles
-from reconciler.core.errors import PermanentError
+from reconciler.core.errors import EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
-from reconciler.core.streams import DOCKER_IMAGE, TagRef
+from reconciler.core.streams import DOCKER_IMAGE, TagRef, parse_istag_name
 from reconciler.core.violations import Violation
 from reconciler.files import worktree
 from reconciler.passes.plan import ResolveCache, compute_plan
@@ -197,3 +197,62 @@ def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: editing
     doc = editing.ManifestFile(text, style)
     editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
     edits.create(path, doc.render())
+
+
+def edit_tag_annotations(
+    checkout: Checkout, edits: Edits, ref: TagRef, values: dict[str, str | None]
+) -> None:
+    """Set (str) or remove (None) annotations of the spec tag ``ref``, a minimal edit of
+    its stream's manifest. Raises PermanentError (exit 1) when the tag is not there."""
+    obj = checkout.find_stream(ref.namespace, ref.stream)
+    if obj is None:
+        raise PermanentError(
+            f"image stream {ref.namespace}/{ref.stream} is not in the manifests",
+            exit_code=EXIT_PROBLEMS,
+        )
+    try:
+        editing.set_tag_annotations(
+            edits.object(obj), ref.tag, values, edits.files[obj.file].style.quote
+        )
+    except editing.EditError as exc:
+        raise PermanentError(
+            f"image stream tag {ref} is not in the manifests ({obj.file}: {exc})",
+            exit_code=EXIT_PROBLEMS,
+        ) from exc
+
+
+def istag_argument(text: str, namespace: str, what: str) -> TagRef:
+    """A verb's ``[NAMESPACE/]STREAM:TAG`` argument (``what`` names it in the error)."""
+    ns, slash, rest = text.rpartition("/")
+    ref = parse_istag_name(rest, ns if slash else namespace)
+    if ref is None or ":" not in rest:
+        raise PermanentError(
+            f"{what} {text!r}: expected [NAMESPACE/]STREAM:TAG", exit_code=EXIT_PROBLEMS
+        )
+    return ref
+
+
+def pin_or_undo(
+    checkout: Checkout,
+    edits: Edits,
+    settings: Settings,
+    touched: set[TagRef],
+    now: dt.datetime,
+    *,
+    reimport: set[TagRef] | None,
+) -> tuple[list[str], Plan] | None:
+    """:func:`write_and_pin`, and the plan's files written too; when the edit would make
+    the manifests invalid, the writes are undone, the problems reported, and None is
+    returned (the verb exits 1)."""
+    written, result, problems = write_and_pin(
+        checkout, edits, settings, touched, now, reimport=reimport
+    )
+    if problems:
+        edits.restore()
+        command.report_problems(
+            problems, "nothing written: the edit would make the manifests invalid"
+        )
+        return None
+    from reconciler.passes.run import write_plan
+
+    return [*written, *write_plan(checkout.root, result)], result

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from reconciler.core.lockdiff import picked
 from reconciler.core.streams import (
     DOCKER_IMAGE,
     IMAGE_STREAM_IMAGE,
@@ -62,6 +63,30 @@ def _format_map(values: Mapping[str, str]) -> str:
     return "\n".join(f"{k}={v}" for k, v in sorted(values.items()))
 
 
+def _choice_lines(tag: TagView, now: dt.datetime) -> list[str]:
+    """How the tag's image is chosen, from the lock: the policy and its pick, the hold,
+    what waits out the minimum age."""
+    lock = tag.lock
+    if lock is None:
+        return []
+    lines: list[str] = []
+    policy = lock.source.policy
+    if policy is not None:
+        pick = picked(lock)
+        lines.append(f"    version policy: {policy.describe()}" + (f"; {pick}" if pick else ""))
+    if lock.hold is not None:
+        until = f" until {lock.hold.until}" if lock.hold.until else ""
+        lines.append(f"  ! held{until} ({ago(lock.hold.since, now)}): {lock.hold.reason}")
+    for item in lock.waiting:
+        lines.append(
+            f"    waiting: {item.name}, first seen {ago(item.first_seen, now)} "
+            f"(minimum-age {lock.source.minimum_age})"
+        )
+    if not lock.waiting and lock.source.minimum_age:
+        lines.append(f"    minimum-age {lock.source.minimum_age}")
+    return lines
+
+
 def render_describe(view: StreamView, now: dt.datetime) -> str:
     """``oc describe is`` for one stream."""
     lines = _table(
@@ -85,6 +110,7 @@ def render_describe(view: StreamView, now: dt.datetime) -> str:
             lines.append("    will use insecure HTTPS or HTTP connections")
         if tag.reference_policy == LOCAL:
             lines.append("    prefer registry pullthrough when referencing this tag")
+        lines.extend(_choice_lines(tag, now))
         lines.append("")
         condition = tag.lock.condition if tag.lock else None
         if condition is not None:

@@ -19,7 +19,7 @@ import difflib
 import io
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -431,6 +431,36 @@ def _strip_trailing_comment_lines(text: str) -> str:
     while body and body[-1].lstrip().startswith("#"):
         body.pop()
     return "\n".join([lines[0], *body, ""])
+
+
+def set_tag_annotations(
+    stream: CommentedMap, name: str, values: Mapping[str, str | None], quote: str
+) -> bool:
+    """Set (a str) or remove (None) annotations of the tag ``name`` of ``stream``; True
+    when the YAML changed. A new ``annotations`` mapping goes right under the tag's name;
+    one left empty is removed. Raises EditError when the stream has no such tag."""
+    tag = find_tag(stream, name)
+    if tag is None:
+        raise EditError(f"the stream has no tag {name!r}")
+    annotations = tag.get("annotations")
+    changed = False
+    if not isinstance(annotations, CommentedMap):
+        if all(v is None for v in values.values()):
+            return False
+        annotations = CommentedMap()
+        position = list(tag).index("name") + 1 if "name" in tag else 0
+        tag.insert(position, "annotations", annotations)
+        changed = True
+    for key, value in values.items():
+        if value is None:
+            if key in annotations:
+                del annotations[key]
+                changed = True
+        else:
+            changed = set_value(annotations, key, scalar(value, quote)) or changed
+    if not annotations:
+        del tag["annotations"]
+    return changed
 
 
 def remove_tag(stream: CommentedMap, name: str) -> bool:

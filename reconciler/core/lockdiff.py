@@ -18,7 +18,8 @@ class TagChange:
     Sorts by tag."""
 
     ref: TagRef
-    kind: str  # added | removed | moved | spec | failed | recovered | verified
+    kind: str  # added | removed | moved | spec | failed | recovered | verified | held |
+    # released | waiting
     text: str
 
 
@@ -28,18 +29,43 @@ def short(digest: str | None) -> str:
     return digest[:19] if digest else "(none)"
 
 
+def picked(entry: TagLock) -> str:
+    """``picked 1.4.7 over 1.4.6 by semver ~1.4 (3 candidates)``; "" for a tag without a
+    policy's pick."""
+    chosen, policy = entry.chosen, entry.source.policy
+    if chosen is None or policy is None:
+        return ""
+    over = f" over {chosen.runner_up}" if chosen.runner_up else ""
+    count = "the only candidate" if chosen.candidates == 1 else f"{chosen.candidates} candidates"
+    return f"picked {chosen.tag}{over} by {policy.describe()} ({count})"
+
+
+def _waiting(entry: TagLock) -> str:
+    return ", ".join(f"{w.name} (first seen {w.first_seen})" for w in entry.waiting)
+
+
 def _describe(ref: TagRef, old: TagLock | None, new: TagLock | None) -> TagChange | None:
     if old is None and new is not None:
         where = f" -> {short(new.digest)}" if new.digest else ""
         fail = f" (failed: {new.condition.reason})" if new.condition and not new.digest else ""
         signed = f" (signed: key {new.signature.key})" if new.signature else ""
-        return TagChange(ref, "added", f"{ref}: added, from {new.source.name}{where}{signed}{fail}")
+        pick = f" ({picked(new)})" if new.chosen and new.digest else ""
+        text = f"{ref}: added, from {new.source.name}{where}{pick}{signed}{fail}"
+        if new.waiting and not new.digest:
+            text += f" (waiting: {_waiting(new)})"
+        return TagChange(ref, "added", text)
     if new is None and old is not None:
         return TagChange(ref, "removed", f"{ref}: removed (was {short(old.digest)})")
     assert old is not None and new is not None
     signed = f" (signed: key {new.signature.key})" if new.signature else ""
     if old.digest != new.digest:
-        return TagChange(ref, "moved", f"{ref}: {short(old.digest)} -> {short(new.digest)}{signed}")
+        how = ""
+        if new.chosen is not None and new.chosen != old.chosen:
+            was = f"{old.chosen.tag} -> " if old.chosen and old.digest else ""
+            how = f" ({was}{new.chosen.tag}: {picked(new)})"
+        return TagChange(
+            ref, "moved", f"{ref}: {short(old.digest)} -> {short(new.digest)}{how}{signed}"
+        )
     if old.source != new.source:
         return TagChange(ref, "spec", f"{ref}: spec changed, now from {new.source.name}")
     if new.condition and old.condition != new.condition:
@@ -55,6 +81,16 @@ def _describe(ref: TagRef, old: TagLock | None, new: TagLock | None) -> TagChang
             "verified",
             f"{ref}: {short(new.digest)} signature verified by key {new.signature.key}",
         )
+    if new.hold and old.hold != new.hold:
+        until = f" (until {new.hold.until})" if new.hold.until else ""
+        return TagChange(
+            ref, "held", f"{ref}: held at {short(new.digest)}: {new.hold.reason}{until}"
+        )
+    if old.hold and not new.hold:
+        ended = f" (it was until {old.hold.until})" if old.hold.until else ""
+        return TagChange(ref, "released", f"{ref}: hold released{ended}")
+    if new.waiting and old.waiting != new.waiting:
+        return TagChange(ref, "waiting", f"{ref}: waiting out the minimum age: {_waiting(new)}")
     if old != new:
         return TagChange(ref, "spec", f"{ref}: updated")
     return None

@@ -12,15 +12,15 @@ read: a tag's ``from`` and ``importPolicy`` and each history item on one line, a
 item's ``image`` left out when it is the tag's image repository at that digest, and
 ``source`` left out when it is the tag's ``from.name`` (a resolved DockerImage tag).
 Parsing fills in what was left out, so both give the same model; a v1 lock is kept as
-it is until a pass changes something in it, then written as v2.
+it is until a pass changes something in it, then written as v2. A v2 tag may also carry
+the records of how its image was chosen (``policy``, ``minimumAge``, ``chosen``, ``hold``,
+``waiting``: :mod:`reconciler.core.lockrecords`), one line each; v1 has none.
 Must not decide what the lock says (``reconciler.core.resolution`` does) nor read or write
 the file (the pass and the verbs do).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,8 +29,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from reconciler.core import yamlfast, yamlguard
+from reconciler.core import lockfields, lockrecords, yamlfast, yamlguard
 from reconciler.core.errors import PermanentError
+from reconciler.core.lockfields import IMPORT_MODES, REFERENCE_POLICIES, SOURCE_KINDS, Path
+from reconciler.core.lockrecords import ChosenRecord, HoldRecord, PolicySpec, WaitingItem
 from reconciler.core.manifests import ObjectKey
 from reconciler.core.memo import pickled_by_fields
 from reconciler.core.streams import TagRef
@@ -139,6 +141,10 @@ class TagSource:
     import_mode: str = "Legacy"
     reference_policy: str = "Source"
     reference: bool = False
+    # A version policy (annotations on the spec tag): ``name`` is then the repository
+    # whose tags the policy chooses from, without a tag.
+    policy: PolicySpec | None = None
+    minimum_age: str | None = None  # e.g. "24h": new digests wait this long to be pinned
 
     def to_data(self) -> dict[str, Any]:
         """Plain data as the lock writes a tag's spec: ``from``, ``importPolicy`` (with
@@ -159,6 +165,10 @@ class TagSource:
         }
         if self.reference:
             out["reference"] = True
+        if self.policy is not None:
+            out["policy"] = dict(self.policy.to_flow())
+        if self.minimum_age is not None:
+            out["minimumAge"] = self.minimum_age
         return out
 
 
@@ -177,6 +187,10 @@ class TagLock:
     condition: Condition | None = None
     # Which key verified the pinned digest (tags that require a signature); None else.
     signature: SignatureRecord | None = None
+    # How the pin was chosen (policy tags), what waits out the minimum age, the hold.
+    chosen: ChosenRecord | None = None
+    waiting: tuple[WaitingItem, ...] = ()
+    hold: HoldRecord | None = None
 
     def to_data(self) -> dict[str, Any]:
         """Plain data: the source's fields, then the pin (and the key that verified it),
@@ -190,6 +204,7 @@ class TagLock:
             data["image"] = self.image
         if self.signature:
             data["signature"] = self.signature.to_data()
+        data.update(_choice_data(self))
         if self.history:
             data["history"] = [h.to_data() for h in self.history]
         if self.condition:
@@ -278,6 +293,10 @@ def _tag_to_data(tag: TagLock) -> dict[str, Any]:
     }
     if source.reference:
         data["reference"] = True
+    if source.policy is not None:
+        data["policy"] = source.policy.to_flow()
+    if source.minimum_age is not None:
+        data["minimumAge"] = source.minimum_age
     if tag.resolved_from != _default_source(source, tag.digest):
         data["source"] = tag.resolved_from
     if tag.digest:
@@ -286,6 +305,7 @@ def _tag_to_data(tag: TagLock) -> dict[str, Any]:
         data["image"] = tag.image
     if tag.signature:
         data["signature"] = tag.signature.to_data()
+    data.update(_choice_data(tag))
     if tag.history:
         items = []
         for h in tag.history:
@@ -297,6 +317,18 @@ def _tag_to_data(tag: TagLock) -> dict[str, Any]:
         data["history"] = items
     if tag.condition:
         data["conditions"] = [tag.condition.to_data()]
+    return data
+
+
+def _choice_data(tag: TagLock) -> dict[str, Any]:
+    """How the pin was chosen, the candidates waiting, the hold: one line each."""
+    data: dict[str, Any] = {}
+    if tag.chosen is not None:
+        data["chosen"] = tag.chosen.to_flow()
+    if tag.hold is not None:
+        data["hold"] = tag.hold.to_flow()
+    if tag.waiting:
+        data["waiting"] = [item.to_flow() for item in tag.waiting]
     return data
 
 
@@ -321,162 +353,90 @@ def render_lock(lock: Lock) -> bytes:
     return dump_machine_yaml(lock_to_data(lock), HEADER)
 
 
-# What parse_lock accepts: a digest (sha256, lowercase hex), a time, and the values of
-# from.kind, importPolicy.importMode and referencePolicy.
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
-# RFC 3339 date-time (section 5.6); the separator may be "T", "t" or a space.
-RFC3339_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-SOURCE_KINDS = ("DockerImage", "ImageStreamTag", "ImageStreamImage", "Push")
-IMPORT_MODES = ("Legacy", "PreserveOriginal")
-REFERENCE_POLICIES = ("Source", "Local")
-
-Path = tuple[Any, ...]  # mapping keys and sequence indexes from the document's root
-
-
-class _FieldError(Exception):
-    """A structural or value error at ``path``; parse_lock turns it into a LockfileError
-    with the line and column of that path in the text."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-
-
-def _req(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = str) -> Any:
-    value = data.get(key)
-    # bool is an int in Python; a generation of "true" is not a number.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _FieldError(f"{where}: field {key!r} missing or not a {kind.__name__}", (*path, key))
-    return value
-
-
-def _opt(data: Mapping[str, Any], key: str, where: str, path: Path, kind: type = str) -> Any:
-    value = data.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise _FieldError(f"{where}: field {key!r} is not a {kind.__name__}", (*path, key))
-    return value
-
-
-def _flag(data: Mapping[str, Any], key: str, where: str, path: Path) -> bool:
-    value = data.get(key, False)
-    if not isinstance(value, bool):
-        raise _FieldError(
-            f"{where}: field {key!r} must be true or false (got {value!r})", (*path, key)
-        )
-    return value
-
-
-def _one_of(
-    data: Mapping[str, Any],
-    key: str,
-    allowed: tuple[str, ...],
-    default: str | None,
-    where: str,
-    path: Path,
-) -> str:
-    value = data.get(key, default)
-    if value not in allowed or not isinstance(value, str):
-        raise _FieldError(
-            f"{where}: field {key!r} must be one of {', '.join(allowed)} (got {value!r})",
-            (*path, key),
-        )
-    return value
-
-
-def _check_digest(value: str | None, key: str, where: str, path: Path) -> None:
-    if value is not None and not DIGEST_RE.fullmatch(value):
-        raise _FieldError(
-            f"{where}: field {key!r} is not sha256:<64 lowercase hex> (got {value!r})",
-            (*path, key),
-        )
-
-
-def _check_time(value: str, key: str, where: str, path: Path) -> None:
-    ok = RFC3339_RE.fullmatch(value) is not None
-    if ok:
-        try:
-            dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00").replace(" ", "T"))
-        except ValueError:
-            ok = False  # e.g. month 13, or a leap second fromisoformat cannot hold
-    if not ok:
-        raise _FieldError(
-            f"{where}: field {key!r} is not an RFC 3339 time such as 2024-01-31T12:00:00Z "
-            f"(got {value!r})",
-            (*path, key),
-        )
-
-
 def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLock:
     if not isinstance(data, dict):
-        raise _FieldError(f"{where}: not a mapping", path)
-    image = _opt(data, "image", where, path)
-    source = _req(data, "from", where, path, dict)
+        raise lockfields.FieldError(f"{where}: not a mapping", path)
+    image = lockfields.opt(data, "image", where, path)
+    source = lockfields.req(data, "from", where, path, dict)
     from_where, from_path = f"{where}.from", (*path, "from")
-    policy = _opt(data, "importPolicy", where, path, dict) or {}
+    policy = lockfields.opt(data, "importPolicy", where, path, dict) or {}
     policy_where, policy_path = f"{where}.importPolicy", (*path, "importPolicy")
     history = []
-    for i, raw in enumerate(_opt(data, "history", where, path, list) or []):
+    for i, raw in enumerate(lockfields.opt(data, "history", where, path, list) or []):
         w, p = f"{where}.history[{i}]", (*path, "history", i)
         if not isinstance(raw, dict):
-            raise _FieldError(f"{w}: not a mapping", p)
-        digest = _req(raw, "digest", w, p)
+            raise lockfields.FieldError(f"{w}: not a mapping", p)
+        digest = lockfields.req(raw, "digest", w, p)
         default = _default_item_image(image, digest) if version >= 2 else None
         item = HistoryItem(
             digest=digest,
-            image=_req(raw, "image", w, p) if default is None or "image" in raw else default,
-            created=_req(raw, "created", w, p),
-            generation=_req(raw, "generation", w, p, int),
+            image=lockfields.req(raw, "image", w, p)
+            if default is None or "image" in raw
+            else default,
+            created=lockfields.req(raw, "created", w, p),
+            generation=lockfields.req(raw, "generation", w, p, int),
         )
-        _check_digest(item.digest, "digest", w, p)
-        _check_time(item.created, "created", w, p)
+        lockfields.check_digest(item.digest, "digest", w, p)
+        lockfields.check_time(item.created, "created", w, p)
         history.append(item)
     condition = None
-    conditions = _opt(data, "conditions", where, path, list) or []
+    conditions = lockfields.opt(data, "conditions", where, path, list) or []
     if conditions:
         raw = conditions[0]
         w, p = f"{where}.conditions[0]", (*path, "conditions", 0)
         if not isinstance(raw, dict):
-            raise _FieldError(f"{w}: not a mapping", p)
+            raise lockfields.FieldError(f"{w}: not a mapping", p)
         condition = Condition(
-            reason=_req(raw, "reason", w, p),
-            message=_req(raw, "message", w, p),
-            last_transition=_req(raw, "lastTransitionTime", w, p),
-            type=_opt(raw, "type", w, p) or IMPORT_SUCCESS,
+            reason=lockfields.req(raw, "reason", w, p),
+            message=lockfields.req(raw, "message", w, p),
+            last_transition=lockfields.req(raw, "lastTransitionTime", w, p),
+            type=lockfields.opt(raw, "type", w, p) or IMPORT_SUCCESS,
         )
-        _check_time(condition.last_transition, "lastTransitionTime", w, p)
+        lockfields.check_time(condition.last_transition, "lastTransitionTime", w, p)
     signature = None
-    raw_signature = _opt(data, "signature", where, path, dict)
+    raw_signature = lockfields.opt(data, "signature", where, path, dict)
     if raw_signature is not None:
         w, p = f"{where}.signature", (*path, "signature")
         signature = SignatureRecord(
-            key=_req(raw_signature, "key", w, p),
-            public_key=_req(raw_signature, "publicKey", w, p),
-            signed_digest=_opt(raw_signature, "signedDigest", w, p),
+            key=lockfields.req(raw_signature, "key", w, p),
+            public_key=lockfields.req(raw_signature, "publicKey", w, p),
+            signed_digest=lockfields.opt(raw_signature, "signedDigest", w, p),
         )
-        _check_digest(signature.public_key, "publicKey", w, p)
-        _check_digest(signature.signed_digest, "signedDigest", w, p)
+        lockfields.check_digest(signature.public_key, "publicKey", w, p)
+        lockfields.check_digest(signature.signed_digest, "signedDigest", w, p)
+    raw_policy = lockfields.opt(data, "policy", where, path, dict)
+    policy_spec = (
+        None
+        if raw_policy is None
+        else lockrecords.policy_from_data(raw_policy, f"{where}.policy", (*path, "policy"))
+    )
+    raw_chosen = lockfields.opt(data, "chosen", where, path, dict)
+    raw_hold = lockfields.opt(data, "hold", where, path, dict)
+    waiting = tuple(
+        lockrecords.waiting_from_data(raw, f"{where}.waiting[{i}]", (*path, "waiting", i))
+        for i, raw in enumerate(lockfields.opt(data, "waiting", where, path, list) or [])
+    )
     tag_source = TagSource(
-        kind=_req(source, "kind", from_where, from_path),
-        name=_req(source, "name", from_where, from_path),
-        namespace=_opt(source, "namespace", from_where, from_path),
-        scheduled=_flag(policy, "scheduled", policy_where, policy_path),
-        insecure=_flag(policy, "insecure", policy_where, policy_path),
-        import_mode=_one_of(
+        kind=lockfields.req(source, "kind", from_where, from_path),
+        name=lockfields.req(source, "name", from_where, from_path),
+        namespace=lockfields.opt(source, "namespace", from_where, from_path),
+        scheduled=lockfields.flag(policy, "scheduled", policy_where, policy_path),
+        insecure=lockfields.flag(policy, "insecure", policy_where, policy_path),
+        import_mode=lockfields.one_of(
             policy, "importMode", IMPORT_MODES, "Legacy", policy_where, policy_path
         ),
-        reference_policy=_one_of(
+        reference_policy=lockfields.one_of(
             data, "referencePolicy", REFERENCE_POLICIES, "Source", where, path
         ),
-        reference=_flag(data, "reference", where, path),
+        reference=lockfields.flag(data, "reference", where, path),
+        policy=policy_spec,
+        minimum_age=lockfields.opt(data, "minimumAge", where, path),
     )
-    digest = _opt(data, "digest", where, path)
+    digest = lockfields.opt(data, "digest", where, path)
     lock = TagLock(
         source=tag_source,
         resolved_from=(
-            _opt(data, "source", where, path)
+            lockfields.opt(data, "source", where, path)
             if version < 2 or "source" in data
             else _default_source(tag_source, digest)
         ),
@@ -485,9 +445,20 @@ def _tag_from_data(data: Any, where: str, path: Path, version: int = 2) -> TagLo
         history=tuple(history),
         condition=condition,
         signature=signature,
+        chosen=(
+            None
+            if raw_chosen is None
+            else lockrecords.chosen_from_data(raw_chosen, f"{where}.chosen", (*path, "chosen"))
+        ),
+        waiting=waiting,
+        hold=(
+            None
+            if raw_hold is None
+            else lockrecords.hold_from_data(raw_hold, f"{where}.hold", (*path, "hold"))
+        ),
     )
-    _one_of(source, "kind", SOURCE_KINDS, None, from_where, from_path)
-    _check_digest(lock.digest, "digest", where, path)
+    lockfields.one_of(source, "kind", SOURCE_KINDS, None, from_where, from_path)
+    lockfields.check_digest(lock.digest, "digest", where, path)
     return lock
 
 
@@ -496,29 +467,31 @@ def _lock_from_data(data: Any) -> Lock:
         return Lock()
     if not isinstance(data, dict) or data.get("kind") != LOCK_KIND:
         path: Path = ("kind",) if isinstance(data, dict) else ()
-        raise _FieldError(f"not an {LOCK_KIND} (kind: {LOCK_KIND} missing)", path)
+        raise lockfields.FieldError(f"not an {LOCK_KIND} (kind: {LOCK_KIND} missing)", path)
     version = _LOCK_FORMATS.get(data.get("apiVersion"))  # type: ignore[arg-type]
     if version is None:
-        raise _FieldError(f"unsupported apiVersion {data.get('apiVersion')!r}", ("apiVersion",))
+        raise lockfields.FieldError(
+            f"unsupported apiVersion {data.get('apiVersion')!r}", ("apiVersion",)
+        )
     tags: dict[TagRef, TagLock] = {}
     consumers: dict[ObjectKey, str] = {}
-    for namespace, body in (_opt(data, "namespaces", "lock", (), dict) or {}).items():
+    for namespace, body in (lockfields.opt(data, "namespaces", "lock", (), dict) or {}).items():
         w, p = f"namespaces.{namespace}", ("namespaces", namespace)
         if not isinstance(body, dict):
-            raise _FieldError(f"{w}: not a mapping", p)
-        for stream, stream_tags in (_opt(body, "imageStreams", w, p, dict) or {}).items():
+            raise lockfields.FieldError(f"{w}: not a mapping", p)
+        for stream, stream_tags in (lockfields.opt(body, "imageStreams", w, p, dict) or {}).items():
             sw, sp = f"{w}.imageStreams.{stream}", (*p, "imageStreams", stream)
             if not isinstance(stream_tags, dict):
-                raise _FieldError(f"{sw}: not a mapping", sp)
+                raise lockfields.FieldError(f"{sw}: not a mapping", sp)
             for tag, tag_data in stream_tags.items():
                 ref = TagRef(str(namespace), str(stream), str(tag))
                 tags[ref] = _tag_from_data(tag_data, f"{sw}.{tag}", (*sp, tag), version)
-        for name, consumer in (_opt(body, "consumers", w, p, dict) or {}).items():
+        for name, consumer in (lockfields.opt(body, "consumers", w, p, dict) or {}).items():
             kind, _, obj_name = str(name).partition("/")
             where, cp = f"{w}.consumers.{name}", (*p, "consumers", name)
             if not obj_name or not isinstance(consumer, dict):
-                raise _FieldError(f"{where}: expected Kind/name with a specHash", cp)
-            consumers[ObjectKey(kind, str(namespace), obj_name)] = _req(
+                raise lockfields.FieldError(f"{where}: expected Kind/name with a specHash", cp)
+            consumers[ObjectKey(kind, str(namespace), obj_name)] = lockfields.req(
                 consumer, "specHash", where, cp
             )
     return Lock(tags=tags, consumers=consumers)
@@ -582,6 +555,6 @@ def parse_lock(text: bytes | str) -> Lock:
         raise LockfileError(problem.message, problem.line, problem.column) from exc
     try:
         return _lock_from_data(data)
-    except _FieldError as exc:
+    except lockfields.FieldError as exc:
         line, column = _locate(text, exc.path)
         raise LockfileError(exc.message, line, column) from None

@@ -133,6 +133,18 @@ class ManifestObject:
             full = full[:-1]
         return self.positions.get((), (1, 1))
 
+    def value(self, path: Path) -> Any:
+        """The value at ``path`` (relative to the object), or None when it is not there."""
+        body: Any = self.body
+        for part in path:
+            if isinstance(body, dict) and isinstance(part, str):
+                body = body.get(part)
+            elif isinstance(body, list) and isinstance(part, int) and part < len(body):
+                body = body[part]
+            else:
+                return None
+        return body
+
     def violation(self, path: Path, message: str, severity: str = "error") -> Violation:
         """A Violation about ``path`` (relative to the object), placed by :meth:`locate`.
         ``severity`` "warning" makes a warning; anything else an error."""

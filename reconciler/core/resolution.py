@@ -11,7 +11,10 @@ Rules (OpenShift's, see DESIGN.md):
 - tags of invalid streams keep their committed entries untouched;
 - a failure keeps the last good digest and records a condition;
 - a digest the signed-image gate refused is a failure like any other (its condition is
-  ``SignatureVerified``); one it verified carries the key, which the lock records.
+  ``SignatureVerified``); one it verified carries the key, which the lock records;
+- a tag with a version policy is not asked about here: ``reconciler.core.choosing`` picks
+  its upstream tag from a listing, and that pick is resolved like any tag; a held tag is
+  not asked about at all (it keeps its digest).
 
 Pure: registry answers come in as data, ``now`` as a string. Must not ask a registry:
 the pass sends :func:`import_requests` to ``reconciler.registry`` and hands the answers to
@@ -39,6 +42,7 @@ from reconciler.core.streams import (
     parse_isimage_name,
     stream_tags,
 )
+from reconciler.core.tagrules import TagRules, rules_of
 
 PUSH = "Push"  # our name for "filled by pushes to the local registry" (build outputs)
 
@@ -95,6 +99,8 @@ class DesiredTags:
     keep_unlisted: bool = False
     # Output tags of invalid BuildConfigs: kept as committed, like invalid streams' tags.
     frozen_tags: frozenset[TagRef] = frozenset()
+    # What the annotations say about how tags are chosen: policies, minimum ages, holds.
+    rules: Mapping[TagRef, TagRules] = field(default_factory=dict)
 
 
 def desired_tags(
@@ -112,9 +118,12 @@ def desired_tags(
     ``invalid_streams`` and outputs of ``invalid_consumers`` are frozen (kept as committed);
     ``unreadable`` (some manifest could not be read) means no committed entry is dropped."""
     sources: dict[TagRef, TagSource] = {}
+    rules: dict[TagRef, TagRules] = {}
     for stream in valid_streams:
+        found = rules_of(stream)
+        rules.update(found)
         for tag in stream_tags(stream):
-            sources[tag.ref] = _source_of(tag, config)
+            sources[tag.ref] = _source_of(tag, config, found.get(tag.ref))
     frozen = frozenset((s.namespace, s.name) for s in invalid_streams)
     for consumer in consumers:
         out = consumer.output
@@ -131,10 +140,10 @@ def desired_tags(
     frozen_outputs = frozenset(
         c.output for c in invalid_consumers if c.output is not None and c.output not in sources
     )
-    return DesiredTags(sources, frozen, unreadable, frozen_outputs)
+    return DesiredTags(sources, frozen, unreadable, frozen_outputs, rules)
 
 
-def _source_of(tag: TagSpec, config: RepoConfig) -> TagSource:
+def _source_of(tag: TagSpec, config: RepoConfig, rules: TagRules | None = None) -> TagSource:
     if tag.from_kind is None:
         kind, name = (
             PUSH,
@@ -143,6 +152,11 @@ def _source_of(tag: TagSpec, config: RepoConfig) -> TagSource:
         insecure = config.local_registry_insecure
     else:
         kind, name, insecure = tag.from_kind, tag.from_name, tag.insecure
+    policy = rules.policy if rules is not None else None
+    if policy is not None and rules is not None and rules.repository is not None:
+        # The tag written after the repository is the one last chosen (write-back keeps it
+        # current): not part of the spec, or every move would look like a spec change.
+        name = rules.repository
     return TagSource(
         kind=kind,
         name=name,
@@ -152,6 +166,8 @@ def _source_of(tag: TagSpec, config: RepoConfig) -> TagSource:
         import_mode=tag.import_mode,
         reference_policy=tag.reference_policy,
         reference=tag.reference,
+        policy=policy,
+        minimum_age=rules.minimum_age if rules is not None else None,
     )
 
 
@@ -162,38 +178,22 @@ def import_requests(
     scheduled_due: Iterable[TagRef] | None = None,
     force: Iterable[TagRef] = (),
     only: Collection[TagRef] | None = None,
+    held: Collection[TagRef] = (),
 ) -> tuple[list[ImportRequest], dict[TagRef, Failure]]:
     """The tags to resolve this pass, and failures known without asking (a name that is
     not an image reference). ``scheduled_due`` limits which scheduled and build-output
     tags are re-checked (all of them when None, as in a one-shot pass). ``force``
     names tags to ask about whatever the rules say (``import-image`` of an existing
     tag, as ``oc import-image`` re-imports it). ``only`` confines the requests to those
-    tags (a verb pins what it edited and asks about nothing else)."""
-    due = None if scheduled_due is None else set(scheduled_due)
-    forced = set(force)
+    tags (a verb pins what it edited and asks about nothing else). ``held`` tags are
+    not asked about; tags with a version policy are left to ``reconciler.core.choosing``."""
     requests: list[ImportRequest] = []
     failures: dict[TagRef, Failure] = {}
-    for ref in sorted(desired.sources):
+    for ref in answer_needed(desired, lock, scheduled_due, force, only, held):
         source = desired.sources[ref]
-        if only is not None and ref not in only:
-            continue
-        if source.kind not in (DOCKER_IMAGE, PUSH) or source.reference:
+        if source.policy is not None:
             continue
         old = lock.get(ref)
-        failing = old is not None and (old.digest is None or old.condition is not None)
-        needed = (
-            ref in forced
-            or old is None
-            or old.source != source
-            # Scheduled tags, build outputs and failing tags are re-asked when due (a
-            # scheduler's choice; every pass in a one-shot run): a failing tag is not
-            # hammered on every pass a daemon makes for other reasons.
-            or (
-                (source.scheduled or source.kind == PUSH or failing) and (due is None or ref in due)
-            )
-        )
-        if not needed:
-            continue
         try:
             image = parse_image_reference(source.name)
         except InvalidReference as exc:
@@ -204,6 +204,46 @@ def import_requests(
         known = old.digest if old is not None and old.source == source else None
         requests.append(ImportRequest(ref, image, source.insecure, source.import_mode, known))
     return requests, failures
+
+
+def answer_needed(
+    desired: DesiredTags,
+    lock: Lock,
+    scheduled_due: Iterable[TagRef] | None = None,
+    force: Iterable[TagRef] = (),
+    only: Collection[TagRef] | None = None,
+    held: Collection[TagRef] = (),
+) -> list[TagRef]:
+    """The registry tags (imported, or build outputs) that need an answer this pass, by
+    the rules of the module's docstring: new, changed in spec, failing, with a candidate
+    waiting out its minimum age or a hold just released, or scheduled (those when due).
+    Held tags never do. Sorted."""
+    due = None if scheduled_due is None else set(scheduled_due)
+    forced = set(force)
+    out = []
+    for ref in sorted(desired.sources):
+        source = desired.sources[ref]
+        if (only is not None and ref not in only) or ref in held:
+            continue
+        if source.kind not in (DOCKER_IMAGE, PUSH) or source.reference:
+            continue
+        old = lock.get(ref)
+        failing = old is not None and (old.digest is None or old.condition is not None)
+        pending = old is not None and (bool(old.waiting) or old.hold is not None)
+        if (
+            ref in forced
+            or old is None
+            or old.source != source
+            # Scheduled tags, build outputs, failing tags and tags with a candidate waiting
+            # are re-asked when due (a scheduler's choice; every pass in a one-shot run): a
+            # failing tag is not hammered on every pass a daemon makes for other reasons.
+            or (
+                (source.scheduled or source.kind == PUSH or failing or pending)
+                and (due is None or ref in due)
+            )
+        ):
+            out.append(ref)
+    return out
 
 
 def overtaken(answered_against: Lock, committed: Lock, refs: Iterable[TagRef]) -> set[TagRef]:
@@ -372,11 +412,14 @@ def _follow(
 
 def recheckable(desired: DesiredTags, lock: Lock | None = None) -> list[TagRef]:
     """The tags a scheduler re-checks over time: scheduled imports, build outputs, and
-    imported tags whose last resolve failed (retried at the same pace)."""
+    imported tags whose last resolve failed or that have a candidate waiting out its
+    minimum age (retried at the same pace)."""
 
     def failing(ref: TagRef) -> bool:
         entry = lock.get(ref) if lock is not None else None
-        return entry is not None and (entry.digest is None or entry.condition is not None)
+        return entry is not None and (
+            entry.digest is None or entry.condition is not None or bool(entry.waiting)
+        )
 
     return sorted(
         ref

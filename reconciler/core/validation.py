@@ -3,7 +3,8 @@ and which objects are therefore invalid (skipped by the reconcile pass, their lo
 entries kept as they were).
 
 The schema check is passed in as a function so that this module stays pure; a workload's
-``image.openshift.io/triggers`` annotation, a string to the schema, is checked here.
+``image.openshift.io/triggers`` annotation and an ImageStream's version policies, holds and
+minimum ages (``reconciler.core.tagrules``), strings to the schema, are checked here.
 Problems are violations, never exceptions.
 """
 
@@ -13,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.core.crosscheck import cross_check
-from reconciler.core.manifests import ManifestObject
+from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.repoconfig import RepoConfig
+from reconciler.core.tagrules import rule_violations
 from reconciler.core.triggerannotation import annotation_violations
 from reconciler.core.violations import Violation, sort_violations
 from reconciler.core.workloads import is_workload
@@ -60,6 +62,11 @@ def validate_objects(
             found = [*found, *extra(obj)]
         if is_workload(obj):
             found = [*found, *annotation_violations(obj)]
+        if obj.kind == IMAGE_STREAM and not obj.in_template:
+            # The schema words what it can check of our annotations; the rest (a range, a
+            # pattern, a layout that does not compile; combinations) is placed here, once.
+            flagged = {v.path for v in found}
+            found = [*found, *(v for v in rule_violations(obj) if v.path not in flagged)]
         violations.extend(found)
         if any(v.is_error for v in found):
             bad.add(id(obj))

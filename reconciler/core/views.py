@@ -124,6 +124,23 @@ class TagView:
             "image": lock.image if lock else None,
             "items": [{**item.to_data(), "age": ago(item.created, now)} for item in self.history],
             "conditions": [lock.condition.to_data()] if lock and lock.condition else [],
+            **self._choice_data(now),
+        }
+
+    def _choice_data(self, now: dt.datetime) -> dict[str, Any]:
+        """How the image is chosen, as the lock records it: the version policy and its
+        pick, the minimum age and what waits it out, the hold."""
+        lock = self.lock
+        source = lock.source if lock else None
+        return {
+            "policy": dict(source.policy.to_flow()) if source and source.policy else None,
+            "chosen": dict(lock.chosen.to_flow()) if lock and lock.chosen else None,
+            "minimumAge": source.minimum_age if source else None,
+            "waiting": [
+                {**item.to_flow(), "age": ago(item.first_seen, now)}
+                for item in (lock.waiting if lock else ())
+            ],
+            "hold": dict(lock.hold.to_flow()) if lock and lock.hold else None,
         }
 
 

@@ -3,6 +3,10 @@ each followed tag's pinned image into the field its trigger names, as OpenShift'
 trigger controllers do on a cluster, so that applying the repo as it is (kubectl, Argo
 CD, Flux) rolls the workload out with no trigger controller.
 
+A tag with a version policy gets the same treatment on its own stream: its ``from.name``
+is rewritten to the repository and the tag the policy picked (``quay.io/team/app:1.4.7``),
+so that ``oc apply`` imports the image the lock pins.
+
 Level-triggered like the lock: the edits make each field say what the desired lock pins
 now, so a field that already says it is no edit, and a second pass edits nothing. Only
 automatic, unpaused triggers write; image lookup never does (the ``stream:tag`` name is
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,8 @@ from reconciler.core.editing import EditError, ManifestFile, set_value
 from reconciler.core.lockfile import Lock
 from reconciler.core.objects import ManifestObject
 from reconciler.core.scalartext import scalar_span
-from reconciler.core.streams import TagRef
+from reconciler.core.streams import TagRef, stream_tags
+from reconciler.core.tagrules import TagRules
 from reconciler.core.violations import Path, render_path
 
 
@@ -61,17 +66,6 @@ class ManifestEdit:
     writes: tuple[FieldWrite, ...]
 
 
-def _value_at(body: Any, path: Path) -> Any:
-    for part in path:
-        if isinstance(body, dict) and isinstance(part, str):
-            body = body.get(part)
-        elif isinstance(body, list) and isinstance(part, int) and part < len(body):
-            body = body[part]
-        else:
-            return None
-    return body
-
-
 def field_writes(
     followed: Sequence[tuple[ManifestObject, Consumer]],
     lock: Lock,
@@ -92,9 +86,41 @@ def field_writes(
             if entry is None or not entry.digest or not entry.image:
                 continue
             for path in trigger.targets:
-                if _value_at(obj.body, path) != entry.image:
+                if obj.value(path) != entry.image:
                     writes[(id(obj), path)] = FieldWrite(obj, path, entry.image)
     return list(writes.values())
+
+
+def policy_writes(
+    streams: Sequence[ManifestObject],
+    rules: Mapping[TagRef, TagRules],
+    lock: Lock,
+    only: Collection[TagRef] | None = None,
+) -> list[FieldWrite]:
+    """For each policy tag whose ``from.name`` does not name the tag the lock's pick
+    records, the write that makes it ``<repository>:<picked tag>``. ``only``: just these
+    tags."""
+    writes: list[FieldWrite] = []
+    for stream in streams:
+        if stream.in_template:
+            continue
+        for tag in stream_tags(stream):
+            declared = rules.get(tag.ref)
+            entry = lock.get(tag.ref)
+            if (
+                declared is None
+                or declared.policy is None
+                or declared.repository is None
+                or entry is None
+                or entry.chosen is None
+                or not entry.digest
+                or (only is not None and tag.ref not in only)
+            ):
+                continue
+            wanted = f"{declared.repository}:{entry.chosen.tag}"
+            if tag.from_name != wanted:
+                writes.append(FieldWrite(stream, (*tag.from_path, "name"), wanted))
+    return writes
 
 
 def _node(root: Any, path: Path) -> Any:
@@ -127,7 +153,7 @@ def _splice(lines: list[str], write: FieldWrite) -> bool:
     same quoting; False when the field is not a one-line scalar (or is missing)."""
     obj = write.obj
     key = obj.positions.get((*obj.base, *write.path))
-    current = _value_at(obj.body, write.path)
+    current = obj.value(write.path)
     if key is None or not isinstance(current, str):
         return False
     span = scalar_span(lines, key[0], key[1], current)

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from reconciler.config.settings import Settings
-from reconciler.core import policy
+from reconciler.core import choosing, policy
 from reconciler.core.consumers import Consumer
 from reconciler.core.following import is_consumer_kind, paused_notes, read_consumers
 from reconciler.core.lockdiff import lock_changes
@@ -28,6 +28,7 @@ from reconciler.core.resolution import (
     Failure,
     ImportRequest,
     Outcome,
+    answer_needed,
     build_lock,
     desired_tags,
     import_requests,
@@ -38,7 +39,7 @@ from reconciler.core.streams import IMAGE_STREAM_IMAGE, IMAGE_STREAM_TAG, TagRef
 from reconciler.core.times import rfc3339
 from reconciler.core.triggers import IMAGE_CHANGE, derive_triggers, render_record
 from reconciler.core.validation import ValidationReport, validate_objects
-from reconciler.core.writeback import field_writes, manifest_edits
+from reconciler.core.writeback import field_writes, manifest_edits, policy_writes
 from reconciler.files import loader, schemas, triggerstore
 from reconciler.files.contentcache import ContentCache, blob_id
 from reconciler.files.lockstore import read_lock
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from reconciler.registry.client import RegistryClient
     from reconciler.registry.signatures import SignatureCache
 
+T = TypeVar("T")
 ResolveCache = dict[ImportRequest, Outcome]
 DueSelector = Callable[[list[TagRef]], Iterable[TagRef]]
 
@@ -135,9 +137,24 @@ def compute_plan(
         tree.desired,
     )
     due = None if select_due is None else select_due(recheckable(desired, old_lock))
+    held, expired = choosing.holds(desired, now)
     requests, failures = import_requests(
-        desired, old_lock, scheduled_due=due, force=force, only=scope
+        desired, old_lock, scheduled_due=due, force=force, only=scope, held=held
     )
+    # Version policies: list each policy tag's repository and pick; the picks are
+    # resolved with the other requests (offline, nothing is listed and nothing moves).
+    policy_tags = [
+        ref
+        for ref in answer_needed(desired, old_lock, due, force, scope, held)
+        if desired.sources[ref].policy is not None
+    ]
+    step = None
+    if policy_tags and client is not None:
+        from reconciler.passes.choosing import pick_images
+
+        step = pick_images(policy_tags, desired, old_lock, client, settings, config, now)
+        requests += step.requests
+        failures.update(step.failures)
     cache = cache if cache is not None else {}
     if answered_against is not None:
         stale = overtaken(answered_against, old_lock, {r.ref for r in cache})
@@ -183,7 +200,10 @@ def compute_plan(
             # or the cluster's registry is not reachable from here) is waiting, not failing.
             del outcomes[ref]
             awaiting[ref] = _awaiting_note(ref, outcome, consumers)
-    # The signed-image gate, between the registries' answers and the pins.
+    # The minimum age of plain tags (policy tags' candidates aged when picked), then the
+    # signed-image gate, between the registries' answers and the pins: a digest too young
+    # to pin is not verified yet.
+    outcomes, aged = choosing.age_gate(outcomes, desired, old_lock, now)
     from reconciler.passes import signatures as signing
 
     gate = signing.prepare(config, settings, streams, desired)
@@ -193,6 +213,9 @@ def compute_plan(
 
     frozen_consumers = [o.key for o in invalid if is_consumer_kind(o)]
     built = build_lock(old_lock, desired, outcomes, consumers, frozen_consumers, config, stamp)
+    built = choosing.finish_lock(
+        built, old_lock, desired, outcomes, step.picks if step else {}, aged, held, stamp
+    )
     new_lock = scoped_lock(old_lock, built, scope)
     if old_bytes is not None and old_lock == new_lock:
         # Same model, so keep the committed bytes: a hand-reformatted lock is not a change.
@@ -211,7 +234,12 @@ def compute_plan(
     for record in new_records:
         contents.remember_record(blob_id(render_record(record)), record)
     writes = (
-        field_writes(followed, new_lock, None if scope is None else followers(new_lock, scope))
+        [
+            *field_writes(
+                followed, new_lock, None if scope is None else followers(new_lock, scope)
+            ),
+            *policy_writes(streams, desired.rules, new_lock, scope),
+        ]
         if config.write_back
         else []
     )
@@ -239,9 +267,17 @@ def compute_plan(
             *(awaiting[r] for r in sorted(awaiting) if scope is None or r in scope),
             *edit_problems,
             *gate.notes,
+            *(step.notes if step else ()),
+            *choosing.hold_notes(new_lock, in_scope(held, scope), in_scope(expired, scope)),
+            *choosing.waiting_notes(new_lock, desired, now, scope),
             *(client.listing_notes() if client is not None else ()),
         ],
     )
+
+
+def in_scope(found: Mapping[TagRef, T], scope: Collection[TagRef] | None) -> dict[TagRef, T]:
+    """``found`` limited to ``scope`` (all of it when None)."""
+    return {ref: value for ref, value in found.items() if scope is None or ref in scope}
 
 
 @dataclass(frozen=True)

@@ -70,4 +70,12 @@ VERBS: dict[str, tuple[str, str]] = {
         "tag",
         "point image stream tags at an image, another tag, or an image of a stream",
     ),
+    "hold": (
+        "hold",
+        "keep an image stream tag at the digest it pins now, saying why",
+    ),
+    "release": (
+        "release",
+        "end the hold on an image stream tag",
+    ),
 }

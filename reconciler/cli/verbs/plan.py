@@ -35,6 +35,7 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument("--repo", default=".", metavar="PATH", help="a checkout (default: .)")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.add_argument("--now", help=argparse.SUPPRESS)  # the clock, for tests
     flags.add_registry_flags(p)
 
 
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     stored = cache_file(settings.cache_dir, str(root.resolve()))
     contents = ContentCache.load(stored)
     with flags.client_from_settings(settings) as client, progress.activity("asking the registries"):
-        plan = compute_plan(root, settings, client, utc_now(), contents=contents)
+        now = flags.now_of(args) if args.now else utc_now()
+        plan = compute_plan(root, settings, client, now, contents=contents)
     contents.save(stored)
     if args.output == "json":
         print(json.dumps(plan_json(plan), indent=2), file=out)

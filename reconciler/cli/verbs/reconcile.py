@@ -13,7 +13,7 @@ from reconciler.cli import flags, progress
 from reconciler.cli.command import Subparsers, add_verb
 from reconciler.cli.planview import exit_code_for, plan_json, print_plan
 from reconciler.files.contentcache import ContentCache, cache_file
-from reconciler.passes.run import PassResult, run_pass
+from reconciler.passes.run import PassResult, run_pass, utc_now
 
 EXAMPLES = """\
   reconciler reconcile --repo git@example.com:ops/images.git --branch main
@@ -43,6 +43,8 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument("--workdir", metavar="DIR", help="where to keep the clone")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    # The pass's clock, for tests of holds and minimum ages (as the oc verbs take it).
+    p.add_argument("--now", help=argparse.SUPPRESS)
     flags.add_registry_flags(p)
 
 
@@ -66,8 +68,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             flags.client_from_settings(settings) as client,
             progress.activity(f"reconciling {display_url(args.repo)}"),
         ):
+            moment = flags.now_of(args) if args.now else None
             result: PassResult = run_pass(
-                workspace, settings, client, dry_run=args.dry_run, contents=contents
+                workspace,
+                settings,
+                client,
+                (lambda: moment) if moment is not None else utc_now,
+                dry_run=args.dry_run,
+                contents=contents,
             )
     finally:
         workspace.close()

@@ -16,7 +16,7 @@ from typing import TextIO
 from reconciler.cli import command, flags
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, write_and_pin
+from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, istag_argument, pin_or_undo
 from reconciler.core import editing
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM
@@ -31,7 +31,6 @@ from reconciler.core.streams import (
     parse_istag_name,
     stream_tags,
 )
-from reconciler.passes.run import write_plan
 
 EXAMPLES = """\
   # a scheduled tag from a second registry (the seed's develop tag)
@@ -85,13 +84,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _dest(text: str, namespace: str) -> TagRef:
-    ns, slash, rest = text.rpartition("/")
-    ref = parse_istag_name(rest, ns if slash else namespace)
-    if ref is None or ":" not in rest:
-        raise PermanentError(
-            f"destination {text!r}: expected [NAMESPACE/]STREAM:TAG", exit_code=EXIT_PROBLEMS
-        )
-    return ref
+    return istag_argument(text, namespace, "destination")
 
 
 def _classify(checkout: Checkout, source: str, namespace: str, forced: str | None) -> str:
@@ -150,16 +143,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print("the manifests already say this: nothing to change", file=out)
         return EXIT_OK
     settings = flags.settings_from_args(args)
-    written, result, problems = write_and_pin(
+    pinned = pin_or_undo(
         checkout, edits, settings, touched, now, reimport=None if args.delete else touched
     )
-    if problems:
-        edits.restore()
-        command.report_problems(
-            problems, "nothing written: the edit would make the manifests invalid"
-        )
+    if pinned is None:
         return EXIT_PROBLEMS
-    written += write_plan(checkout.root, result)
+    written, result = pinned
     for message in messages:
         print(message, file=out)
     for _ref, failure in sorted(result.failures.items()):

@@ -14,8 +14,10 @@ from typing import TextIO
 from reconciler.cli import flags
 from reconciler.cli.command import EXIT_OK, EXIT_PROBLEMS, Subparsers, add_verb
 from reconciler.core.errors import ConfigurationError
+from reconciler.core.manifests import IMAGE_STREAM
+from reconciler.core.tagrules import expired_holds
 from reconciler.core.validation import validate_objects
-from reconciler.core.violations import Violation, format_violations
+from reconciler.core.violations import Violation, format_violations, sort_violations
 from reconciler.files import loader, schemas, worktree
 
 EXAMPLES = """\
@@ -37,6 +39,7 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
     p.add_argument("-o", "--output", choices=["text", "json", "github"], default="text")
+    p.add_argument("--now", help=argparse.SUPPRESS)  # the clock (expired holds), for tests
     flags.add_registry_flags(p)
 
 
@@ -125,6 +128,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         schemas.check_schema,
         [*problems, *loaded.violations],
         [flags.settings_from_args(args).policy_check()],
+    )
+    # A hold whose hold-until has passed released itself: say so where it is written.
+    now = flags.now_of(args)
+    report.violations = sort_violations(
+        [
+            *report.violations,
+            *(v for o in report.valid if o.kind == IMAGE_STREAM for v in expired_holds(o, now)),
+        ]
     )
     report.violations = [v for v in report.violations if _named(v.file, wanted)]
     loaded.objects = [o for o in loaded.objects if _named(o.file, wanted)]

@@ -1,0 +1,306 @@
+"""Which image a tag may pin this pass, beyond "what the registry answered": a version
+policy's pick from a listing, the guard against moving back, the minimum age, and holds.
+
+Rules:
+- **A policy picks** the best tag of the listing in the policy's order
+  (:mod:`reconciler.core.versionpolicy`); that tag is then resolved like any tag.
+- **It never moves back**: the floor is the tag pinned now (the lock's ``chosen``) or the
+  tag written in ``from.name``, whichever ranks higher, when the policy admits it; a
+  candidate below the floor is never picked unless ``allow-downgrade``. A tag that
+  disappears upstream, or a registry that lists fewer tags, changes nothing.
+- **Minimum age**: a candidate (a policy's tag name, or a plain tag's new digest) is
+  pinnable only once the reconciler first saw it that long ago. First sightings are kept
+  in the lock (``waiting``), so the clock survives restarts and works in CI. A policy tag
+  pins the best candidate that is old enough; better ones wait, at most
+  :data:`MAX_WAITING` of them recorded.
+- **Holds**: a held tag is not asked about and keeps its digest; its hold is mirrored
+  into the lock. A hold whose ``hold-until`` has passed no longer holds, and says so.
+- The ``chosen`` record (tag, runner-up, candidates) changes only when the pick does (or
+  the policy), so a new tag the policy does not pick changes nothing in the lock.
+
+Pure: listings, answers and ``now`` in; picks, lock entries and notes out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from reconciler.core.lockfile import Lock, TagLock, TagSource
+from reconciler.core.lockrecords import ChosenRecord, HoldRecord, WaitingItem
+from reconciler.core.resolution import DesiredTags, Failure, Outcome, Resolution
+from reconciler.core.streams import TagRef
+from reconciler.core.tagrules import HOLD, Hold, TagRules
+from reconciler.core.times import human_duration, parse_time, rfc3339
+from reconciler.core.versionpolicy import Candidate, PolicyError, compile_policy, rank
+
+MAX_WAITING = 16
+NO_CANDIDATES = "NoCandidates"
+INVALID_POLICY = "InvalidPolicy"
+
+
+# -- holds -----------------------------------------------------------------------------
+
+
+def holds(desired: DesiredTags, now: dt.datetime) -> tuple[dict[TagRef, Hold], dict[TagRef, Hold]]:
+    """The holds in force at ``now``, and those whose ``hold-until`` has passed."""
+    active: dict[TagRef, Hold] = {}
+    expired: dict[TagRef, Hold] = {}
+    for ref, rules in desired.rules.items():
+        if rules.hold is not None and ref in desired.sources:
+            (active if rules.hold.active(now) else expired)[ref] = rules.hold
+    return active, expired
+
+
+def hold_record(hold: Hold, old: TagLock | None, now: str) -> HoldRecord:
+    """``hold`` as the lock records it: since when the reconciler has seen this hold
+    (kept from ``old`` while the reason and end are the same)."""
+    previous = old.hold if old is not None else None
+    if (
+        previous is not None
+        and previous.reason == hold.reason
+        and previous.until == hold.until_text
+    ):
+        return previous
+    return HoldRecord(hold.reason, now, hold.until_text)
+
+
+# -- a policy's pick -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What a policy tag's listing gives: the upstream tag to pin now (``tag``; None:
+    keep what is pinned), the record it would leave in the lock, the candidates waiting
+    out the minimum age, and a note for people when nothing moves for a reason they
+    should see."""
+
+    tag: str | None
+    record: ChosenRecord | None = None
+    waiting: tuple[WaitingItem, ...] = ()
+    note: str | None = None
+    failure: Failure | None = None
+
+
+def _first_seen(old: TagLock | None) -> dict[str, str]:
+    return {w.tag: w.first_seen for w in (old.waiting if old else ()) if w.tag is not None}
+
+
+def _old_enough(first_seen: str, now: dt.datetime, seconds: int) -> bool:
+    moment = parse_time(first_seen)
+    return moment is not None and (now - moment).total_seconds() >= seconds
+
+
+def choose(
+    ref: TagRef,
+    source: TagSource,
+    rules: TagRules,
+    listing: Sequence[str],
+    old: TagLock | None,
+    now: dt.datetime,
+) -> Pick:
+    """The pick for policy tag ``ref`` from ``listing`` (the repository's tags)."""
+    assert source.policy is not None
+    try:
+        policy = compile_policy(source.policy)
+    except PolicyError as exc:  # validation refuses it first; be safe all the same
+        return Pick(None, failure=Failure(INVALID_POLICY, f"{source.policy.describe()}: {exc}"))
+    ranked = rank(policy, listing)
+    described = policy.describe()
+    pinned = old.chosen.tag if old is not None and old.chosen is not None and old.digest else None
+    floor: Candidate | None = None
+    for name in (pinned, rules.current):
+        key = policy.key(name) if name is not None else None
+        if name is not None and key is not None and (floor is None or Candidate(key, name) > floor):
+            floor = Candidate(key, name)
+    eligible = [c for c in ranked if source.policy.allow_downgrade or floor is None or c >= floor]
+    stamp = rfc3339(now)
+    seen = _first_seen(old)
+    waiting: list[WaitingItem] = []
+    chosen: Candidate | None = None
+    for candidate in eligible:
+        first = seen.get(candidate.tag, stamp)
+        if (
+            rules.minimum_age_seconds <= 0
+            or candidate.tag == pinned
+            or _old_enough(first, now, rules.minimum_age_seconds)
+        ):
+            chosen = candidate
+            break
+        if len(waiting) < MAX_WAITING:
+            waiting.append(WaitingItem(first, tag=candidate.tag))
+    if chosen is None:
+        if not ranked:
+            message = f"no tag of {source.name} matches {described} ({len(set(listing))} listed)"
+            if old is not None and old.digest:
+                return Pick(
+                    None,
+                    waiting=tuple(waiting),
+                    note=f"{ref}: {message}; kept {pinned or old.digest[:19]}",
+                )
+            return Pick(None, failure=Failure(NO_CANDIDATES, message))
+        if not eligible and floor is not None:
+            note = (
+                f"{ref}: kept {floor.tag}: {source.name} lists nothing {described} admits at or "
+                f"above it (best listed: {ranked[0].tag}); a policy never moves back without "
+                "allow-downgrade"
+            )
+            return Pick(None, note=note)
+        return Pick(None, waiting=tuple(waiting))
+    index = ranked.index(chosen)
+    runner_up = ranked[index + 1].tag if index + 1 < len(ranked) else None
+    record = ChosenRecord(chosen.tag, len(ranked), runner_up)
+    moving_down = ""
+    if floor is not None and chosen < floor:
+        moving_down = f"{ref}: moving down from {floor.tag} to {chosen.tag} (allow-downgrade)"
+    return Pick(chosen.tag, record, tuple(waiting), moving_down or None)
+
+
+def age_gate(
+    outcomes: Mapping[TagRef, Outcome],
+    desired: DesiredTags,
+    lock: Lock,
+    now: dt.datetime,
+) -> tuple[dict[TagRef, Outcome], dict[TagRef, tuple[WaitingItem, ...]]]:
+    """The minimum age of plain tags: an answer with a digest the tag does not pin yet is
+    held back until the reconciler first saw that digest ``minimum-age`` ago. Returns the
+    outcomes that may be applied, and each gated tag's waiting list (empty: nothing
+    waits; a tag not in it keeps its list as it was)."""
+    out = dict(outcomes)
+    waiting: dict[TagRef, tuple[WaitingItem, ...]] = {}
+    for ref, outcome in outcomes.items():
+        rules = desired.rules.get(ref)
+        source = desired.sources.get(ref)
+        if (
+            rules is None
+            or rules.minimum_age_seconds <= 0
+            or source is None
+            or source.policy is not None  # a policy ages candidates by name
+            or not isinstance(outcome, Resolution)
+        ):
+            continue
+        old = lock.get(ref)
+        if old is not None and old.digest == outcome.digest:
+            waiting[ref] = ()
+            continue
+        earlier = next(
+            (w.first_seen for w in (old.waiting if old else ()) if w.digest == outcome.digest),
+            rfc3339(now),
+        )
+        if _old_enough(earlier, now, rules.minimum_age_seconds):
+            waiting[ref] = ()
+        else:
+            del out[ref]
+            waiting[ref] = (WaitingItem(earlier, digest=outcome.digest),)
+    return out, waiting
+
+
+# -- the lock --------------------------------------------------------------------------
+
+
+def finish_lock(
+    built: Lock,
+    old: Lock,
+    desired: DesiredTags,
+    outcomes: Mapping[TagRef, Outcome],
+    picks: Mapping[TagRef, Pick],
+    waiting: Mapping[TagRef, tuple[WaitingItem, ...]],
+    active: Mapping[TagRef, Hold],
+    now: str,
+) -> Lock:
+    """``built`` (the lock :func:`reconciler.core.resolution.build_lock` made) with the
+    records of this module: each pick that was pinned records what it was chosen over,
+    waiting lists as worked out this pass, holds mirrored. Tags this pass did not ask
+    about keep their records."""
+    tags = dict(built.tags)
+    for ref, entry in built.tags.items():
+        source = desired.sources.get(ref)
+        if source is None:
+            continue  # kept as committed (an invalid stream's tag)
+        previous = old.get(ref)
+        new = entry
+        if ref in active and previous is not None and previous.digest != entry.digest:
+            # Held: whatever kind of tag (an alias would follow its target), it keeps what
+            # it pins.
+            new = replace(previous, source=entry.source)
+        pick = picks.get(ref)
+        if source.policy is None:
+            new = replace(new, chosen=None) if new.chosen is not None else new
+        elif (
+            pick is not None and pick.tag is not None and isinstance(outcomes.get(ref), Resolution)
+        ):
+            same_policy = previous is not None and previous.source.policy == source.policy
+            if new.chosen is None or new.chosen.tag != pick.tag or not same_policy:
+                new = replace(new, chosen=pick.record)
+        if source.minimum_age is None:
+            items: tuple[WaitingItem, ...] = ()
+        elif pick is not None:
+            items = pick.waiting
+        else:
+            items = waiting.get(ref, new.waiting)
+        if items != new.waiting:
+            new = replace(new, waiting=items)
+        hold = active.get(ref)
+        record = hold_record(hold, previous, now) if hold is not None else None
+        if record != new.hold:
+            new = replace(new, hold=record)
+        if new is not entry:
+            tags[ref] = new
+    return Lock(tags=tags, consumers=built.consumers)
+
+
+# -- what people are told --------------------------------------------------------------
+
+
+def waiting_notes(
+    lock: Lock,
+    desired: DesiredTags,
+    now: dt.datetime,
+    scope: Collection[TagRef] | None = None,
+) -> list[str]:
+    """``waiting: team/app:stable 1.4.8 first seen 3 hours ago, pinnable in 21 hours
+    (minimum-age 24h)``, one per waiting candidate of a tag, best first."""
+    notes = []
+    for ref in sorted(lock.tags):
+        entry = lock.tags[ref]
+        rules = desired.rules.get(ref)
+        if not entry.waiting or rules is None or rules.minimum_age_seconds <= 0:
+            continue
+        if scope is not None and ref not in scope:
+            continue
+        for item in entry.waiting:
+            seen = parse_time(item.first_seen) or now
+            age = now - seen
+            left = dt.timedelta(seconds=rules.minimum_age_seconds) - age
+            when = "now" if age.total_seconds() < 1 else f"{human_duration(age).lower()} ago"
+            notes.append(
+                f"waiting: {ref} {item.name} first seen {when}, pinnable in "
+                f"{human_duration(left).lower()} (minimum-age {rules.minimum_age})"
+            )
+    return notes
+
+
+def hold_notes(
+    lock: Lock, active: Mapping[TagRef, Hold], expired: Mapping[TagRef, Hold]
+) -> list[str]:
+    """``held: team/app:stable at 1.4.7 (sha256:...): <reason> (until ...)`` for each hold
+    in force, and for each that has expired a line saying it released itself."""
+    notes = []
+    for ref in sorted(active):
+        entry = lock.get(ref)
+        at = ""
+        if entry is not None and entry.digest:
+            where = (
+                f"{entry.chosen.tag} ({entry.digest[:19]})" if entry.chosen else entry.digest[:19]
+            )
+            at = f" at {where}"
+        until = f" (until {active[ref].until_text})" if active[ref].until is not None else ""
+        notes.append(f"held: {ref}{at}: {active[ref].reason}{until}")
+    for ref in sorted(expired):
+        notes.append(
+            f"hold expired: {ref}: the hold ({expired[ref].reason}) ended at "
+            f"{expired[ref].until_text} and no longer applies; remove the {HOLD} annotations "
+            f"(reconciler release {ref.stream}:{ref.tag} -n {ref.namespace})"
+        )
+    return notes

@@ -1,0 +1,227 @@
+"""Which image a tag may pin (reconciler.core.choosing), with an injected clock: a
+policy's pick and its floor (never below the pinned tag, nor the tag written in
+from.name, unless allow-downgrade), the minimum age by first sighting, holds and their
+end, and the lock records that follow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from reconciler.core.choosing import (
+    INVALID_POLICY,
+    MAX_WAITING,
+    NO_CANDIDATES,
+    age_gate,
+    choose,
+    finish_lock,
+    hold_notes,
+    holds,
+    waiting_notes,
+)
+from reconciler.core.lockfile import Lock, TagLock, TagSource
+from reconciler.core.lockrecords import ChosenRecord, HoldRecord, PolicySpec, WaitingItem
+from reconciler.core.resolution import DesiredTags, Failure, Resolution
+from reconciler.core.streams import TagRef
+from reconciler.core.tagrules import Hold, TagRules
+from reconciler.core.times import rfc3339
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+REF = TagRef("shop", "app", "stable")
+REPO = "quay.io/shop/app"
+TAGS = ["1.2.0", "1.4.6", "1.4.7", "1.5.0-rc.1", "2.0.0", "latest"]
+
+
+def d(c: str) -> str:
+    return "sha256:" + c * 64
+
+
+def ago(**delta: float) -> str:
+    return rfc3339(NOW - dt.timedelta(**delta))
+
+
+def source(
+    semver: str = "~1.4", *, allow_downgrade: bool = False, minimum_age: str | None = None
+) -> TagSource:
+    return TagSource(
+        "DockerImage",
+        REPO,
+        scheduled=True,
+        policy=PolicySpec(semver=semver, allow_downgrade=allow_downgrade),
+        minimum_age=minimum_age,
+    )
+
+
+def pinned(tag: str, digest: str = d("a"), **kw: object) -> TagLock:
+    return TagLock(
+        source(),
+        resolved_from=f"{REPO}:{tag}",
+        digest=digest,
+        image=f"{REPO}@{digest}",
+        chosen=ChosenRecord(tag, 2),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_the_best_candidate_and_its_runner_up() -> None:
+    pick = choose(REF, source(), TagRules(), TAGS, None, NOW)
+    assert (pick.tag, pick.record) == ("1.4.7", ChosenRecord("1.4.7", 2, "1.4.6"))
+    assert pick.note is None and pick.failure is None
+
+
+def test_a_shorter_listing_never_moves_back() -> None:
+    # 1.4.8 was pinned; the registry no longer lists it (or lists fewer tags this time).
+    pick = choose(REF, source(), TagRules(), TAGS, pinned("1.4.8"), NOW)
+    assert pick.tag is None
+    assert pick.note is not None and "kept 1.4.8" in pick.note and "best listed: 1.4.7" in pick.note
+    # The tag written in from.name is a floor too (a lock taken from the other side of a
+    # merge, or lost).
+    pick = choose(REF, source(), TagRules(current="1.4.8"), TAGS, None, NOW)
+    assert pick.tag is None and pick.note is not None
+    # ... unless the policy no longer admits it: the user changed the policy.
+    pick = choose(REF, source("^2"), TagRules(), TAGS, pinned("1.4.7"), NOW)
+    assert pick.tag == "2.0.0"
+
+
+def test_allow_downgrade_moves_back_and_says_so() -> None:
+    pick = choose(REF, source(allow_downgrade=True), TagRules(), TAGS, pinned("1.4.8"), NOW)
+    assert pick.tag == "1.4.7"
+    assert pick.note == f"{REF}: moving down from 1.4.8 to 1.4.7 (allow-downgrade)"
+
+
+def test_the_pinned_tag_is_picked_again_so_a_repush_is_followed() -> None:
+    pick = choose(REF, source(), TagRules(), TAGS, pinned("1.4.7"), NOW)
+    assert pick.tag == "1.4.7"
+
+
+def test_no_candidate_is_a_failure_only_when_nothing_is_pinned() -> None:
+    pick = choose(REF, source("~9"), TagRules(), TAGS, None, NOW)
+    assert pick.failure == Failure(NO_CANDIDATES, f"no tag of {REPO} matches semver ~9 (6 listed)")
+    pick = choose(REF, source("~9"), TagRules(), TAGS, pinned("9.0.0"), NOW)
+    assert pick.failure is None and pick.tag is None and pick.note is not None
+
+
+def test_an_invalid_policy_is_a_failure() -> None:
+    pick = choose(REF, source(">=<"), TagRules(), TAGS, None, NOW)
+    assert pick.failure is not None and pick.failure.reason == INVALID_POLICY
+
+
+def test_minimum_age_for_candidates() -> None:
+    rules = TagRules(minimum_age="24h", minimum_age_seconds=86400)
+    old = pinned("1.4.6", waiting=(WaitingItem(ago(hours=3), tag="1.4.7"),))
+    pick = choose(REF, source(minimum_age="24h"), rules, TAGS, old, NOW)
+    # 1.4.7 waits (first seen 3h ago, kept); 1.4.6 is the pinned one: picked again.
+    assert pick.tag == "1.4.6"
+    assert pick.waiting == (WaitingItem(ago(hours=3), tag="1.4.7"),)
+    old = pinned("1.4.6", waiting=(WaitingItem(ago(hours=24), tag="1.4.7"),))
+    pick = choose(REF, source(minimum_age="24h"), rules, [*TAGS, "1.4.8"], old, NOW)
+    # 1.4.7 has waited long enough; 1.4.8 is new and waits, recorded as first seen now.
+    assert pick.tag == "1.4.7"
+    assert pick.waiting == (WaitingItem(rfc3339(NOW), tag="1.4.8"),)
+    assert pick.record == ChosenRecord("1.4.7", 3, "1.4.6")
+
+
+def test_at_most_so_many_candidates_wait() -> None:
+    many = [f"1.4.{n}" for n in range(40)]
+    rules = TagRules(minimum_age="1h", minimum_age_seconds=3600)
+    pick = choose(REF, source(minimum_age="1h"), rules, many, None, NOW)
+    assert pick.tag is None
+    assert [w.tag for w in pick.waiting] == [f"1.4.{n}" for n in range(39, 39 - MAX_WAITING, -1)]
+
+
+def desired(rules: TagRules, src: TagSource) -> DesiredTags:
+    return DesiredTags({REF: src}, frozenset(), rules={REF: rules})
+
+
+def test_age_gate_for_a_plain_tags_digests() -> None:
+    plain = TagSource("DockerImage", f"{REPO}:latest", minimum_age="1h")
+    want = desired(TagRules(minimum_age="1h", minimum_age_seconds=3600), plain)
+    old = Lock({REF: TagLock(plain, digest=d("a"), image=f"{REPO}@{d('a')}")})
+    answer = Resolution(d("b"), f"{REPO}:latest")
+    out, waiting = age_gate({REF: answer}, want, old, NOW)
+    assert out == {} and waiting == {REF: (WaitingItem(rfc3339(NOW), digest=d("b")),)}
+    seen = Lock(
+        {REF: TagLock(plain, digest=d("a"), waiting=(WaitingItem(ago(minutes=61), digest=d("b")),))}
+    )
+    out, waiting = age_gate({REF: answer}, want, seen, NOW)
+    assert out == {REF: answer} and waiting == {REF: ()}
+    # The registry answers the pinned digest again: nothing waits any more.
+    out, waiting = age_gate({REF: Resolution(d("a"), f"{REPO}:latest")}, want, seen, NOW)
+    assert REF in out and waiting == {REF: ()}
+
+
+def test_holds_end_at_their_time() -> None:
+    until = NOW + dt.timedelta(hours=1)
+    want = DesiredTags(
+        {REF: source()}, frozenset(), rules={REF: TagRules(hold=Hold("frozen", until))}
+    )
+    assert holds(want, NOW) == ({REF: Hold("frozen", until)}, {})
+    assert holds(want, until) == ({}, {REF: Hold("frozen", until)})
+    (note,) = hold_notes(Lock({REF: pinned("1.4.7")}), {REF: Hold("frozen", until)}, {})
+    assert note == f"held: {REF} at 1.4.7 ({d('a')[:19]}): frozen (until 2026-03-01T13:00:00Z)"
+    (note,) = hold_notes(Lock(), {}, {REF: Hold("frozen", until)})
+    assert note.startswith(f"hold expired: {REF}: the hold (frozen) ended at 2026-03-01T13:00:00Z")
+
+
+def test_finish_lock_records_the_pick_only_when_it_moves() -> None:
+    rules = TagRules()
+    want = desired(rules, source())
+    old = Lock({REF: pinned("1.4.7")})
+    pick = choose(REF, source(), rules, [*TAGS, "1.9.9-rc.1"], old.tags[REF], NOW)
+    same = finish_lock(
+        old,
+        old,
+        want,
+        {REF: Resolution(d("a"), f"{REPO}:1.4.7")},
+        {REF: pick},
+        {},
+        {},
+        rfc3339(NOW),
+    )
+    assert same.tags[REF].chosen == ChosenRecord("1.4.7", 2)  # as it was: nothing moved
+    # build_lock moved the digest and carried the old record over.
+    moved = Lock({REF: replace(old.tags[REF], digest=d("b"), resolved_from=f"{REPO}:1.4.8")})
+    pick = choose(REF, source(), rules, [*TAGS, "1.4.8"], old.tags[REF], NOW)
+    done = finish_lock(
+        moved,
+        old,
+        want,
+        {REF: Resolution(d("b"), f"{REPO}:1.4.8")},
+        {REF: pick},
+        {},
+        {},
+        rfc3339(NOW),
+    )
+    assert done.tags[REF].chosen == ChosenRecord("1.4.8", 3, "1.4.7")
+
+
+def test_finish_lock_mirrors_holds_and_keeps_since() -> None:
+    hold = Hold("frozen")
+    want = DesiredTags({REF: source()}, frozenset(), rules={REF: TagRules(hold=hold)})
+    lock = Lock({REF: pinned("1.4.7")})
+    held = finish_lock(lock, lock, want, {}, {}, {}, {REF: hold}, ago(hours=2))
+    assert held.tags[REF].hold == HoldRecord("frozen", ago(hours=2))
+    again = finish_lock(held, held, want, {}, {}, {}, {REF: hold}, rfc3339(NOW))
+    assert again.tags[REF].hold == HoldRecord("frozen", ago(hours=2))
+    released = finish_lock(held, held, want, {}, {}, {}, {}, rfc3339(NOW))
+    assert released.tags[REF].hold is None
+
+
+def test_waiting_notes_say_when() -> None:
+    rules = TagRules(minimum_age="24h", minimum_age_seconds=86400)
+    lock = Lock({REF: pinned("1.4.7", waiting=(WaitingItem(ago(hours=3), tag="1.4.8"),))})
+    assert waiting_notes(lock, desired(rules, source(minimum_age="24h")), NOW) == [
+        f"waiting: {REF} 1.4.8 first seen 3 hours ago, pinnable in 21 hours (minimum-age 24h)"
+    ]
+
+
+def test_a_held_alias_does_not_follow_its_target() -> None:
+    alias = TagSource("ImageStreamTag", "app:stable")
+    ref = TagRef("shop", "app", "prod")
+    hold = Hold("release freeze")
+    want = DesiredTags({ref: alias}, frozenset(), rules={ref: TagRules(hold=hold)})
+    old = Lock({ref: TagLock(alias, digest=d("a"), image=f"{REPO}@{d('a')}")})
+    followed = Lock({ref: TagLock(alias, digest=d("b"), image=f"{REPO}@{d('b')}")})
+    done = finish_lock(followed, old, want, {}, {}, {}, {ref: hold}, rfc3339(NOW))
+    assert done.tags[ref].digest == d("a")
+    assert done.tags[ref].hold == HoldRecord("release freeze", rfc3339(NOW))
