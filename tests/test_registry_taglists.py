@@ -639,7 +639,7 @@ def test_of_several_quotas_the_tightest_counts() -> None:
 def test_budget_and_max_age_from_flags_environment_and_defaults() -> None:
     from reconciler.config.settings import SettingsError, load_settings
 
-    assert (load_settings({}).tag_list_budget, load_settings({}).tag_list_max_age) == (100, 900.0)
+    assert (load_settings({}).tag_list_budget, load_settings({}).tag_list_max_age) == (100, 0.0)
     env = {"RECONCILER_TAG_LIST_BUDGET": "12", "RECONCILER_TAG_LIST_MAX_AGE": "0"}
     settings = load_settings(env)
     assert (settings.tag_list_budget, settings.tag_list_max_age) == (12, 0.0)

@@ -127,7 +127,7 @@ def test_the_cli_cache_file_spares_the_next_run_its_requests(
     local_registry: LocalRegistry, unique_repo: str, tmp_path: Path
 ) -> None:
     ref = pushed(local_registry, unique_repo, ["1", "2", "3"])
-    settings = Settings(cache_dir=tmp_path)
+    settings = Settings(cache_dir=tmp_path, tag_list_max_age=900)  # the CLI's default: 0
     for run in range(3):
         with registry_client(settings, tag_list_file=tag_list_file(settings)) as client:
             counted = Counted(client)
@@ -139,9 +139,10 @@ def test_the_cli_cache_file_spares_the_next_run_its_requests(
 def test_import_image_all_twice_lists_the_tags_once(
     unique_repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two runs of the CLI: the second one's tag list comes from the cache file, as the
-    registry's own access log shows (one GET of /tags/list in all)."""
+    """Two runs of the CLI with a max age set: the second one's tag list comes from the
+    cache file, as the registry's own access log shows (one GET of /tags/list in all)."""
     monkeypatch.setenv("RECONCILER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RECONCILER_TAG_LIST_MAX_AGE", "900")
     with LocalRegistry(access_log=True) as registry:
         push_tags(registry.url, unique_repo, ["1.0", "1.1", "latest"], unique_repo)
         repo = tmp_path / "repo"
@@ -155,3 +156,16 @@ def test_import_image_all_twice_lists_the_tags_once(
             assert cli.main(argv, io.StringIO()) == 0
         listed = registry.log_path.read_text().count(f"/v2/{unique_repo}/tags/list")
     assert listed == 1
+
+
+def test_by_default_each_cli_run_sees_a_tag_pushed_since_the_last(
+    local_registry: LocalRegistry, unique_repo: str, tmp_path: Path
+) -> None:
+    # The CLI asks for every digest on every run; its tag lists are as fresh.
+    ref = pushed(local_registry, unique_repo, ["1", "2"])
+    settings = Settings(cache_dir=tmp_path)
+    with registry_client(settings, tag_list_file=tag_list_file(settings)) as client:
+        assert sorted(client.list_tags(ref, insecure=True)) == ["1", "2"]
+    push_tags(local_registry.url, unique_repo, ["3"], unique_repo)
+    with registry_client(settings, tag_list_file=tag_list_file(settings)) as client:
+        assert sorted(client.list_tags(ref, insecure=True)) == ["1", "2", "3"]

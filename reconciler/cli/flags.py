@@ -86,7 +86,7 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how long a cached tag list page is used before it is asked again (then "
         "conditionally, if the registry sent an ETag or Last-Modified); 0: every run asks "
-        "(default: $RECONCILER_TAG_LIST_MAX_AGE, 900)",
+        "(default: $RECONCILER_TAG_LIST_MAX_AGE, 0)",
     )
     group.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to trust for TLS")
     group.add_argument(

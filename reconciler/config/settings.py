@@ -60,7 +60,9 @@ class Settings:
     # Tag lists (version policies): page requests per registry per pass, and how long a
     # page the registry sent no validators for is used before it is asked again.
     tag_list_budget: int = 100
-    tag_list_max_age: float = 900.0
+    # The CLI asks for tag lists on every run, as it asks for every tag's digest; the
+    # daemon keeps them for its scheduled-import interval (daemon/startup.py).
+    tag_list_max_age: float = 0.0
     # Public keys for the signed-image gate, by name, from files outside the repo; a name
     # the repo's .reconciler.yaml also defines means this machine's key.
     signature_keys: tuple[KeyText, ...] = ()
@@ -304,7 +306,7 @@ def load_settings(
         tag_list_max_age=_positive(
             tag_list_max_age,
             env.get("RECONCILER_TAG_LIST_MAX_AGE"),
-            900.0,
+            0.0,
             "tag-list-max-age",
             float,
             zero=True,
