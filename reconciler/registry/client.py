@@ -16,7 +16,8 @@ blob), the bounded thread pool of ``resolve_many``, the pass boundary of tag lis
 - ``reconciler.registry.auth``: challenges, tokens and Basic as an ``httpx.Auth`` flow;
 - ``reconciler.registry.manifests``: what bodies mean (media types, platforms, digests);
 - ``reconciler.registry.models``: the request and answer values;
-- ``reconciler.registry.taglists``: tag lists once per pass, cached, within a budget;
+- ``reconciler.registry.taglists``: tag lists once per pass, within a budget;
+- ``reconciler.registry.tagcache``: the tag-list pages kept between passes;
 - ``reconciler.core.platforms``: :class:`~reconciler.core.platforms.Platform`.
 
 Must not: decide *which* tags to resolve or what to do with a failure (the reconcile pass
@@ -53,14 +54,8 @@ from reconciler.registry.media_types import (
     is_manifest,
 )
 from reconciler.registry.models import IMPORT_MODES, ImageConfig, Resolved, ResolveRequest
-from reconciler.registry.taglists import (
-    TagListCache,
-    TagLister,
-    TagListing,
-    TagPage,
-    header_safe,
-    renewed,
-)
+from reconciler.registry.tagcache import TagListCache, TagPage, header_safe, renewed
+from reconciler.registry.taglists import TagLister, TagListing
 from reconciler.registry.targets import Target, target_for
 from reconciler.registry.transport import Reply, Transport, ssl_verify
 
