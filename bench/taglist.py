@@ -52,7 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 from reconciler.core.references import ImageReference, parse_image_reference
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.models import ResolveRequest
-from reconciler.registry.taglists import FILE_NAME, TagListCache
+from reconciler.registry.tagcache import FILE_NAME, TagListCache
 from testsupport.images import push_tags
 from testsupport.registry import LocalRegistry
 

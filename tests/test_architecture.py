@@ -21,6 +21,7 @@ REGISTRY_PLAIN = (
     "media_types",
     "models",
     "publickeys",
+    "tagcache",
     "taglists",
     "targets",
 )

@@ -27,7 +27,7 @@ from reconciler.core.references import parse_image_reference
 from reconciler.registry.client import RegistryClient
 from reconciler.registry.errors import ResolveError
 from reconciler.registry.limits import RegistryLimits
-from reconciler.registry.taglists import FILE_NAME, TagListCache
+from reconciler.registry.tagcache import FILE_NAME, TagListCache
 
 REGISTRY = "reg.example"
 REF = parse_image_reference(f"{REGISTRY}/app")

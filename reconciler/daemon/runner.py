@@ -19,9 +19,11 @@ SIGTERM (or ``stop()``) sets one event: the current pass finishes, then the loop
 Replicas: only the lease's holder (``daemon.leadership``) runs passes and delivers; a
 follower's turn does nothing, and its notifications only make it look at the lease.
 
-Owns the loop, the events it wakes on (``notify_git``, ``notify_registry``: cheap and
-thread-safe, called from the HTTP server's threads) and the status it reports. Must not
-parse requests, bind sockets or install signal handlers (``server`` and ``startup`` do).
+Owns the loop, the entry points of the events it wakes on (``notify_git``,
+``notify_registry``: cheap and thread-safe, called from the HTTP server's threads; what
+they queue is kept in ``events``) and the status it reports. Must not parse requests,
+bind sockets or install signal handlers (``server`` and ``startup`` do), or hold the
+queued events itself (``events`` does).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from reconciler.daemon import causes, notifications, reports
 from reconciler.daemon.causes import Cause
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.delivery import Deliverer, enqueue_open_records, skip_reason
+from reconciler.daemon.events import Events
 from reconciler.daemon.faults import Faults
 from reconciler.daemon.leadership import Leadership, View
 from reconciler.daemon.logs import current_pass, log, new_pass_id, pass_context
@@ -115,16 +118,9 @@ class Daemon:
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._delivery_wake = threading.Event()
-        self._lock = threading.Lock()
-        self._webhooks: list[str] = []  # the git webhooks since the last pass started
-        self._new_event = False  # an event arrived since the last pass started
-        self._forced: set[TagRef] = set()
-        self._notified: dict[TagRef, set[str]] = {}  # forced tag -> what notified it
-        self._hosts: dict[TagRef, set[str]] = {}  # where each recheckable tag is asked
-        self._early_pushes: list[PushedRepository] = []
+        self.events = Events()
         self._recent_checks: list[float] = []
         self._recheckable: list[TagRef] = []
-        self._index: dict[tuple[str, str], set[tuple[TagRef, str | None]]] = {}
         self._lock_model: Lock | None = None
         self.passes = 0
         self.last_head: str | None = self.state.get("last_head")
@@ -139,9 +135,7 @@ class Daemon:
         if self.leadership.following():
             self.leadership.nudge()  # forward nothing: maybe the leader is gone
             return
-        with self._lock:
-            self._webhooks.append(causes.webhook_delivery(source, delivery))
-            self._new_event = True
+        self.events.webhook(causes.webhook_delivery(source, delivery))
         log(logging.INFO, "git push webhook", source=source, delivery=delivery)
         self._wake.set()
 
@@ -152,19 +146,7 @@ class Daemon:
         if self.leadership.following():
             self.leadership.nudge()
             return 0
-        with self._lock:
-            if self.passes == 0:
-                # Before the first pass there is no index to match against, and these are
-                # exactly the events the registry queued while we were down: keep them.
-                self._early_pushes.extend(pushes)
-            matched = set()
-            for push in pushes:
-                found = notifications.matching(self._index, [push])
-                for ref in found:
-                    self._notified.setdefault(ref, set()).add(notifications.named(push))
-                matched |= found
-            self._forced |= matched
-            self._new_event = self._new_event or bool(matched)
+        matched = self.events.pushed(pushes, lambda: self.passes == 0)
         for push in pushes:
             # Its tag list changed: the next listing asks, however fresh the cached one.
             self.client.invalidate_tag_list(push.host, push.repository)
@@ -224,14 +206,6 @@ class Daemon:
         backoff = notifications.registry_backoff(self.client.registry_status())
         return {host: left for host, (_, left) in backoff.items() if left > 0}
 
-    def _held_for(self, ref: TagRef, backed_off: dict[str, float]) -> float:
-        """Seconds until ``ref`` may be asked: 0 unless every place it is asked at is
-        backed off (then until the first of them is free)."""
-        hosts = self._hosts.get(ref)
-        if not hosts or not hosts <= backed_off.keys():
-            return 0.0
-        return min(backed_off[h] for h in hosts)
-
     def next_wakeup(self) -> float:
         """Seconds until the loop must look again: the git poll, the next due tag, the end
         of a backoff (the loop's own, or a registry's that holds notified tags), or, when
@@ -244,11 +218,10 @@ class Daemon:
             # Failing: due tags are no reason to look sooner; the poll still notices a
             # new head, and events wake the loop.
             return max(min(wait, held), MIN_WAIT)
-        with self._lock:
-            forced = set(self._forced)
+        forced = self.events.forced()
         if forced:
             backed_off = self._backed_off()
-            wait = min(wait, min(self._held_for(r, backed_off) for r in forced))
+            wait = min(wait, min(self.events.held_for(r, backed_off) for r in forced))
         if not self.config.policy.disabled and self._recheckable:
             checked = self.state.last_checked()
             soonest = min(
@@ -272,15 +245,12 @@ class Daemon:
             raise TransientError(f"cannot read the replicas' lease: {error}")
         now = self.clock()
         head = self._seen_head = self.remote_head()
-        with self._lock:
-            if not self.faults.may_run(now, head, self._new_event):
-                return None  # stalled or backing off: the events wait, kept
-            backed_off = self._backed_off() if self._forced else {}
-            held = {r for r in self._forced if self._held_for(r, backed_off) > 0}
-            forced, self._forced = self._forced - held, held
-            webhooks, self._webhooks = self._webhooks, []
-            notified = {n for r in forced for n in self._notified.get(r, ())}
-            self._new_event = False
+        taken = self.events.take(
+            lambda new_event: self.faults.may_run(now, head, new_event), self._backed_off
+        )
+        if taken is None:
+            return None  # stalled or backing off: the events wait, kept
+        forced, webhooks, notified = taken
         due_now = []
         if not self.config.policy.disabled and self._recheckable:
             due_now = due_tags(
@@ -319,7 +289,7 @@ class Daemon:
                     contents=self.contents,
                 )
             except BaseException as exc:
-                self._requeue(forced, webhooks)  # whatever failed, the events are not lost
+                self.events.requeue(forced, webhooks)  # whatever failed, the events are not lost
                 if not isinstance(exc, Exception):
                     raise
                 self.pass_failed(exc, head, why, time.monotonic() - started)
@@ -329,7 +299,7 @@ class Daemon:
             self._report_tag_lists()
             self.faults.succeeded(self.clock())
             self._after_pass(result, now, why, time.monotonic() - started)
-        self._hold_unanswered(forced, result)
+        self.events.hold_unanswered(forced, result.plan.failures, self._backed_off)
         self._pass_term = lease.term
         self._delivery_wake.set()
         return result
@@ -355,22 +325,6 @@ class Daemon:
         for note in self.client.listing_notes():
             log(logging.WARNING, "tag list from the cache: request budget spent", detail=note)
 
-    def _hold_unanswered(self, forced: set[TagRef], result: PassResult) -> None:
-        """Notified tags whose check failed because their registry is backed off (it
-        went into backoff during this pass) stay queued for when it is out; what notified
-        the others is done with."""
-        failed = {r for r in forced if r in result.plan.failures}
-        backed_off = self._backed_off() if failed else {}
-        again = {r for r in failed if self._held_for(r, backed_off) > 0}
-        with self._lock:
-            self._forced |= again
-            self._notified = {r: n for r, n in self._notified.items() if r in self._forced}
-
-    def _requeue(self, forced: set[TagRef], webhooks: list[str]) -> None:
-        with self._lock:
-            self._forced |= forced
-            self._webhooks[:0] = webhooks
-
     def _after_pass(self, result: PassResult, now: float, why: list[Cause], seconds: float) -> None:
         plan = result.plan
         recheckable = set(plan.recheckable)
@@ -380,8 +334,7 @@ class Daemon:
         self._recheckable = plan.recheckable
         self._lock_model = plan.new_lock
         self._rebuild_index(plan.new_lock)
-        with self._lock:
-            early, self._early_pushes = self._early_pushes, []
+        early = self.events.take_early()
         if early:
             self.notify_registry(early)
         # The head the loop compares with is the tracked branch's; in pull-request mode
@@ -419,9 +372,7 @@ class Daemon:
 
     def _rebuild_index(self, lock: Lock) -> None:
         index, hosts = notifications.index(lock, self._recheckable, self.settings.registries)
-        with self._lock:
-            self._index = index
-            self._hosts = hosts
+        self.events.set_index(index, hosts)
 
     def _skip_reason(self, item: Delivery) -> str | None:
         return skip_reason(self._records.get(item.id), self._lock_model)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # httpx loads when a client is built, not with the secret nam
 
 def tag_list_file(settings: Settings) -> Path:
     """Where the CLI keeps tag lists between runs (the daemon keeps them in memory)."""
-    from reconciler.registry.taglists import FILE_NAME
+    from reconciler.registry.tagcache import FILE_NAME
 
     return settings.cache_dir / "taglists" / FILE_NAME
 
@@ -27,7 +27,7 @@ def registry_client(settings: Settings, *, tag_list_file: Path | None = None) ->
     ``tag_list_file``: keep tag lists in that file between runs (the CLI); without it,
     in memory for the client's life (the daemon)."""
     from reconciler.registry.client import RegistryClient
-    from reconciler.registry.taglists import TagListCache
+    from reconciler.registry.tagcache import TagListCache
 
     return RegistryClient(
         max_concurrency=settings.max_concurrency,

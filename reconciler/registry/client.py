@@ -7,16 +7,18 @@ Owns: :class:`RegistryClient`, the small public surface the rest of the program 
 what is stored beside an image, such as its signatures, :meth:`~RegistryClient.manifest`,
 :meth:`~RegistryClient.blob` and :meth:`~RegistryClient.referrers`): which
 requests one operation makes (HEAD, then GET of the manifest by digest unless HEAD names
-the digest already pinned; the index child for ``Legacy``; a tag list page: ``n``,
-``Link`` or ``last`` pagination, conditional when the page has validators; the config
-blob), the bounded thread pool of ``resolve_many``, the pass boundary of tag listing
-(:meth:`~RegistryClient.begin_pass`), and the wiring of the parts, each in its own module:
+the digest already pinned; the index child for ``Legacy``; the config blob), the
+bounded thread pool of ``resolve_many``, and the wiring of the parts, each in its own
+module:
 
 - ``reconciler.registry.transport``: sending (limits, retries, redirects, size caps);
 - ``reconciler.registry.auth``: challenges, tokens and Basic as an ``httpx.Auth`` flow;
 - ``reconciler.registry.manifests``: what bodies mean (media types, platforms, digests);
 - ``reconciler.registry.models``: the request and answer values;
-- ``reconciler.registry.taglists``: tag lists once per pass, cached, within a budget;
+- ``reconciler.registry.tagclient``: the tag-list methods (the client's base class) and
+  the page requests a listing makes;
+- ``reconciler.registry.taglists``: tag lists once per pass, within a budget;
+- ``reconciler.registry.tagcache``: the tag-list pages kept between passes;
 - ``reconciler.core.platforms``: :class:`~reconciler.core.platforms.Platform`.
 
 Must not: decide *which* tags to resolve or what to do with a failure (the reconcile pass
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import contextvars
 import random
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from types import TracebackType
 
 import httpx
 
-from reconciler.core.references import ImageReference, registry_endpoint_host
+from reconciler.core.references import ImageReference
 from reconciler.registry import errors as e
 from reconciler.registry import manifests
 from reconciler.registry.auth import CredentialLookup, CredentialsProvider, RegistryAuth, TokenCache
@@ -53,31 +54,19 @@ from reconciler.registry.media_types import (
     is_manifest,
 )
 from reconciler.registry.models import IMPORT_MODES, ImageConfig, Resolved, ResolveRequest
-from reconciler.registry.taglists import (
-    TagListCache,
-    TagLister,
-    TagListing,
-    TagPage,
-    header_safe,
-    renewed,
-)
+from reconciler.registry.tagcache import TagListCache
+from reconciler.registry.tagclient import TagListClient
+from reconciler.registry.taglists import TagLister
 from reconciler.registry.targets import Target, target_for
 from reconciler.registry.transport import Reply, Transport, ssl_verify
 
-__all__ = ["MAX_TAG_PAGE_BYTES", "USER_AGENT", "RegistryClient"]
+__all__ = ["USER_AGENT", "RegistryClient"]
 
-MAX_TAG_PAGE_BYTES = 8 * 1024 * 1024
 USER_AGENT = "imagestream-reconciler"
-_JSON_ACCEPT = "application/json"
 _BLOB_ACCEPT = f"{OCI_CONFIG}, {DOCKER_CONFIG}, application/json, */*"
-_LINK_NEXT_RE = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
-_NOT_MODIFIED = frozenset({304})
-# A tag as the distribution spec allows it; a name in a tag list that is not one cannot
-# be pulled by reference, and is dropped.
-_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
-class RegistryClient:
+class RegistryClient(TagListClient):
     """Resolves :class:`ResolveRequest` objects to :class:`Resolved` digests.
 
     Thread-safe: :meth:`resolve` may be called from several threads; :meth:`resolve_many`
@@ -151,13 +140,13 @@ class RegistryClient:
         self._credentials = credentials
         self._tokens = tokens if tokens is not None else TokenCache()
         self._clock = clock
-        self._wall_clock = wall_clock
-        self._lister = TagLister(
+        lister = TagLister(
             tag_lists if tag_lists is not None else TagListCache(clock=wall_clock),
             budget=tag_list_budget,
             max_age=tag_list_max_age,
             clock=wall_clock,
         )
+        super().__init__(lister, wall_clock)
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -254,88 +243,6 @@ class RegistryClient:
             for request in unique
         }
         return {request: future.result() for request, future in futures.items()}
-
-    def list_tags(
-        self,
-        reference: ImageReference,
-        *,
-        insecure: bool = False,
-        limit: int | None = None,
-        page_size: int | None = None,
-        pull_secrets: tuple[str, ...] = (),
-        namespace: str | None = None,
-        logical_registry: str | None = None,
-    ) -> list[str]:
-        """The repository's tags, in the registry's order, each once (see
-        :meth:`list_tags_detail`, which says how they were had)."""
-        return list(
-            self.list_tags_detail(
-                reference,
-                insecure=insecure,
-                limit=limit,
-                page_size=page_size,
-                pull_secrets=pull_secrets,
-                namespace=namespace,
-                logical_registry=logical_registry,
-            ).tags
-        )
-
-    def list_tags_detail(
-        self,
-        reference: ImageReference,
-        *,
-        insecure: bool = False,
-        limit: int | None = None,
-        page_size: int | None = None,
-        pull_secrets: tuple[str, ...] = (),
-        namespace: str | None = None,
-        logical_registry: str | None = None,
-    ) -> TagListing:
-        """The repository's tags with how they were had (requests, 304s, stale pages).
-
-        Listed at most once per pass (:meth:`begin_pass`); pages come from the cache while
-        fresh, else from the registry within this pass's budget, else from the cache past
-        their freshness (a note says so: :meth:`listing_notes`), else the listing fails
-        ``RequestBudgetSpent``. ``page_size`` is sent as ``n``; the next page is the
-        ``Link`` header's (same scheme and host only), or, when the registry sends none but
-        answered exactly ``n`` tags, ``n`` tags after the last (the spec's ``last``).
-        ``limit`` stops early (e.g. ``maxImagesBulkImportedPerRepository``).
-        """
-        target = target_for(
-            reference,
-            insecure,
-            pull_secrets,
-            namespace=namespace,
-            logical_registry=logical_registry,
-        )
-        first = httpx.URL(target.repo_base + "tags/list")
-        if page_size is not None:
-            first = first.copy_merge_params({"n": str(page_size)})
-
-        def fetch(url: str, cached: TagPage | None, via_link: bool) -> tuple[TagPage, bool]:
-            return self._tag_page(target, httpx.URL(url), first, page_size, cached, via_link)
-
-        return self._lister.listing(target, str(first), fetch, limit=limit)
-
-    def begin_pass(self) -> None:
-        """A new pass starts: each repository may be listed again (once), and each
-        registry's tag-list budget is whole again."""
-        self._lister.begin_pass()
-
-    def listing_notes(self) -> list[str]:
-        """For people, this pass: the tag lists taken from the cache because the budget
-        was spent (for a plan's notes and the daemon's log)."""
-        return self._lister.notes()
-
-    def tag_list_status(self) -> dict[str, dict[str, int | None]]:
-        """Per registry host this pass: the tag-list budget, what is left of it, and the
-        pages fetched, renewed by a 304, taken fresh from the cache, or taken stale."""
-        return self._lister.status()
-
-    def invalidate_tag_list(self, registry: str, repository: str) -> int:
-        """Forget the cached tag list of ``registry/repository`` (a push notification
-        named it); returns the pages forgotten."""
-        return self._lister.cache.invalidate(registry_endpoint_host(registry), repository)
 
     def image_config(self, request: ResolveRequest) -> ImageConfig:
         """The config blob of the image ``request`` pins (``Legacy``: its platform child)."""
@@ -500,76 +407,6 @@ class RegistryClient:
         manifests.check_digest(target, get.content, digest, f"{what} {digest}")
         return get.content
 
-    def _tag_page(
-        self,
-        target: Target,
-        url: httpx.URL,
-        origin: httpx.URL,
-        page_size: int | None,
-        cached: TagPage | None,
-        via_link: bool,
-    ) -> tuple[TagPage, bool]:
-        """One page of a tag list: asked conditionally when ``cached`` has validators
-        (a 304 renews it); its next page from ``Link`` or, from a registry that does not
-        send one (no ``Link`` led here), ``last``."""
-        headers = {}
-        if cached is not None and cached.etag is not None:
-            headers["If-None-Match"] = cached.etag
-        if cached is not None and cached.last_modified is not None:
-            headers["If-Modified-Since"] = cached.last_modified
-        reply = self._call(
-            "GET",
-            target,
-            url,
-            read_body=MAX_TAG_PAGE_BYTES,
-            accept=_JSON_ACCEPT,
-            verify=False,
-            headers=headers,
-            also_accept=_NOT_MODIFIED if headers else frozenset(),
-        )
-        now = self._wall_clock()
-        etag = reply.headers.get("etag")
-        last_modified = reply.headers.get("last-modified")
-        if reply.status_code == 304:
-            assert cached is not None  # only a conditional request accepts a 304
-            return renewed(cached, now, etag, last_modified), True
-        payload = manifests.load_json(reply.content, target, "tag list")
-        page = payload.get("tags")
-        if page is None:
-            page = []
-        if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
-            raise target.fail(e.INVALID_RESPONSE, "tag list 'tags' is not a list of names")
-        tags = tuple(t for t in page if _TAG_RE.fullmatch(t))
-        link = _next_link(reply.headers.get_list("link"))
-        nxt: httpx.URL | None = None
-        if link is not None:
-            try:
-                nxt = url.join(link)
-            except httpx.InvalidURL:
-                raise target.fail(e.INVALID_RESPONSE, "tag list next link is invalid") from None
-            if (nxt.scheme, nxt.host, nxt.port) != (origin.scheme, origin.host, origin.port):
-                raise target.fail(
-                    e.INVALID_RESPONSE,
-                    f"refusing tag list next link to {nxt.scheme}://{nxt.host}: "
-                    "pagination must stay on the registry's scheme and host",
-                )
-        elif page_size and len(page) == page_size and page and not via_link:
-            # Exactly n and no Link from a registry that sends none: the spec's older
-            # pagination, n tags after the last. (A registry that ignores both answers the
-            # same again: the lister stops.) A registry that sends Links ends with none.
-            nxt = url.copy_merge_params({"n": str(page_size), "last": page[-1]})
-        return (
-            TagPage(
-                tags=tags,
-                next_url=str(nxt) if nxt is not None else None,
-                etag=header_safe(etag),
-                last_modified=header_safe(last_modified),
-                fetched_at=now,
-                linked=link is not None,
-            ),
-            False,
-        )
-
     def _call(
         self,
         method: str,
@@ -606,11 +443,3 @@ class RegistryClient:
             claimed = response.headers.get("docker-content-digest")
             manifests.verify_digest_header(target, response.content, claimed)
         return response
-
-
-def _next_link(values: list[str]) -> str | None:
-    for value in values:
-        match = _LINK_NEXT_RE.search(value)
-        if match:
-            return match.group(1)
-    return None
