@@ -612,6 +612,35 @@ def test_a_plentiful_quota_does_not_slow_anything(wall: WallClock) -> None:
     assert clock.slept == []
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"RateLimit-Remaining": "0", "RateLimit-Reset": "9" * 400}, id="reset"),
+        pytest.param({"ratelimit-remaining": "1;w=" + "9" * 400}, id="window"),
+        pytest.param({"RateLimit": '"d";r=' + "9" * 5000}, id="structured"),
+        pytest.param({"RateLimit-Limit": "9" * 5000, "RateLimit-Remaining": "0"}, id="limit"),
+    ],
+)
+def test_absurd_rate_limit_numbers_are_read_as_very_large_not_raised(
+    wall: WallClock, headers: dict[str, str]
+) -> None:
+    """A number past a float (or past Python's 4,300-digit int limit) in a RateLimit
+    header raised OverflowError or ValueError out of the client, which is no ResolveError:
+    it took the whole pass down. It is read as a very large number: a far reset fails the
+    request fast, a huge remaining paces nothing."""
+    server = TagServer(tag_names(3), extra_headers=headers)
+    clock = Sleeps(wall)
+    with paced_client(server, clock, max_age=0) as client:
+        client.list_tags(REF)
+        client.begin_pass()
+        wall.now += 1
+        try:
+            assert len(client.list_tags(REF)) == 3
+        except ResolveError as error:
+            assert error.reason == "TooManyRequests"
+    assert clock.slept == []
+
+
 def test_of_several_quotas_the_tightest_counts() -> None:
     from reconciler.registry.limits import parse_rate_limit
 
