@@ -186,6 +186,27 @@ def test_a_link_loop_is_refused(wall: WallClock) -> None:
 # -- once per pass -----------------------------------------------------------------------------
 
 
+def test_a_listing_has_a_bounded_number_of_tags(
+    wall: WallClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are capped in bytes (8 MiB, some 1,000,000 short names each) and in number, but not
+    their sum: a registry paginating unique names made one listing hold gigabytes (the
+    budget of 100 pages: ~100 million names). Past
+    MAX_LISTING_TAGS the listing fails InvalidResponse (the last good digest stays)."""
+    from reconciler.registry import taglists
+
+    monkeypatch.setattr(taglists, "MAX_LISTING_TAGS", 50)
+    server = TagServer(tag_names(100), max_n=20)
+    with client_for(server, wall) as client, pytest.raises(ResolveError) as info:
+        client.list_tags(REF, page_size=20)
+    assert info.value.reason == "InvalidResponse"
+    assert "longer than 50 tags" in info.value.message
+    assert server.requests == 3
+    small = TagServer(tag_names(40), max_n=20)
+    with client_for(small, wall) as client:
+        assert len(client.list_tags(REF, page_size=20)) == 40
+
+
 def test_a_repository_is_listed_once_per_pass_however_many_ask(wall: WallClock) -> None:
     server = TagServer(tag_names(25))
     with client_for(server, wall, max_age=0) as client:

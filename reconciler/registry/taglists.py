@@ -82,6 +82,9 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PAGES_KEPT = 20_000  # pages in the cache (memory or file); the least recently used go
 MAX_TAGS_KEPT = 2_000_000
 MAX_TAG_PAGES = 10_000  # pages in one listing
+# Tags in one listing (node has 9,036): a registry's pages of 8 MiB each hold ~1,000,000
+# names, so pages alone would let one listing take gigabytes.
+MAX_LISTING_TAGS = 500_000
 RETAIN_SECONDS = 7 * 24 * 3600.0  # a page no listing used for this long is dropped
 FUTURE_SLACK = 300.0  # clocks differ a little; a page listed further ahead is a lie
 
@@ -590,6 +593,10 @@ class TagLister:
                 break
             seen.update(new)
             tags.extend(new)
+            if len(tags) > MAX_LISTING_TAGS:
+                raise target.fail(
+                    e.INVALID_RESPONSE, f"tag list longer than {MAX_LISTING_TAGS} tags"
+                )
             if limit is not None and len(tags) >= limit:
                 del tags[limit:]
                 break
