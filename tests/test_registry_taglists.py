@@ -186,6 +186,27 @@ def test_a_link_loop_is_refused(wall: WallClock) -> None:
 # -- once per pass -----------------------------------------------------------------------------
 
 
+def test_a_listing_has_a_bounded_number_of_tags(
+    wall: WallClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are capped in bytes (8 MiB, some 1,000,000 short names each) and in number, but not
+    their sum: a registry paginating unique names made one listing hold gigabytes (the
+    budget of 100 pages: ~100 million names). Past
+    MAX_LISTING_TAGS the listing fails InvalidResponse (the last good digest stays)."""
+    from reconciler.registry import taglists
+
+    monkeypatch.setattr(taglists, "MAX_LISTING_TAGS", 50)
+    server = TagServer(tag_names(100), max_n=20)
+    with client_for(server, wall) as client, pytest.raises(ResolveError) as info:
+        client.list_tags(REF, page_size=20)
+    assert info.value.reason == "InvalidResponse"
+    assert "longer than 50 tags" in info.value.message
+    assert server.requests == 3
+    small = TagServer(tag_names(40), max_n=20)
+    with client_for(small, wall) as client:
+        assert len(client.list_tags(REF, page_size=20)) == 40
+
+
 def test_a_repository_is_listed_once_per_pass_however_many_ask(wall: WallClock) -> None:
     server = TagServer(tag_names(25))
     with client_for(server, wall, max_age=0) as client:
@@ -609,6 +630,35 @@ def test_a_plentiful_quota_does_not_slow_anything(wall: WallClock) -> None:
     clock = Sleeps(wall)
     with paced_client(server, clock) as client:
         client.list_tags(REF, page_size=10)
+    assert clock.slept == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"RateLimit-Remaining": "0", "RateLimit-Reset": "9" * 400}, id="reset"),
+        pytest.param({"ratelimit-remaining": "1;w=" + "9" * 400}, id="window"),
+        pytest.param({"RateLimit": '"d";r=' + "9" * 5000}, id="structured"),
+        pytest.param({"RateLimit-Limit": "9" * 5000, "RateLimit-Remaining": "0"}, id="limit"),
+    ],
+)
+def test_absurd_rate_limit_numbers_are_read_as_very_large_not_raised(
+    wall: WallClock, headers: dict[str, str]
+) -> None:
+    """A number past a float (or past Python's 4,300-digit int limit) in a RateLimit
+    header raised OverflowError or ValueError out of the client, which is no ResolveError:
+    it took the whole pass down. It is read as a very large number: a far reset fails the
+    request fast, a huge remaining paces nothing."""
+    server = TagServer(tag_names(3), extra_headers=headers)
+    clock = Sleeps(wall)
+    with paced_client(server, clock, max_age=0) as client:
+        client.list_tags(REF)
+        client.begin_pass()
+        wall.now += 1
+        try:
+            assert len(client.list_tags(REF)) == 3
+        except ResolveError as error:
+            assert error.reason == "TooManyRequests"
     assert clock.slept == []
 
 

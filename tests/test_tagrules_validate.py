@@ -101,6 +101,8 @@ def test_good_policies_pass(tmp_path: Path) -> None:
         (f"{P}include-prereleases: 'true'", 10, 57, "include-prereleases", "semver policy"),
         (f"{P}hold-until: '2099-12-01'", 10, 48, "hold-until", "no imagestream-reconciler.io/hold"),
         (f"{P}hold-until: '2026-02-30'\n{P}hold: x", 10, 48, "hold-until", "not a date"),
+        # In range as written, out of range in UTC: OverflowError, a traceback, before.
+        (f"{P}hold-until: '9999-12-31T23:59:59-23:59'\n{P}hold: x", 10, 48, "hold-until", "not a"),
     ],
 )
 def test_bad_values_name_file_line_column_and_field(
@@ -171,7 +173,13 @@ def test_durations_and_dates() -> None:
             parse_duration(bad)
     assert parse_until("2026-12-01").isoformat() == "2026-12-01T00:00:00+00:00"
     assert parse_until("2026-12-01T09:00:00+02:00").isoformat() == "2026-12-01T07:00:00+00:00"
-    for bad in ["2026-12-01T09:00:00", "tomorrow", "2026-13-01"]:
+    for bad in [
+        "2026-12-01T09:00:00",
+        "tomorrow",
+        "2026-13-01",
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+23:59",
+    ]:
         with pytest.raises(ValueError):
             parse_until(bad)
 

@@ -11,6 +11,12 @@ time per start position, which this module checks on the parsed pattern:
   never a group or an alternation (``(\\.\\d+)*``: spell the cases out instead);
 - what may follow a repetition cannot start with a character the repetition takes
   (``.*-``: write ``[^-]*-``), so the engine never has two ways to split a tag;
+- likewise for what is optional (``a?a``, ``(?:-rc)?-``) and for alternatives
+  (``(?:a|ab)``): the alternatives of a group start with different characters, at most
+  one of them may match nothing, and an optional part may not match nothing; otherwise a
+  chain of them (``a?a?a?...aaa``, ``(?:a|aa)(?:a|aa)...``) is exponential;
+- case-insensitive matching counts the non-ASCII characters that match tag letters
+  (``(?i)\\u017f``, the long s, matches ``s``; the Kelvin sign ``k``), in ``(?i)`` and ``(?i:...)`` alike;
 - no back-references or look-arounds.
 
 Tags hold only ``[A-Za-z0-9_.-]``, so character sets are worked out over those 65
@@ -115,6 +121,14 @@ _REFUSED = {
     "POSSESSIVE_REPEAT": "possessive repeats",
 }
 _REPEATS = ("MAX_REPEAT", "MIN_REPEAT")
+# Characters outside ASCII that case-insensitive matching takes for tag letters (all of
+# them: found by trying every code point against re itself).
+_FOLDS = {0x130: "Ii", 0x131: "Ii", 0x17F: "Ss", 0x212A: "Kk"}
+_AMBIGUOUS = (
+    "the engine could try both ways at every such place, exponential in how many there are "
+    "(give each alternative its own first character; make optional what cannot be empty "
+    "and cannot start like what follows it)"
+)
 
 
 class _Checker:
@@ -130,6 +144,8 @@ class _Checker:
         one character."""
         if op == "LITERAL":
             found = frozenset({chr(av)}) & TAG_CHARS
+            if self.ignore_case:
+                found |= frozenset(_FOLDS.get(av, ""))
         elif op == "NOT_LITERAL":
             found = TAG_CHARS - {chr(av)}
         elif op == "ANY":
@@ -145,14 +161,19 @@ class _Checker:
     def _set(self, items: Sequence[tuple[Any, Any]]) -> frozenset[str]:
         negate = False
         found: set[str] = set()
+        folds: set[str] = set()  # what case folding adds (left out of a negated set: wider)
         for raw_op, av in items:
             op = _name(raw_op)
             if op == "NEGATE":
                 negate = True
             elif op == "LITERAL":
                 found.add(chr(av))
+                folds.update(_FOLDS.get(av, ""))
             elif op == "RANGE":
                 found.update(c for c in TAG_CHARS if av[0] <= ord(c) <= av[1])
+                for code, pair in _FOLDS.items():
+                    if av[0] <= code <= av[1]:
+                        folds.update(pair)
             elif op == "CATEGORY":
                 category = _name(av)
                 positive = category.replace("CATEGORY_NOT_", "CATEGORY_")
@@ -160,21 +181,24 @@ class _Checker:
                 found.update(TAG_CHARS - chars if "_NOT_" in category else chars)
             else:
                 found.update(TAG_CHARS)  # be generous: a wider set only refuses more
-        return frozenset(TAG_CHARS - found) if negate else frozenset(found)
+        if negate:
+            return frozenset(TAG_CHARS - found)
+        return frozenset(found | folds) if self.ignore_case else frozenset(found)
 
     def sequence(
         self, items: list[tuple[Any, Any]], follow: frozenset[str], may_end: bool
     ) -> tuple[frozenset[str], bool]:
         """Check ``items`` followed by characters in ``follow`` (``may_end``: or by the end
-        of a match). Returns the characters the sequence may start with and whether it
-        may match nothing."""
+        of a match). Returns the characters the sequence may start with (with ``follow``
+        when it may match nothing) and whether it may match nothing."""
+        nullable = True
         for raw_op, av in reversed(items):
             first, empty = self.item(_name(raw_op), av, follow, may_end)
             if empty:
                 follow = follow | first
             else:
-                follow, may_end = first, False
-        return follow, may_end
+                follow, may_end, nullable = first, False, False
+        return follow, nullable
 
     def item(
         self, op: str, av: Any, follow: frozenset[str], may_end: bool
@@ -187,12 +211,25 @@ class _Checker:
         if op == "AT":
             return frozenset(), True
         if op == "SUBPATTERN":
-            return self.sequence(list(av[-1]), follow, may_end)
+            add_flags, del_flags = av[1], av[2]
+            outer = self.ignore_case
+            if add_flags & re.IGNORECASE:
+                self.ignore_case = True
+            if del_flags & re.IGNORECASE:
+                self.ignore_case = False
+            try:
+                return self.sequence(list(av[-1]), follow, may_end)
+            finally:
+                self.ignore_case = outer
         if op == "BRANCH":
             firsts: set[str] = set()
             empty = False
             for alternative in av[1]:
+                # A nullable alternative's first characters include ``follow``.
                 first, nothing = self.sequence(list(alternative), follow, may_end)
+                if (nothing and empty) or first & firsts:
+                    what = "match nothing" if nothing and empty else "start alike"
+                    raise PatternError(f"two alternatives may {what}: {_AMBIGUOUS}")
                 firsts |= first
                 empty = empty or nothing
             return frozenset(firsts), empty
@@ -201,6 +238,9 @@ class _Checker:
             body_items = list(body)
             if high <= 1:  # optional: the body once or not at all
                 first, nothing = self.sequence(body_items, follow, may_end)
+                if low == 0 and high == 1 and (nothing or first & follow):
+                    what = "may match nothing" if nothing else "may start like what follows it"
+                    raise PatternError(f"an optional part {what}: {_AMBIGUOUS}")
                 return first, low == 0 or nothing
             one = self.chars(_name(body_items[0][0]), body_items[0][1]) if body_items else None
             if len(body_items) != 1 or one is None:

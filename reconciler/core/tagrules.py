@@ -132,12 +132,14 @@ def parse_until(text: str) -> dt.datetime:
         if "T" not in text.upper() or not re.search(r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$", text):
             raise ValueError
         moment = dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
+        # In range as written, perhaps not in UTC (9999-12-31T23:59:59-23:59).
+        moment = moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{text!r} is not a date (2026-12-01, midnight UTC) or an RFC 3339 time "
             "(2026-12-01T09:00:00Z)"
         ) from None
-    return moment.astimezone(dt.UTC)
+    return moment
 
 
 def _annotations(raw: object) -> dict[str, str]:

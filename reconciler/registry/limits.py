@@ -114,13 +114,25 @@ class GateClosed(TransientError):
 _LEADING_INT_RE = re.compile(r"\s*(\d+)")
 _WINDOW_RE = re.compile(r";\s*w=(\d+)")
 _STRUCTURED_RE = re.compile(r"\b(limit|remaining|reset|r|t|q|w)\s*=\s*(\d+)")
+# A header's number is the registry's to choose: anything past this (some 30,000 years of
+# seconds) is read as this, so no reading overflows a float or Python's digit limit.
+MAX_HEADER_NUMBER = 10**12
+
+
+def _number(digits: str) -> int:
+    """``digits`` (ASCII, from the patterns above) as an int, at most
+    :data:`MAX_HEADER_NUMBER`."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_HEADER_NUMBER)):
+        return MAX_HEADER_NUMBER
+    return min(int(digits), MAX_HEADER_NUMBER)
 
 
 def _leading_int(value: str | None) -> int | None:
     if value is None:
         return None
     match = _LEADING_INT_RE.match(value)
-    return int(match.group(1)) if match else None
+    return _number(match.group(1)) if match else None
 
 
 def _members(text: str) -> list[dict[str, str]]:
@@ -151,13 +163,13 @@ def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | 
     limit, remaining = _leading_int(limit_text), _leading_int(remaining_text)
     reset = _leading_int(reset_text)
     window_match = _WINDOW_RE.search(limit_text or "") or _WINDOW_RE.search(remaining_text or "")
-    window = int(window_match.group(1)) if window_match else None
+    window = _number(window_match.group(1)) if window_match else None
     if combined:
         members = _members(combined)
         if members:
             tightest = min(
                 members,
-                key=lambda f: int(f.get("remaining") or f.get("r") or 2**62),
+                key=lambda f: _number(f.get("remaining") or f.get("r") or "9" * 20),
             )
             limit = limit if limit is not None else _int_or_none(tightest.get("limit"))
             remaining = (
@@ -185,7 +197,7 @@ def parse_rate_limit(headers: Mapping[str, str], now: float) -> RateLimitInfo | 
 
 
 def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
+    return _number(text) if text is not None and text.isdigit() else None
 
 
 def parse_retry_after(value: str | None, wall_now: float) -> float | None:

@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 MAX_TAG_PAGES = 10_000  # pages in one listing
+# Tags in one listing (node has 9,036): a registry's pages of 8 MiB each hold ~1,000,000
+# names, so pages alone would let one listing take gigabytes.
+MAX_LISTING_TAGS = 500_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +291,10 @@ class TagLister:
                 break
             seen.update(new)
             tags.extend(new)
+            if len(tags) > MAX_LISTING_TAGS:
+                raise target.fail(
+                    e.INVALID_RESPONSE, f"tag list longer than {MAX_LISTING_TAGS} tags"
+                )
             if limit is not None and len(tags) >= limit:
                 del tags[limit:]
                 break

@@ -130,6 +130,29 @@ def test_patterns_that_could_stall_are_refused(pattern: str, words: str) -> None
 
 
 @pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        # Each took seconds to minutes on one tag of under 128 characters before it was
+        # refused ("a" * 28 + "b" for the first: 10 s; the second: minutes).
+        ("^(?P<version>" + "a?" * 28 + "a" * 28 + ")$", "an optional part may start like"),
+        ("^(?P<version>" + "(?:a|aa)" * 30 + ")$", "two alternatives may start alike"),
+        ("^(?P<version>(?:-rc)?-[0-9]+)$", "an optional part may start like"),
+        ("^(?P<version>x(?:)?(?:)?)$", "an optional part may match nothing"),
+        ("^(?P<version>x(?:|)(?:|))$", "two alternatives may match nothing"),
+        # (?i): the long s and the Kelvin sign match s and k ("s" * 100 + "-": 2 s at 5).
+        ("(?i)^(?P<version>" + "[a-z]*\u017f" * 5 + ")$", "may start with 'S'"),
+        ("(?i)^(?P<version>" + "[a-z]*\u212a" * 5 + ")$", "may start with 'K'"),
+        ("(?i)^(?P<version>[a-z]*[\u0100-\u0200])$", "may start with"),
+        ("^(?P<version>(?i:" + "[a-z]*\u017f" * 5 + "))$", "may start with 'S'"),
+    ],
+)
+def test_ambiguities_that_are_not_repetitions_are_refused_too(pattern: str, words: str) -> None:
+    with pytest.raises(PatternError) as caught:
+        compile_pattern(pattern)
+    assert words in caught.value.message
+
+
+@pytest.mark.parametrize(
     "pattern",
     [
         r"^v(?P<version>\d+)$",
@@ -139,6 +162,9 @@ def test_patterns_that_could_stall_are_refused(pattern: str, words: str) -> None
         r"^(?P<version>[0-9]{4}[0-9]{2})",
         r"^(?P<version>\d+|latest)$",
         r"(?i)^release-(?P<version>[^-]+)-[a-z]+$",
+        r"^v?(?P<version>[0-9]+(?:\.[0-9]+)?)$",
+        r"^(?P<version>\d+)(?:-(?:alpha|beta|rc)\d*)?$",
+        r"^(?:release|rc)-(?P<version>\d+)$",
     ],
 )
 def test_patterns_people_write_are_accepted(pattern: str) -> None:
