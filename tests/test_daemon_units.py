@@ -271,3 +271,11 @@ def test_config_replicas_defaults_values_and_errors() -> None:
     assert "d.yaml:3:3: replicas.leaseSeconds: 0 is less than the minimum of 0.5" in problems
     assert "d.yaml:4:3: replicas.id" in problems
     assert "replicas.leader: unknown setting" in problems
+
+
+def test_config_problems_are_one_printable_line_each() -> None:
+    # An unknown key with a line break (found by tests/test_fuzz_parsers.py's long run).
+    with pytest.raises(DaemonConfigError) as info:
+        parse_daemon_config('{repo: {url: x}, "a\\nb\\u001b[31m": 1}\n', "d.yaml", {})
+    (problem,) = info.value.problems
+    assert problem.startswith("d.yaml:1:18: a\\x0ab\\x1b[31m: unknown setting")

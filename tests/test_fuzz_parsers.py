@@ -371,3 +371,60 @@ def test_policy_parsers(text: str) -> None:
             parse(text)
         except error as exc:  # the one documented error, placed inside the text
             assert exc.offset is None or 0 <= exc.offset <= len(text)
+
+
+@st.composite
+def block_nesting(draw: st.DrawFn) -> str:
+    """Block-style nesting only (the texts the lexer-free shortcut may take): mappings,
+    sequences under keys at the key's own column, compact "- " chains, any depth."""
+    lines, indent = [], 0
+    for _ in range(draw(st.integers(1, 80))):
+        step = draw(st.sampled_from(["key", "seq-at-key", "compact", "scalar", "back"]))
+        pad = " " * indent
+        if step == "key":
+            lines.append(f"{pad}k{indent}:")
+            indent += draw(st.integers(1, 3))
+        elif step == "seq-at-key":
+            lines.append(f"{pad}s{indent}:")
+            dashes = draw(st.integers(1, 3))
+            lines.append(pad + "- " * dashes + f"m{indent}:")
+            indent += 2 * dashes + draw(st.integers(1, 2))
+        elif step == "compact":
+            dashes = draw(st.integers(1, 4))
+            lines.append(pad + "- " * dashes + "x")
+        elif step == "scalar":
+            lines.append(f"{pad}v{indent}: plain text - with: dashes")
+        else:
+            indent = max(0, indent - draw(st.integers(1, 6)))
+    return "\n".join(lines) + "\n"
+
+
+@given(block_nesting() | texts)
+def test_the_plain_block_shortcut_never_takes_what_the_lexer_refuses(text: str) -> None:
+    from reconciler.core import yamlguard
+
+    # check_yaml takes the shortcut for a text with no forbidden character.
+    if yamlguard._FORBIDDEN.search(text) is None and yamlguard._plainly_within_limits(
+        text, yamlguard.MAX_NODES
+    ):
+        assert not isinstance(yamlguard.scan_yaml(text), yamlguard.Refusal), text
+        # ...and what it takes composes within the depth limit (ruamel's own view).
+        from ruamel.yaml import YAML
+
+        try:
+            roots = list(YAML(typ="rt").compose_all(text))
+        except Exception:
+            return  # not YAML: the parser words that, not the guard
+        assert max((_depth(root) for root in roots if root is not None), default=0) <= (
+            yamlguard.MAX_DEPTH
+        )
+
+
+def _depth(node: object) -> int:
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    if isinstance(node, MappingNode):
+        return 1 + max((_depth(v) for pair in node.value for v in pair), default=0)
+    if isinstance(node, SequenceNode):
+        return 1 + max((_depth(v) for v in node.value), default=0)
+    return 0

@@ -239,16 +239,17 @@ def _read_consumer(obj: ManifestObject, write_back: object) -> Consumer:
         )
     if obj.kind == BUILD_CONFIG:
         output = _istag(_dict(_dict(obj.spec.get("output")).get("to")), obj.namespace)
-    written = [p for t in triggers for p in t.targets] if write_back else []
+    written = tuple(p for t in triggers for p in t.targets) if write_back else ()
     spec_hash = spec_fingerprint(obj, written)
     equivalent: tuple[str, ...] = ()
     if config_change:
-        every_target = [p for t in triggers for p in _write_back_fields(obj, t)]
-        equivalent = tuple(
-            h
-            for h in dict.fromkeys((spec_fingerprint(obj), spec_fingerprint(obj, every_target)))
-            if h != spec_hash
-        )
+        # Each way of leaving fields out hashed once: most consumers have one way.
+        hashes = {written: spec_hash}
+        every_target = tuple(p for t in triggers for p in _write_back_fields(obj, t))
+        for excluded in ((), every_target):
+            if excluded not in hashes:
+                hashes[excluded] = spec_fingerprint(obj, excluded)
+        equivalent = tuple(h for h in dict.fromkeys(hashes.values()) if h != spec_hash)
     return Consumer(
         key=key,
         image_triggers=tuple(triggers),

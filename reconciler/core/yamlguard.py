@@ -488,10 +488,39 @@ def scan_yaml(text: str, *, max_nodes: int | None = MAX_NODES) -> Refusal | Fact
     return Facts(lexer.depth, lexer.nodes, lexer.anchors, lexer.aliases, lexer.merges)
 
 
+# What only the lexer can judge: flow collections (nesting without indentation, keys
+# that are collections), anchors, aliases, merge keys, explicit keys, and the line
+# breaks other than \n that ruamel.yaml also takes (\r alone, NEL, LS, PS).
+_NOT_PLAIN_BLOCK = re.compile("[\\[\\]{}&*?\x85\u2028\u2029]|<<|\r(?!\n)")
+# The start of each line up to its content: indentation and compact "- " indicators.
+_LINE_LEAD = re.compile(r"(?m)^[ \t]*(?:-[ \t]+)*")
+
+
+def _plainly_within_limits(text: str, max_nodes: int | None) -> bool:
+    """True when ``text`` is within every limit without the lexer: block style only, no
+    anchor, alias, merge or explicit key (so no alias expansion and no collection key),
+    few enough characters to hold ``max_nodes`` nodes (each node takes at least two),
+    and shallow lines. In block style each level down starts its content at least one
+    character further right, but for a sequence under a mapping key, which may stand at
+    the key's column: so a text whose lines' leads (indentation and "- " indicators)
+    are at most ``w`` long nests at most ``2 * (w + 1)`` levels. A faster way to the
+    same verdict for most manifests; anything else goes to the lexer."""
+    if max_nodes is not None and len(text) > max_nodes // 2:
+        return False
+    if _NOT_PLAIN_BLOCK.search(text) is not None or _CHAIN.search(text) is not None:
+        return False  # (a chain of indicators anywhere is refused by the lexer's rules)
+    if "\\" in text and _ESCAPE.search(text) is not None:
+        return False  # a \u escape: the lexer checks it names a character
+    widest = max(len(lead) for lead in _LINE_LEAD.findall(text.removeprefix("\ufeff")))
+    return 2 * (widest + 1) + 2 <= MAX_DEPTH
+
+
 def check_yaml(text: str, *, max_nodes: int | None = MAX_NODES) -> Refusal | None:
     """All the limits for one YAML text (see the module docstring), or None when it may
     be parsed. A text that does not compose is not refused here: the parser words that
     error itself."""
+    if _FORBIDDEN.search(text) is None and _plainly_within_limits(text, max_nodes):
+        return None
     facts = scan_yaml(text, max_nodes=max_nodes)
     if isinstance(facts, Refusal):
         return facts

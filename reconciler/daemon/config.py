@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler.core.errors import ConfigurationError
 from reconciler.core.manifests import load_positioned
+from reconciler.core.printable import escape_controls
 from reconciler.core.schedule import ImportPolicy
 from reconciler.core.secrets import Secret
 from reconciler.core.violations import Violation, render_path
@@ -28,6 +29,9 @@ class DaemonConfigError(ConfigurationError):
     """The configuration cannot be used; ``problems`` are ``file:line:col: field: message``."""
 
     def __init__(self, problems: list[str]) -> None:
+        # A key or value quoted in a problem may hold a line break or an escape sequence:
+        # each problem stays one printable line.
+        problems = [escape_controls(problem) for problem in problems]
         super().__init__("\n".join(problems), problems=tuple(problems))
 
 

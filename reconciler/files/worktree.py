@@ -60,9 +60,10 @@ def is_inside(root: Path, path: Path) -> bool:
 
 def resolve_inside(root: Path, path: Path) -> Path:
     """``path`` with symlinks followed; RefusedPath(OUTSIDE) when that leaves ``root``."""
-    if not is_inside(root, path):
+    real, top = _real(path), _real(root)  # each resolved once: every file read asks
+    if not (real == top or real.is_relative_to(top)):
         raise RefusedPath(OUTSIDE)
-    return _real(path)
+    return real
 
 
 def read_inside(root: Path, path: Path, max_bytes: int | None = None) -> bytes:
