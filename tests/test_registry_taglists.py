@@ -834,3 +834,36 @@ def test_a_command_that_lists_nothing_neither_reads_nor_writes_the_file(
     with client_for(TagServer([]), wall, cache=TagListCache(path, clock=wall)):
         pass
     assert path.read_text() == text
+
+
+def test_a_quota_that_never_turns_holds_the_listing_for_one_reset_only(wall: WallClock) -> None:
+    """A host that answers "0 left, reset in 59 s" forever: we wait for the reset once;
+    when it still says 0 after it, the listing fails at once (the last good digest
+    stays) rather than waiting 59 s for each of its pages."""
+    server = TagServer(tag_names(5000), max_n=100, extra_headers={"RateLimit": '"d";r=0;t=59'})
+    clock = Sleeps(wall)
+    with paced_client(server, clock) as client:
+        with pytest.raises(ResolveError) as failed:
+            client.list_tags(REF, page_size=100)
+        assert failed.value.reason == "TooManyRequests"
+        assert "still used up after the reset" in str(failed.value)
+        # A later pass does not wait again while the host says nothing is left.
+        client.begin_pass()
+        with pytest.raises(ResolveError):
+            client.list_tags(REF, page_size=100)
+    assert server.requests == 2
+    assert sum(clock.slept) <= 60
+
+
+def test_a_quota_that_turned_lets_the_listing_through(wall: WallClock) -> None:
+    server = TagServer(tag_names(30), max_n=10, extra_headers={"RateLimit": '"d";r=0;t=5'})
+    clock = Sleeps(wall)
+    with paced_client(server, clock) as client:
+        with pytest.raises(ResolveError):
+            client.list_tags(REF, page_size=10)  # stuck: 0 left after its own reset
+        server.extra_headers = {"RateLimit": '"d";r=50;t=60'}  # the quota turned
+        wall.now += 10  # past the reset it named: the old reading no longer holds
+        client.begin_pass()
+        slept = len(clock.slept)
+        assert len(client.list_tags(REF, page_size=10)) == 30
+        assert clock.slept[slept:] == []

@@ -20,7 +20,9 @@ spread so that what is left lasts until the quota resets (the window, when no re
 given), and with nothing left the host waits for the reset. A wait longer than the
 ``Retry-After`` cap fails fast instead, as a long ``Retry-After`` does. A reading is acted
 on for at most that cap after it was seen, so at worst one request per cap goes out to
-learn the quota again (Docker Hub counts only GETs: its HEADs go on answering).
+learn the quota again (Docker Hub counts only GETs: its HEADs go on answering). A host
+that still says nothing is left after the reset it named is not waited for again until
+it says something is left.
 
 Must not: do I/O or sleep itself (the client sleeps with an injectable function) so that
 tests run on a fake clock.
@@ -217,6 +219,15 @@ def parse_retry_after(value: str | None, wall_now: float) -> float | None:
     return max(0.0, when.timestamp() - wall_now)
 
 
+def _past_its_reset(before: RateLimitInfo, now: RateLimitInfo) -> bool:
+    """Whether ``now`` (nothing left) comes after the reset ``before`` (nothing left
+    either) named: the quota should have turned in between."""
+    if before.remaining is None or before.remaining > 0:
+        return False
+    horizon = before.reset_seconds if before.reset_seconds is not None else before.window_seconds
+    return horizon is not None and now.observed_at >= before.observed_at + horizon
+
+
 def backoff_delay(attempt: int, limits: RegistryLimits, random: Callable[[], float]) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random, capped."""
     ceiling = min(limits.backoff_cap, limits.backoff_base * math.pow(2, attempt))
@@ -246,6 +257,11 @@ class HostGate:
         self._cooldown = limits.circuit_cooldown
         self._probing = False
         self.rate_limit: RateLimitInfo | None = None
+        # The host said nothing was left, we waited for the reset it named, and it said
+        # nothing was left again: its quota is not turning (or it lies). Until it says
+        # something is left, a request that would wait for a reset fails at once, so a
+        # host cannot hold a pass for a Retry-After cap per request.
+        self._quota_stuck = False
         # What we believe is left of the quota: the last reading, less what we admitted
         # since (threads admitted together must not all spend the last request).
         self._quota_left: int | None = None
@@ -285,6 +301,13 @@ class HostGate:
             rps = self.limits.requests_per_second
             spacing, until_reset = self._quota_pace(now)
             quota = bool(spacing) or until_reset is not None
+            if until_reset is not None and self._quota_stuck:
+                self._probing = False
+                raise GateClosed(
+                    "TooManyRequests",
+                    f"{self.host} says its rate limit quota is still used up after the "
+                    "reset it named (RateLimit-Remaining): not waiting for it again",
+                )
             if rps or quota:
                 # One schedule of starts: the rate cap's spacing or the quota's, the wider.
                 start = max(now + wait, self._next_start)
@@ -368,6 +391,11 @@ class HostGate:
         info = parse_rate_limit(headers, self._clock())
         if info is not None:
             with self._lock:
+                before = self.rate_limit
+                if info.remaining is not None and info.remaining > 0:
+                    self._quota_stuck = False
+                elif info.remaining is not None and before is not None:
+                    self._quota_stuck = self._quota_stuck or _past_its_reset(before, info)
                 self.rate_limit = info
                 self._quota_left = info.remaining
 
