@@ -18,6 +18,7 @@ from policy_fixtures import (
     deployment,
     entry,
     last_message,
+    lock_of,
     picked,
     reconcile,
     records,
@@ -25,6 +26,9 @@ from policy_fixtures import (
 )
 
 from reconciler.core.lockrecords import HoldRecord, WaitingItem
+from reconciler.core.schedule import ImportPolicy
+from reconciler.daemon import statuspage
+from reconciler.daemon.status import tag_status
 from testsupport.images import push_image, push_tags
 from testsupport.registry import LocalRegistry
 
@@ -97,6 +101,19 @@ def test_a_held_tag_keeps_its_digest_until_released_or_its_hold_ends(
         name for name in records(remote) if "deploy-web" in name and name not in first_records
     ]
     opened = records(remote)
+    # The daemon's /status shows the hold and the pick, in its JSON and on its page.
+    status = tag_status(lock_of(remote), {}, [], ImportPolicy())
+    stable = status[f"{NS}/app:stable"]
+    assert stable["hold"] == {
+        "reason": "INC-4711: canary failing",
+        "until": "2026-03-05T00:00:00Z",
+        "since": stable["hold"]["since"],
+    }
+    assert stable["policy"] == {"semver": "~1.4"}
+    assert stable["chosen"] == {"tag": "1.4.7", "over": "1.4.6", "candidates": 2}
+    page = statuspage.render({"tags": status}, clock.now.timestamp())
+    assert "INC-4711: canary failing" in page and ">held<" in page
+    assert "picked 1.4.7 over 1.4.6 by semver ~1.4 (2 candidates)" in page
 
     # The hold ends by itself: the next pass moves the tag and says the hold expired.
     clock.now = clock.now.replace(day=5, hour=0, minute=0, second=1)
