@@ -352,3 +352,40 @@ def test_write_back_names_the_picked_tag_in_the_stream(
     assert reconcile(remote, tmp_path, clock).pushed
     assert f"name: {repository}:1.4.8" in remote.show("app.yaml")
     assert remote.commit_count() == count + 1  # lock, record and manifests in one commit
+
+
+def test_tag_refuses_a_tag_that_a_policy_or_a_hold_decides(
+    upstream: tuple[str, dict[str, str]],
+    make_remote: MakeRemote,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``tag SRC DEST`` onto a held tag, or onto a tag a version policy picks for, would
+    say "Tag ... set to SRC" and pin nothing of the kind (the hold keeps the digest, the
+    policy picks again): it writes nothing, exits 1 and says what to do instead."""
+    repository, digests = upstream
+    remote = make_remote(
+        {
+            ".reconciler.yaml": CONFIG,
+            "app.yaml": stream_yaml(
+                {
+                    "stable": (repository, {"semver": "~1.4"}),
+                    "prod": (f"{repository}:2.0.0", {"hold": "freeze"}),
+                }
+            ),
+        }
+    )
+    reconcile(remote, tmp_path, Clock())
+    git("pull", "-q", "origin", "main", cwd=remote.human)
+    human = str(remote.human)
+    before = (remote.human / "app.yaml").read_text()
+    capsys.readouterr()
+    assert command("tag", f"{repository}:1.4.6", "app:stable", "--repo", human) == (1, "")
+    err = capsys.readouterr().err
+    assert "app:stable picks its image by semver ~1.4" in err
+    assert "remove its imagestream-reconciler.io/semver annotation" in err
+    assert command("tag", f"{repository}:1.2.0", "app:prod", "--repo", human) == (1, "")
+    err = capsys.readouterr().err
+    assert "app:prod is held (freeze): release it first (reconciler release app:prod)" in err
+    assert (remote.human / "app.yaml").read_text() == before
+    assert entry(remote, "stable").digest == digests["1.4.7"]
