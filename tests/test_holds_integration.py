@@ -354,14 +354,15 @@ def test_write_back_names_the_picked_tag_in_the_stream(
     assert remote.commit_count() == count + 1  # lock, record and manifests in one commit
 
 
-def test_tag_refuses_a_tag_that_a_policy_or_a_hold_decides(
+def test_tag_and_import_image_refuse_a_tag_that_a_policy_or_a_hold_decides(
     upstream: tuple[str, dict[str, str]],
     make_remote: MakeRemote,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``tag SRC DEST`` onto a held tag, or onto a tag a version policy picks for, would
-    say "Tag ... set to SRC" and pin nothing of the kind (the hold keeps the digest, the
+    """``tag SRC DEST`` (or ``import-image DEST --from=SRC``) onto a held tag, or onto a
+    tag a version policy picks for, would say "Tag ... set to SRC" and pin nothing of the
+    kind (the hold keeps the digest, the
     policy picks again): it writes nothing, exits 1 and says what to do instead."""
     repository, digests = upstream
     remote = make_remote(
@@ -387,5 +388,10 @@ def test_tag_refuses_a_tag_that_a_policy_or_a_hold_decides(
     assert command("tag", f"{repository}:1.2.0", "app:prod", "--repo", human) == (1, "")
     err = capsys.readouterr().err
     assert "app:prod is held (freeze): release it first (reconciler release app:prod)" in err
+    code, _ = command(
+        "import-image", "app:stable", f"--from={repository}:1.4.6", "--confirm", "--repo", human
+    )
+    assert code == 1
+    assert "app:stable picks its image by semver ~1.4" in capsys.readouterr().err
     assert (remote.human / "app.yaml").read_text() == before
     assert entry(remote, "stable").digest == digests["1.4.7"]

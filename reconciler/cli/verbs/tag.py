@@ -10,14 +10,20 @@ right away (a failure is recorded as the pass would record it).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import TextIO
 
 from reconciler.cli import command, flags
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, istag_argument, pin_or_undo
+from reconciler.cli.edits import (
+    Edits,
+    apply_tag_edit,
+    docker_tag_edit,
+    istag_argument,
+    pin_or_undo,
+    refuse_decided,
+)
 from reconciler.core import editing, tagrules
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM
@@ -237,27 +243,6 @@ def _edit_for(
     return _replacing(checkout, dest, edit), message
 
 
-def _refuse_decided(dest: TagRef, annotations: Mapping[str, str]) -> None:
-    """A held tag keeps its digest, and a version policy picks a tag's image whatever
-    ``from.name`` names: writing ``from`` would change neither, so ``tag`` refuses."""
-    name = f"{dest.stream}:{dest.tag}"
-    if tagrules.HOLD in annotations:
-        raise PermanentError(
-            f"{name} is held ({annotations[tagrules.HOLD]}): release it first "
-            f"(reconciler release {name})",
-            exit_code=EXIT_PROBLEMS,
-        )
-    for key in tagrules.POLICY_KINDS:
-        if key in annotations:
-            kind = key.removeprefix(tagrules.PREFIX)
-            raise PermanentError(
-                f"{name} picks its image by {kind} {annotations[key]}: tag would not change "
-                f"what it pins; to pin one image, remove its {key} annotation first (or hold "
-                f"the tag: reconciler hold {name})",
-                exit_code=EXIT_PROBLEMS,
-            )
-
-
 def _replacing(checkout: Checkout, dest: TagRef, edit: editing.TagEdit) -> editing.TagEdit:
     """``edit`` as ``oc tag`` writes a tag: the whole tag is replaced (openshift/oc
     pkg/cli/tag/tag.go builds a new TagReference from the flags alone: ``Scheduled:
@@ -271,7 +256,7 @@ def _replacing(checkout: Checkout, dest: TagRef, edit: editing.TagEdit) -> editi
     if obj is not None:
         existing = next((t for t in stream_tags(obj) if t.ref.tag == dest.tag), None)
     if obj is not None and existing is not None:
-        _refuse_decided(dest, tagrules.tag_annotations(obj, existing))
+        refuse_decided(dest, tagrules.tag_annotations(obj, existing))
     mode = edit.import_mode or LEGACY
     policy = edit.reference_policy or SOURCE
     return replace(
