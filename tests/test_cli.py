@@ -347,3 +347,25 @@ def test_the_readme_names_every_package_setup_installs() -> None:
     opening = (ROOT / "README.md").read_text().split("\n## ")[0]
     for package in [*packages, "prometheus"]:
         assert f"`{package}`" in opening, package
+
+
+def test_the_readme_flag_table_names_every_registry_flag() -> None:
+    """ "Flags shared by every verb that talks to registries" lists each flag of the
+    verbs' "registries and credentials" group."""
+    import argparse
+
+    from reconciler.cli import flags
+
+    parser = argparse.ArgumentParser()
+    flags.add_registry_flags(parser)
+    shared = {
+        option
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("Flags shared by every verb that talks to registries")[1]
+    table = table.split("\n\n", 2)[1]  # the table itself
+    missing = sorted(f for f in shared if f"`{f} " not in table and f"`{f}`" not in table)
+    assert missing == []

@@ -4,9 +4,11 @@ worth sending, and failing tags retried on the schedule rather than on every pas
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import httpx
 import pytest
 from daemon_fixtures import daemon_config
 from git_fixtures import GitRemote
@@ -22,7 +24,7 @@ from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.runner import MIN_WAIT, Daemon
 from reconciler.daemon.state import Delivery
 from reconciler.daemon.webhooks import PushedRepository
-from testsupport.images import push_image
+from testsupport.images import push_image, push_tags
 from testsupport.registry import LocalRegistry
 
 MakeRemote = Callable[[Mapping[str, str]], GitRemote]
@@ -166,3 +168,50 @@ def test_a_notification_before_the_first_pass_is_kept(
         second.close()
     entry = parse_lock(remote.show("images.lock.yaml")).get(TagRef(NS, "app", "latest"))
     assert entry is not None and entry.digest == moved
+
+
+def test_held_and_floor_kept_tags_do_not_keep_the_loop_busy(
+    local_registry: LocalRegistry, make_remote: MakeRemote, tmp_path: Path, unique_repo: str
+) -> None:
+    """A scheduled tag the pass answers without asking the registry (a hold; a policy
+    tag kept at its floor because its pinned tag is gone upstream) still counts as
+    checked: once its turn has passed, the loop sleeps until the next one instead of
+    running a pass that asks nothing, over and over."""
+    digests = push_tags(local_registry.url, unique_repo, ["1.4.7", "1.4.8"], unique_repo)
+    repo = f"{local_registry.host}/{unique_repo}"
+    policy = "        annotations:\n          imagestream-reconciler.io/semver: '~1.4'\n"
+    stream = f"""\
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {{name: app, namespace: {NS}}}
+spec:
+  tags:
+    - name: held
+      annotations:
+        imagestream-reconciler.io/hold: "INC-1: canary"
+      from: {{kind: DockerImage, name: "{repo}:1.4.7"}}
+      importPolicy: {{insecure: true, scheduled: true}}
+    - name: stable
+{policy.replace("        ", "      ")}      from: {{kind: DockerImage, name: "{repo}"}}
+      importPolicy: {{insecure: true, scheduled: true}}
+"""
+    remote = make_remote({"app.yaml": stream})
+    clock = FakeClock(time.time())
+    config = daemon_config(tmp_path, remote.url, interval=600, poll=3600)
+    daemon = Daemon(config, Settings(cache_dir=tmp_path), clock=clock)
+    try:
+        assert daemon.step() is not None  # the first pass pins 1.4.8 and holds the other
+        lock = parse_lock(remote.show("images.lock.yaml"))
+        stable = lock.get(TagRef(NS, "app", "stable"))
+        assert stable is not None and stable.digest == digests["1.4.8"]
+        reply = httpx.delete(
+            f"{local_registry.url}/v2/{unique_repo}/manifests/{digests['1.4.8']}", timeout=10
+        )
+        assert reply.status_code == 202
+        clock.now += 700  # both tags' turns have come
+        result = daemon.step()
+        assert result is not None and result.plan.requested == []  # held; kept at 1.4.8
+        assert daemon.next_wakeup() > 60  # not due again before the next interval
+        assert daemon.step() is None  # no pass that asks nothing, again and again
+    finally:
+        daemon.close()

@@ -18,6 +18,7 @@ from policy_fixtures import (
     deployment,
     entry,
     last_message,
+    lock_of,
     picked,
     reconcile,
     records,
@@ -25,6 +26,9 @@ from policy_fixtures import (
 )
 
 from reconciler.core.lockrecords import HoldRecord, WaitingItem
+from reconciler.core.schedule import ImportPolicy
+from reconciler.daemon import statuspage
+from reconciler.daemon.status import tag_status
 from testsupport.images import push_image, push_tags
 from testsupport.registry import LocalRegistry
 
@@ -97,6 +101,19 @@ def test_a_held_tag_keeps_its_digest_until_released_or_its_hold_ends(
         name for name in records(remote) if "deploy-web" in name and name not in first_records
     ]
     opened = records(remote)
+    # The daemon's /status shows the hold and the pick, in its JSON and on its page.
+    status = tag_status(lock_of(remote), {}, [], ImportPolicy())
+    stable = status[f"{NS}/app:stable"]
+    assert stable["hold"] == {
+        "reason": "INC-4711: canary failing",
+        "until": "2026-03-05T00:00:00Z",
+        "since": stable["hold"]["since"],
+    }
+    assert stable["policy"] == {"semver": "~1.4"}
+    assert stable["chosen"] == {"tag": "1.4.7", "over": "1.4.6", "candidates": 2}
+    page = statuspage.render({"tags": status}, clock.now.timestamp())
+    assert "INC-4711: canary failing" in page and ">held<" in page
+    assert "picked 1.4.7 over 1.4.6 by semver ~1.4 (2 candidates)" in page
 
     # The hold ends by itself: the next pass moves the tag and says the hold expired.
     clock.now = clock.now.replace(day=5, hour=0, minute=0, second=1)
@@ -335,3 +352,46 @@ def test_write_back_names_the_picked_tag_in_the_stream(
     assert reconcile(remote, tmp_path, clock).pushed
     assert f"name: {repository}:1.4.8" in remote.show("app.yaml")
     assert remote.commit_count() == count + 1  # lock, record and manifests in one commit
+
+
+def test_tag_and_import_image_refuse_a_tag_that_a_policy_or_a_hold_decides(
+    upstream: tuple[str, dict[str, str]],
+    make_remote: MakeRemote,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``tag SRC DEST`` (or ``import-image DEST --from=SRC``) onto a held tag, or onto a
+    tag a version policy picks for, would say "Tag ... set to SRC" and pin nothing of the
+    kind (the hold keeps the digest, the
+    policy picks again): it writes nothing, exits 1 and says what to do instead."""
+    repository, digests = upstream
+    remote = make_remote(
+        {
+            ".reconciler.yaml": CONFIG,
+            "app.yaml": stream_yaml(
+                {
+                    "stable": (repository, {"semver": "~1.4"}),
+                    "prod": (f"{repository}:2.0.0", {"hold": "freeze"}),
+                }
+            ),
+        }
+    )
+    reconcile(remote, tmp_path, Clock())
+    git("pull", "-q", "origin", "main", cwd=remote.human)
+    human = str(remote.human)
+    before = (remote.human / "app.yaml").read_text()
+    capsys.readouterr()
+    assert command("tag", f"{repository}:1.4.6", "app:stable", "--repo", human) == (1, "")
+    err = capsys.readouterr().err
+    assert "app:stable picks its image by semver ~1.4" in err
+    assert "remove its imagestream-reconciler.io/semver annotation" in err
+    assert command("tag", f"{repository}:1.2.0", "app:prod", "--repo", human) == (1, "")
+    err = capsys.readouterr().err
+    assert "app:prod is held (freeze): release it first (reconciler release app:prod)" in err
+    code, _ = command(
+        "import-image", "app:stable", f"--from={repository}:1.4.6", "--confirm", "--repo", human
+    )
+    assert code == 1
+    assert "app:stable picks its image by semver ~1.4" in capsys.readouterr().err
+    assert (remote.human / "app.yaml").read_text() == before
+    assert entry(remote, "stable").digest == digests["1.4.7"]

@@ -7,13 +7,16 @@ message say what was picked over what, by which policy."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from git_fixtures import git
 from policy_fixtures import (
     NS,
     Clock,
     MakeRemote,
+    command,
     delete_tag,
     deployment,
     entry,
@@ -174,3 +177,37 @@ def test_policies_pick_move_only_forward_and_open_one_record_per_consumer(
         n.startswith(f"{NS}/app:tilde: kept 1.4.8: {repository} lists nothing semver ~1.4 admits")
         for n in kept.plan.notes
     ), kept.plan.notes
+
+
+def test_plan_json_says_what_moved_from_what_to_what_by_which_policy(
+    local_registry: LocalRegistry,
+    upstream: tuple[str, dict[str, str]],
+    unique_repo: str,
+    make_remote: MakeRemote,
+    tmp_path: Path,
+) -> None:
+    """A CI job reads ``plan -o json`` rather than parse sentences: each change has the
+    digests and upstream tags it moves between, and the policy that picked."""
+    repository, digests = upstream
+    remote = make_remote(
+        {
+            ".reconciler.yaml": f"defaultNamespace: {NS}\n",
+            "app.yaml": stream_yaml(
+                {"tilde": (repository, {"semver": "~1.4"}), "fixed": (f"{repository}:2.0.0", {})}
+            ),
+        }
+    )
+    clock = Clock()
+    assert reconcile(remote, tmp_path, clock).pushed
+    added = push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)["1.4.8"]
+    git("pull", "-q", "origin", "main", cwd=remote.human)
+    code, out = command(
+        "plan", "-o", "json", "--repo", str(remote.human),
+        "--cache-dir", str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert code == 0, out
+    (change,) = json.loads(out)["changes"]
+    assert change["tag"] == f"{NS}/app:tilde" and change["kind"] == "moved"
+    assert change["from"] == {"digest": digests["1.4.7"], "upstreamTag": "1.4.7"}
+    assert change["to"] == {"digest": added, "upstreamTag": "1.4.8"}
+    assert change["policy"] == "semver ~1.4"

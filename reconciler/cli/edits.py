@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import datetime as dt
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from reconciler.cli import command, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.flags import reference_policy
 from reconciler.config.settings import Settings
-from reconciler.core import editing, newfiles
+from reconciler.core import editing, newfiles, tagrules
 from reconciler.core.errors import EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
@@ -219,6 +220,28 @@ def edit_tag_annotations(
             f"image stream tag {ref} is not in the manifests ({obj.file}: {exc})",
             exit_code=EXIT_PROBLEMS,
         ) from exc
+
+
+def refuse_decided(dest: TagRef, annotations: Mapping[str, str]) -> None:
+    """A held tag keeps its digest, and a version policy picks a tag's image whatever
+    ``from.name`` names: writing ``from`` would change neither, so ``tag`` and
+    ``import-image --from`` refuse."""
+    name = f"{dest.stream}:{dest.tag}"
+    if tagrules.HOLD in annotations:
+        raise PermanentError(
+            f"{name} is held ({annotations[tagrules.HOLD]}): release it first "
+            f"(reconciler release {name})",
+            exit_code=EXIT_PROBLEMS,
+        )
+    for key in tagrules.POLICY_KINDS:
+        if key in annotations:
+            kind = key.removeprefix(tagrules.PREFIX)
+            raise PermanentError(
+                f"{name} picks its image by {kind} {annotations[key]}: writing its from would "
+                f"not change what it pins; to pin one image, remove its {key} annotation first (or hold "
+                f"the tag: reconciler hold {name})",
+                exit_code=EXIT_PROBLEMS,
+            )
 
 
 def istag_argument(text: str, namespace: str, what: str) -> TagRef:

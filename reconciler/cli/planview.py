@@ -7,7 +7,8 @@ import difflib
 from typing import Any, TextIO
 
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS
-from reconciler.core.lockfile import IMPORT_SUCCESS
+from reconciler.core.lockdiff import TagChange
+from reconciler.core.lockfile import IMPORT_SUCCESS, TagLock
 from reconciler.core.plan import Plan
 from reconciler.files import loader
 
@@ -15,7 +16,7 @@ from reconciler.files import loader
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
         "lockChanged": plan.lock_changed,
-        "changes": [{"tag": str(c.ref), "kind": c.kind, "text": c.text} for c in plan.changes],
+        "changes": [_change_json(plan, c) for c in plan.changes],
         "triggers": [t.to_data() for t in plan.triggers],
         "writeBack": [
             {"file": e.file, "object": w.obj.display, "field": w.field, "image": w.image}
@@ -31,6 +32,30 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "errors": [v.text() for v in plan.report.errors],
         "warnings": [v.text() for v in plan.report.warnings],
         "requested": [str(ref) for ref in plan.requested],
+    }
+
+
+def _side(entry: TagLock | None) -> dict[str, Any] | None:
+    """A tag's pin on one side of a change: its digest, and the upstream tag a version
+    policy picked (None for a tag without one)."""
+    if entry is None:
+        return None
+    return {"digest": entry.digest, "upstreamTag": entry.chosen.tag if entry.chosen else None}
+
+
+def _change_json(plan: Plan, change: TagChange) -> dict[str, Any]:
+    """One lock change for scripts: the sentence, and what it moved from and to (``from``
+    null for an added tag, ``to`` null for a removed one) by which policy."""
+    old, new = plan.old_lock.get(change.ref), plan.new_lock.get(change.ref)
+    either = new or old
+    policy = either.source.policy if either is not None else None
+    return {
+        "tag": str(change.ref),
+        "kind": change.kind,
+        "text": change.text,
+        "from": _side(old),
+        "to": _side(new),
+        "policy": policy.describe() if policy is not None else None,
     }
 
 

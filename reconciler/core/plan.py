@@ -42,6 +42,9 @@ class Plan:
     requested: list[TagRef] = field(default_factory=list)  # asked the registries about
     resolve_seconds: float = 0.0  # time spent waiting on registries this pass
     recheckable: list[TagRef] = field(default_factory=list)  # scheduled and build outputs
+    # The scheduled tags the pass was handed as due, whether it asked a registry about
+    # them or answered without asking (a hold; a policy tag kept at its floor): checked.
+    due: list[TagRef] = field(default_factory=list)
     edits: list[ManifestEdit] = field(default_factory=list)  # write-back, same commit
     # For people: paused triggers whose tag moved, files a write-back could not edit.
     notes: list[str] = field(default_factory=list)

@@ -328,7 +328,7 @@ class Daemon:
     def _after_pass(self, result: PassResult, now: float, why: list[Cause], seconds: float) -> None:
         plan = result.plan
         recheckable = set(plan.recheckable)
-        checked = [ref for ref in plan.requested if ref in recheckable]
+        checked = [ref for ref in {*plan.requested, *plan.due} if ref in recheckable]
         self.state.record_checks(checked, now)
         self._recent_checks.extend([now] * len(checked))
         self._recheckable = plan.recheckable

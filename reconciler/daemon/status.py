@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.core.lockfile import Lock
+from reconciler.core.lockdiff import picked
+from reconciler.core.lockfile import Lock, TagLock
 from reconciler.core.schedule import ImportPolicy, next_due
 from reconciler.core.streams import TagRef
 from reconciler.core.triggers import TriggerRecord
@@ -91,6 +92,7 @@ def tag_status(
                 item["nextCheck"] = next_due(ref, checked[ref], policy)
         if entry.condition is not None:
             item["conditions"] = [entry.condition.to_data()]
+        item.update(_choice(entry))
         item["history"] = [
             {
                 **h.to_data(),
@@ -100,6 +102,27 @@ def tag_status(
         ]
         tags[str(ref)] = item
     return tags
+
+
+def _choice(entry: TagLock) -> dict[str, Any]:
+    """How the pin is chosen, where the lock says (as ``describe -o json`` names it): the
+    version policy and its pick (``picked``: the sentence), the minimum age and what waits
+    it out, the hold. Nothing for a tag that has none of these."""
+    data: dict[str, Any] = {}
+    policy = entry.source.policy
+    if policy is not None:
+        data["policy"] = dict(policy.to_flow())
+    if entry.chosen is not None:
+        data["chosen"] = dict(entry.chosen.to_flow())
+        if sentence := picked(entry):
+            data["picked"] = sentence
+    if entry.source.minimum_age:
+        data["minimumAge"] = entry.source.minimum_age
+    if entry.waiting:
+        data["waiting"] = [dict(item.to_flow()) for item in entry.waiting]
+    if entry.hold is not None:
+        data["hold"] = dict(entry.hold.to_flow())
+    return data
 
 
 def by_record(items: Iterable[Delivery]) -> dict[str, list[Delivery]]:

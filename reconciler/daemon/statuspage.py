@@ -254,6 +254,9 @@ def _tag(
     pending = not tag.get("digest")
     classes = "tag failing" if failing else "tag pending" if pending else "tag"
     badges = _badge("failing", "bad") if failing else ""
+    hold = tag.get("hold")
+    if hold:
+        badges += " " + _badge("held", "warn")
     if tag.get("scheduled"):
         badges += " " + _badge("scheduled", "muted")
     meta = [
@@ -265,6 +268,18 @@ def _tag(
         meta.append(("Checked", _time(tag["lastChecked"], now)))
     if "nextCheck" in tag:
         meta.append(("Next check", _time(tag["nextCheck"], now)))
+    if tag.get("picked"):
+        meta.append(("Version policy", _e(tag["picked"])))
+    if tag.get("minimumAge"):
+        meta.append(("Minimum age", _e(tag["minimumAge"])))
+    for item in tag.get("waiting") or []:
+        meta.append(
+            (
+                "Waiting",
+                f"<code>{_e(item.get('tag') or str(item.get('digest', ''))[:19])}</code>, "
+                f"first seen {_time(item.get('firstSeen'), now)}",
+            )
+        )
     out = [
         f'<li class="{classes}" id="{_e(anchor)}"><article aria-labelledby="{_e(anchor)}-h">',
         f'<h3 id="{_e(anchor)}-h"><code>{_e(name)}</code> {badges}</h3>',
@@ -272,6 +287,12 @@ def _tag(
         *(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in meta),
         "</dl>",
     ]
+    if hold:
+        until = f" until {_time(hold.get('until'), now)}" if hold.get("until") else ""
+        out.append(
+            f'<p class="condition"><strong>Held</strong>{until}: {_e(hold.get("reason", ""))} '
+            f'<span class="when">since {_time(hold.get("since"), now)}</span></p>'
+        )
     for condition in tag.get("conditions") or []:
         out.append(
             f'<p class="condition"><strong>{_e(condition.get("reason", ""))}</strong>: '

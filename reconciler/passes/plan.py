@@ -261,6 +261,7 @@ def compute_plan(
         requested=[r.ref for r in requests],
         resolve_seconds=time.perf_counter() - started if todo and client is not None else 0.0,
         recheckable=recheckable(desired, new_lock),
+        due=sorted(due or ()),
         edits=edits,
         notes=[
             *paused_notes(old_lock, new_lock, consumers),

@@ -13,9 +13,15 @@ from typing import TYPE_CHECKING, TextIO
 from reconciler.cli import command, flags, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, write_and_pin
+from reconciler.cli.edits import (
+    Edits,
+    apply_tag_edit,
+    docker_tag_edit,
+    refuse_decided,
+    write_and_pin,
+)
 from reconciler.config.settings import Settings
-from reconciler.core import policy
+from reconciler.core import policy, tagrules
 from reconciler.core.describe import render_describe
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
@@ -189,6 +195,11 @@ def _import(
         plan = [(target.tag, existing.from_name)]
 
     refs = [TagRef(namespace, stream_name, tag) for tag, _ in plan]
+    if args.source and obj is not None:
+        # --from rewrites each tag's from, which decides nothing on a held or policy tag.
+        for ref in refs:
+            if ref.tag in specs:
+                refuse_decided(ref, tagrules.tag_annotations(obj, specs[ref.tag]))
     edits_list = [docker_tag_edit(tag, source, args) for tag, source in plan]
     edits = Edits(checkout.root)
     if args.all and obj is not None and repository:

@@ -16,8 +16,15 @@ from typing import TextIO
 from reconciler.cli import command, flags
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.command import Subparsers, add_verb
-from reconciler.cli.edits import Edits, apply_tag_edit, docker_tag_edit, istag_argument, pin_or_undo
-from reconciler.core import editing
+from reconciler.cli.edits import (
+    Edits,
+    apply_tag_edit,
+    docker_tag_edit,
+    istag_argument,
+    pin_or_undo,
+    refuse_decided,
+)
+from reconciler.core import editing, tagrules
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM
 from reconciler.core.references import InvalidReference, expand_digest, parse_image_reference
@@ -248,6 +255,8 @@ def _replacing(checkout: Checkout, dest: TagRef, edit: editing.TagEdit) -> editi
     obj = checkout.find_stream(dest.namespace, dest.stream)
     if obj is not None:
         existing = next((t for t in stream_tags(obj) if t.ref.tag == dest.tag), None)
+    if obj is not None and existing is not None:
+        refuse_decided(dest, tagrules.tag_annotations(obj, existing))
     mode = edit.import_mode or LEGACY
     policy = edit.reference_policy or SOURCE
     return replace(
