@@ -8,9 +8,11 @@ Layout tokens, after calver.org:
 ``YYYY``  the full year (``2026``)
 ``YY``    the year since 2000, not padded (``6``, ``26``)
 ``0Y``    the year since 2000, zero-padded (``06``, ``26``)
-``MM``    the month, 1 to 12, zero-padding allowed (``1``, ``01``, ``12``)
+``MM``    the month, 1 to 12, zero-padding allowed (``1``, ``01``, ``12``); two
+          digits when a number follows it directly (``YYYYMMDD``)
 ``0M``    the month, zero-padded (``01`` ... ``12``)
-``DD``    the day of the month, zero-padding allowed
+``DD``    the day of the month, zero-padding allowed; two digits when a number
+          follows it directly
 ``0D``    the day, zero-padded
 ``N``     a build number (``MICRO`` is the same): digits
 ========  ====================================================
@@ -42,6 +44,7 @@ _TOKENS = {
     "N": ("build", r"[0-9]{1,18}"),
 }
 _LITERAL = re.compile(r"[a-z0-9._-]")
+_PADDED = {"MM": "0M", "DD": "0D"}
 MAX_LAYOUT_LENGTH = 64
 
 
@@ -89,13 +92,13 @@ def parse_layout(text: str) -> Layout:
         raise LayoutError("empty: give a layout such as YYYY.0M.0D or YYYYMMDD-N", 0)
     if len(text) > MAX_LAYOUT_LENGTH:
         raise LayoutError(f"longer than {MAX_LAYOUT_LENGTH} characters", MAX_LAYOUT_LENGTH)
-    parts: list[str] = []
+    pieces: list[tuple[str | None, str, int]] = []  # (token or None, text, offset)
     seen: dict[str, int] = {}
     position = 0
     while position < len(text):
         token = next((t for t in _TOKENS if text.startswith(t, position)), None)
         if token is not None:
-            group, pattern = _TOKENS[token]
+            group = _TOKENS[token][0]
             if (
                 group in seen
                 or (group == "short_year" and "year" in seen)
@@ -103,7 +106,7 @@ def parse_layout(text: str) -> Layout:
             ):
                 raise LayoutError(f"{token} names the {_WORDS[group]} a second time", position)
             seen[group] = position
-            parts.append(f"(?P<{group}>{pattern})")
+            pieces.append((token, token, position))
             position += len(token)
             continue
         char = text[position]
@@ -113,8 +116,28 @@ def parse_layout(text: str) -> Layout:
                 "other characters may be lower-case letters, digits, '.', '-' and '_'",
                 position,
             )
-        parts.append(re.escape(char))
+        pieces.append((None, char, position))
         position += 1
+    parts: list[str] = []
+    for index, (token, piece, offset) in enumerate(pieces):
+        if token is None:
+            parts.append(re.escape(piece))
+            continue
+        after = pieces[index + 1] if index + 1 < len(pieces) else None
+        # With a number right after it, a token of varying width would make the tag
+        # ambiguous (YYYYMMDD: is 2024111 the 1st of November or the 11th of January?):
+        # a month or day reads as two digits there; a short year or build is refused.
+        glued = after is not None and (after[0] is not None or after[1].isdigit())
+        if glued and token in _PADDED:
+            token = _PADDED[token]
+        elif glued and token in ("YY", "0Y", "N", "MICRO"):
+            raise LayoutError(
+                f"{token} has no fixed width: put a separator ('.', '-', '_') between it "
+                "and the number after it",
+                offset,
+            )
+        group, pattern = _TOKENS[token]
+        parts.append(f"(?P<{group}>{pattern})")
     if "year" not in seen and "short_year" not in seen:
         raise LayoutError("names no year (YYYY, YY or 0Y)", 0)
     if "day" in seen and "month" not in seen:

@@ -231,3 +231,17 @@ def test_the_same_tags_in_any_order_give_the_same_choice(
         for b in first[i + 1 :]:
             assert compare(policy, a.tag, b.tag) == 1
             assert compare(policy, b.tag, a.tag) == -1
+
+
+def test_calver_numbers_glued_together_read_one_way() -> None:
+    # With nothing between them, MM and DD are two digits: 2024111 is not both the 1st
+    # of November and the 11th of January.
+    layout = parse_layout("YYYYMMDD-N")
+    assert layout.key("20240111-2") == (2024, 1, 11, 2)
+    assert layout.key("2024111-2") == (2024, 11, 1, 2)
+    assert parse_layout("YYYY.MM.DD").key("2024.1.5") == (2024, 1, 5, 0)
+    # A short year or a build number has no width to fall back on: refused at its place.
+    for text, offset in (("YYMMDD", 0), ("YYYY.N0M", 5)):
+        with pytest.raises(LayoutError, match="no fixed width") as refused:
+            parse_layout(text)
+        assert refused.value.offset == offset
