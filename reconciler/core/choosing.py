@@ -54,16 +54,11 @@ def holds(desired: DesiredTags, now: dt.datetime) -> tuple[dict[TagRef, Hold], d
 
 
 def hold_record(hold: Hold, old: TagLock | None, now: str) -> HoldRecord:
-    """``hold`` as the lock records it: since when the reconciler has seen this hold
-    (kept from ``old`` while the reason and end are the same)."""
+    """``hold`` as the lock records it: since when the tag has been held without a break
+    (a new reason or end keeps that moment: the freeze began then)."""
     previous = old.hold if old is not None else None
-    if (
-        previous is not None
-        and previous.reason == hold.reason
-        and previous.until == hold.until_text
-    ):
-        return previous
-    return HoldRecord(hold.reason, now, hold.until_text)
+    since = previous.since if previous is not None else now
+    return HoldRecord(hold.reason, since, hold.until_text)
 
 
 # -- a policy's pick -------------------------------------------------------------------

@@ -75,8 +75,10 @@ def _choice_lines(tag: TagView, now: dt.datetime) -> list[str]:
         pick = picked(lock)
         lines.append(f"    version policy: {policy.describe()}" + (f"; {pick}" if pick else ""))
     if lock.hold is not None:
-        until = f" until {lock.hold.until}" if lock.hold.until else ""
-        lines.append(f"  ! held{until} ({ago(lock.hold.since, now)}): {lock.hold.reason}")
+        # The age is when the hold began; the end, if any, is a date to come.
+        until = f", until {lock.hold.until}" if lock.hold.until else ", until released"
+        since = ago(lock.hold.since, now).lower()
+        lines.append(f"  ! held since {since}{until}: not updated: {lock.hold.reason}")
     for item in lock.waiting:
         lines.append(
             f"    waiting: {item.name}, first seen {ago(item.first_seen, now)} "

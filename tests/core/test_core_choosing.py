@@ -203,6 +203,13 @@ def test_finish_lock_mirrors_holds_and_keeps_since() -> None:
     assert held.tags[REF].hold == HoldRecord("frozen", ago(hours=2))
     again = finish_lock(held, held, want, {}, {}, {}, {REF: hold}, rfc3339(NOW))
     assert again.tags[REF].hold == HoldRecord("frozen", ago(hours=2))
+    # `hold` again with a new reason and an end: still held since the freeze began.
+    longer = Hold("frozen: INC-12", dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    want_longer = DesiredTags({REF: source()}, frozenset(), rules={REF: TagRules(hold=longer)})
+    renewed = finish_lock(again, again, want_longer, {}, {}, {}, {REF: longer}, rfc3339(NOW))
+    assert renewed.tags[REF].hold == HoldRecord(
+        "frozen: INC-12", ago(hours=2), "2030-01-01T00:00:00Z"
+    )
     released = finish_lock(held, held, want, {}, {}, {}, {}, rfc3339(NOW))
     assert released.tags[REF].hold is None
 
