@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from reconciler.cli.verbs.prune import missing_images
-from reconciler.core import editing
+from reconciler.core import editing, tagedits
 from reconciler.core.describe import render_describe
 from reconciler.core.lockfile import Condition, HistoryItem, Lock, TagLock, TagSource
 from reconciler.core.manifests import parse_manifests
@@ -98,7 +98,7 @@ def test_detect_style_reads_indent_offset_and_quotes() -> None:
 def test_changing_one_field_is_a_one_line_diff_and_keeps_quotes() -> None:
     doc = editing.ManifestFile(SEQ_OFFSET_0)
     stream = doc.object_at(0, ())
-    assert editing.apply_tag(stream, editing.TagEdit("a", "DockerImage", "x:2"), '"')
+    assert tagedits.apply_tag(stream, tagedits.TagEdit("a", "DockerImage", "x:2"), '"')
     after = doc.render()
     changed = [
         (a, b) for a, b in zip(SEQ_OFFSET_0.splitlines(), after.splitlines(), strict=True) if a != b
@@ -108,16 +108,16 @@ def test_changing_one_field_is_a_one_line_diff_and_keeps_quotes() -> None:
 
 def test_same_edit_twice_changes_nothing() -> None:
     doc = editing.ManifestFile(SEQ_OFFSET_0)
-    assert not editing.apply_tag(
-        doc.object_at(0, ()), editing.TagEdit("a", "DockerImage", "x:1"), '"'
+    assert not tagedits.apply_tag(
+        doc.object_at(0, ()), tagedits.TagEdit("a", "DockerImage", "x:1"), '"'
     )
     assert doc.render() == SEQ_OFFSET_0
 
 
 def test_new_tag_follows_the_file_indentation() -> None:
     doc = editing.ManifestFile(SEQ_OFFSET_0)
-    edit = editing.TagEdit("1.0", "DockerImage", "x:1.0", scheduled=True)
-    editing.apply_tag(doc.object_at(0, ()), edit, '"')
+    edit = tagedits.TagEdit("1.0", "DockerImage", "x:1.0", scheduled=True)
+    tagedits.apply_tag(doc.object_at(0, ()), edit, '"')
     assert doc.render() == SEQ_OFFSET_0 + (
         '   - name: "1.0"\n'
         "     from:\n"
@@ -133,7 +133,7 @@ def test_new_tag_follows_the_file_indentation() -> None:
 def test_merge_keeps_lines_ruamel_would_respell() -> None:
     text = "---\nkind: ImageStream\nmetadata:   {name: x}\nspec:\n  tags:\n  - name: a\n    from:\n      kind: DockerImage\n      name: x:1\n"
     doc = editing.ManifestFile(text)
-    editing.apply_tag(doc.object_at(0, ()), editing.TagEdit("a", "DockerImage", "x:2"), '"')
+    tagedits.apply_tag(doc.object_at(0, ()), tagedits.TagEdit("a", "DockerImage", "x:2"), '"')
     assert doc.render() == text.replace("x:1", "x:2")
 
 
@@ -144,9 +144,9 @@ def test_remove_tag_takes_its_comment_and_keeps_the_next_ones() -> None:
         "    # about c\n    - name: c\n      from: {kind: DockerImage, name: c:1}\n"
     )
     doc = editing.ManifestFile(text)
-    assert editing.remove_tag(doc.object_at(0, ()), "b")
+    assert tagedits.remove_tag(doc.object_at(0, ()), "b")
     assert "about b" not in doc.render() and "# about c\n    - name: c" in doc.render()
-    assert not editing.remove_tag(doc.object_at(0, ()), "nope")
+    assert not tagedits.remove_tag(doc.object_at(0, ()), "nope")
 
 
 def test_multi_document_file_edits_the_right_document() -> None:
@@ -154,8 +154,8 @@ def test_multi_document_file_edits_the_right_document() -> None:
     parsed = parse_manifests(text, "f.yaml")
     obj = parsed.objects[0]
     doc = editing.ManifestFile(text)
-    editing.apply_tag(
-        doc.object_at(obj.document, obj.base), editing.TagEdit("a", "DockerImage", "x:9"), '"'
+    tagedits.apply_tag(
+        doc.object_at(obj.document, obj.base), tagedits.TagEdit("a", "DockerImage", "x:9"), '"'
     )
     assert doc.render() == text.replace('"x:1"', '"x:9"')
 
@@ -533,7 +533,7 @@ def test_removing_the_first_tag_keeps_the_second_tags_comment(
     text: str, expected_head: str
 ) -> None:
     doc = editing.ManifestFile(text)
-    assert editing.remove_tag(doc.object_at(0, ()), "1")
+    assert tagedits.remove_tag(doc.object_at(0, ()), "1")
     rendered = doc.render()
     assert rendered.split("  tags:\n", 1)[1].startswith(expected_head)
     assert "# first tag" not in rendered

@@ -17,7 +17,7 @@ from reconciler.cli import command, progress
 from reconciler.cli.checkout import Checkout
 from reconciler.cli.flags import reference_policy
 from reconciler.config.settings import Settings
-from reconciler.core import editing, newfiles, tagrules
+from reconciler.core import editing, newfiles, tagedits, tagrules
 from reconciler.core.errors import EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM, ManifestObject
 from reconciler.core.plan import Plan
@@ -167,9 +167,9 @@ def write_and_pin(
     return written, plan, [v for v in plan.report.errors if v.file in edited]
 
 
-def docker_tag_edit(tag: str, source: str, args: argparse.Namespace) -> editing.TagEdit:
+def docker_tag_edit(tag: str, source: str, args: argparse.Namespace) -> tagedits.TagEdit:
     """A tag imported from the registry image ``source``, with the policy flags given."""
-    return editing.TagEdit(
+    return tagedits.TagEdit(
         name=tag,
         from_kind=DOCKER_IMAGE,
         from_name=source,
@@ -181,13 +181,13 @@ def docker_tag_edit(tag: str, source: str, args: argparse.Namespace) -> editing.
     )
 
 
-def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: editing.TagEdit) -> None:
+def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: tagedits.TagEdit) -> None:
     """Apply ``edit`` to the stream of ``dest``: a minimal edit of its manifest, or, for a
     new stream, a new file (the same one for every tag of that stream)."""
     obj = checkout.find_stream(dest.namespace, dest.stream)
     if obj is not None:
         stream = edits.object(obj)
-        editing.apply_tag(stream, edit, edits.files[obj.file].style.quote)
+        tagedits.apply_tag(stream, edit, edits.files[obj.file].style.quote)
         return
     path = checkout.new_file_path(IMAGE_STREAM, dest.stream, "imagestreams")
     style = checkout.style_for_new(IMAGE_STREAM)
@@ -196,7 +196,7 @@ def apply_tag_edit(checkout: Checkout, edits: Edits, dest: TagRef, edit: editing
         ns_field = dest.namespace if dest.namespace != checkout.config.default_namespace else None
         text = newfiles.new_file_text([newfiles.new_stream(dest.stream, ns_field)], style)
     doc = editing.ManifestFile(text, style)
-    editing.apply_tag(doc.object_at(0, ()), edit, style.quote)
+    tagedits.apply_tag(doc.object_at(0, ()), edit, style.quote)
     edits.create(path, doc.render())
 
 
@@ -212,7 +212,7 @@ def edit_tag_annotations(
             exit_code=EXIT_PROBLEMS,
         )
     try:
-        editing.set_tag_annotations(
+        tagedits.set_tag_annotations(
             edits.object(obj), ref.tag, values, edits.files[obj.file].style.quote
         )
     except editing.EditError as exc:

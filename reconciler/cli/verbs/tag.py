@@ -24,7 +24,7 @@ from reconciler.cli.edits import (
     pin_or_undo,
     refuse_decided,
 )
-from reconciler.core import editing, tagrules
+from reconciler.core import tagedits, tagrules
 from reconciler.core.errors import EXIT_OK, EXIT_PROBLEMS, PermanentError
 from reconciler.core.manifests import IMAGE_STREAM
 from reconciler.core.references import InvalidReference, expand_digest, parse_image_reference
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         for text in args.refs:
             ref = _dest(text, namespace)
             obj = checkout.find_stream(ref.namespace, ref.stream)
-            if obj is None or not editing.remove_tag(edits.object(obj), ref.tag):
+            if obj is None or not tagedits.remove_tag(edits.object(obj), ref.tag):
                 raise PermanentError(
                     f"image stream tag {ref} is not in the manifests", exit_code=EXIT_PROBLEMS
                 )
@@ -173,7 +173,7 @@ def _edit_for(
     dest: TagRef,
     namespace: str,
     args: argparse.Namespace,
-) -> tuple[editing.TagEdit, str]:
+) -> tuple[tagedits.TagEdit, str]:
     # oc names the destination's namespace when it is not the current one.
     cross_ns = dest.namespace != namespace
     where = f"{dest.namespace}/" * cross_ns + f"{dest.stream}:{dest.tag}"
@@ -232,7 +232,7 @@ def _edit_for(
                 )
             name, from_kind = f"{src.stream}@{entry.digest}", IMAGE_STREAM_IMAGE
             message = f"Tag {where} set to {src.stream}@{entry.digest}."
-    edit = editing.TagEdit(
+    edit = tagedits.TagEdit(
         name=dest.tag,
         from_kind=from_kind,
         from_name=name,
@@ -243,7 +243,7 @@ def _edit_for(
     return _replacing(checkout, dest, edit), message
 
 
-def _replacing(checkout: Checkout, dest: TagRef, edit: editing.TagEdit) -> editing.TagEdit:
+def _replacing(checkout: Checkout, dest: TagRef, edit: tagedits.TagEdit) -> tagedits.TagEdit:
     """``edit`` as ``oc tag`` writes a tag: the whole tag is replaced (openshift/oc
     pkg/cli/tag/tag.go builds a new TagReference from the flags alone: ``Scheduled:
     o.scheduleTag``, ``Insecure: o.insecureTag``, ``Reference: o.referenceTag``,
