@@ -26,11 +26,9 @@ functions it was given (tests run on a fake clock); log a header or a URL query.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import ssl
 import threading
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,13 @@ import httpx
 
 from reconciler.core.references import registry_endpoint_host
 from reconciler.registry import errors as e
+from reconciler.registry.answers import (
+    MAX_ERROR_BYTES,
+    read_capped,
+    read_error_body,
+    status_error,
+    transport_failure,
+)
 from reconciler.registry.auth import MAX_TOKEN_BYTES, TOKEN_FETCH, token_service
 from reconciler.registry.deadlines import DEADLINE, Deadline
 from reconciler.registry.errors import ResolveError
@@ -56,7 +61,6 @@ __all__ = ["MAX_ERROR_BYTES", "MAX_REDIRECTS", "Reply", "Transport", "ssl_verify
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_BYTES = 64 * 1024
 MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -232,15 +236,15 @@ class Transport:
                             gate.record_success()
                             gate.note_headers(response.headers)
                             if 200 <= status < 300 and read_body:
-                                body = _read_capped(response, read_body, target, what)
+                                body = read_capped(response, read_body, target, what)
                             elif status >= 400:
-                                body = _read_error_body(response)
+                                body = read_error_body(response)
                             else:
                                 # Drain (HEAD: nothing) so the connection goes back to the pool.
-                                _read_error_body(response)
+                                read_error_body(response)
                                 body = b""
                             return Reply(response, body)
-                        body = _read_error_body(response)
+                        body = read_error_body(response)
                     finally:
                         response.close()
             except httpx.TimeoutException as exc:
@@ -253,7 +257,7 @@ class Transport:
                 failure = target.fail(e.TIMEOUT, detail)
             except httpx.TransportError as exc:
                 self._observed(gate, "error")
-                failure = _transport_failure(target, what, exc)
+                failure = transport_failure(target, what, exc)
                 if failure.reason == e.TLS_VERIFICATION_FAILED:
                     gate.release_probe()  # says nothing about the host's health
                     raise failure from None
@@ -354,69 +358,6 @@ def _held(slot: threading.BoundedSemaphore, deadline: Deadline | None) -> Iterat
 # -- statuses and failures -------------------------------------------------------------------
 
 
-def status_error(target: Target, method: str, reply: Reply) -> ResolveError:
-    """The error for a status that is not a success (body: a small error document)."""
-    status = reply.status_code
-    codes = _error_codes(reply.content)
-    what = f"HTTP {status} on {method}" + (f" ({', '.join(codes)})" if codes else "")
-    if status == 404 or "MANIFEST_UNKNOWN" in codes or "NAME_UNKNOWN" in codes:
-        return target.fail(e.NOT_FOUND, f"manifest unknown: {what}")
-    if status == 401:
-        return target.fail(e.UNAUTHORIZED, f"not authorized: {what}")
-    if status == 403:
-        return target.fail(e.FORBIDDEN, f"access denied: {what}")
-    if status == 429 or "TOOMANYREQUESTS" in codes:
-        return target.fail(e.TOO_MANY_REQUESTS, f"rate limited: {what}")
-    if status >= 500:
-        return target.fail(e.REGISTRY_UNAVAILABLE, f"registry error: {what}")
-    if status == 400 and "NAME_INVALID" in codes:
-        return target.fail(e.BAD_REQUEST, f"invalid repository name: {what}")
-    return target.fail(e.INVALID_RESPONSE, f"unexpected {what}")
-
-
-def _error_codes(body: bytes) -> list[str]:
-    """The distribution error codes in an error body, if it is small JSON."""
-    if not body:
-        return []
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return []
-    if not isinstance(payload, dict) or not isinstance(payload.get("errors"), list):
-        return []
-    return [
-        str(item["code"])
-        for item in payload["errors"]
-        if isinstance(item, dict) and isinstance(item.get("code"), str)
-    ]
-
-
-def _transport_failure(target: Target, what: str, exc: httpx.TransportError) -> ResolveError:
-    # A certificate that does not verify will not fix itself: not RegistryUnavailable.
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return ResolveError(
-                e.TLS_VERIFICATION_FAILED,
-                f"{target.registry}/{target.repository}: {what}: TLS certificate not trusted "
-                f"({cause.verify_message}); trust its CA with --ca-bundle (importPolicy.insecure "
-                "means plain HTTP here, not unverified TLS)",
-                registry=target.registry,
-            )
-        cause = cause.__cause__ or cause.__context__
-    return target.fail(e.REGISTRY_UNAVAILABLE, f"{what} failed: {_transport_detail(exc)}")
-
-
-def _transport_detail(exc: httpx.TransportError) -> str:
-    # The class name is informative ("ConnectError") and cannot carry a secret; the message
-    # is kept short because some carry the whole URL.
-    text = str(exc).split("\n", 1)[0][:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# -- redirects ---------------------------------------------------------------------------------
-
-
 def _redirect_target(target: Target, current: httpx.URL, reply: Reply, count: int) -> httpx.URL:
     if count > MAX_REDIRECTS:
         raise target.fail(e.INVALID_RESPONSE, f"more than {MAX_REDIRECTS} redirects")
@@ -439,68 +380,6 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
 
 
 # -- bodies ------------------------------------------------------------------------------------
-
-
-def _read_capped(response: httpx.Response, cap: int, target: Target, what: str) -> bytes:
-    length: str | None = response.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > cap:
-        raise target.fail(
-            e.INVALID_RESPONSE, f"{what}: body of {length} bytes exceeds the {cap}-byte limit"
-        )
-    buf = bytearray()
-    try:
-        for chunk in _body_chunks(response, cap):
-            buf += chunk
-            if len(buf) > cap:
-                raise target.fail(e.INVALID_RESPONSE, f"{what}: body exceeds the {cap}-byte limit")
-    except zlib.error:
-        encoding = response.headers.get("content-encoding")
-        raise target.fail(e.INVALID_RESPONSE, f"{what}: body is not valid {encoding}") from None
-    return bytes(buf)
-
-
-def _read_error_body(response: httpx.Response) -> bytes:
-    buf = bytearray()
-    try:
-        for chunk in _body_chunks(response, MAX_ERROR_BYTES):
-            buf += chunk
-            if len(buf) > MAX_ERROR_BYTES:
-                return b""  # too large to be a distribution error document
-    except (httpx.HTTPError, zlib.error):
-        return b""
-    return bytes(buf)
-
-
-def _body_chunks(response: httpx.Response, cap: int) -> Iterator[bytes]:
-    """The body as it was before a ``gzip`` or ``deflate`` Content-Encoding, never more
-    than ``cap + 1`` bytes inflated at once (zlib.error on a body that is not of its
-    encoding). httpx's own decoding inflates each chunk read whole: 64 KiB of gzip
-    became 64 MiB in memory before any cap was checked (16 requests: 1.6 GiB), and a
-    body that is not gzip raised httpx.DecodingError out of the pass. Any other encoding
-    is passed on as read (its digest then does not match)."""
-    if response.is_stream_consumed:  # read whole already (a mock transport's answer)
-        yield response.content
-        return
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
-    else:
-        yield from response.iter_raw()
-        return
-    first = True
-    for chunk in response.iter_raw():
-        if first and chunk and encoding == "deflate":
-            try:  # zlib-wrapped, as the RFC says, or raw deflate, as some servers send
-                zlib.decompressobj().decompress(chunk[:2])
-            except zlib.error:
-                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        first = first and not chunk
-        while chunk:
-            yield inflater.decompress(chunk, cap + 1)
-            chunk = inflater.unconsumed_tail
-    yield inflater.flush()
 
 
 def ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
