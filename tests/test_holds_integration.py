@@ -222,9 +222,10 @@ def test_a_new_candidate_waits_out_the_minimum_age(
     # First sight: nothing has been seen for 24h yet, so nothing is pinned.
     result = reconcile(remote, tmp_path, clock)
     assert entry(remote, "stable").digest is None
+    # Each candidate is recorded with the digest it has when first seen.
     assert entry(remote, "stable").waiting == (
-        WaitingItem(clock.text, tag="1.4.7"),
-        WaitingItem(clock.text, tag="1.4.6"),
+        WaitingItem(clock.text, tag="1.4.7", digest=digests["1.4.7"]),
+        WaitingItem(clock.text, tag="1.4.6", digest=digests["1.4.6"]),
     )
     assert (
         f"waiting: {NS}/app:stable 1.4.7 first seen now, pinnable in 24 hours (minimum-age 24h)"
@@ -236,12 +237,12 @@ def test_a_new_candidate_waits_out_the_minimum_age(
     assert entry(remote, "stable").waiting == ()
 
     # 1.4.8 appears: recorded as first seen, pinned 24h later, not before.
-    push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)
+    added = push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)["1.4.8"]
     clock.advance(hours=1)
     seen = clock.text
     result = reconcile(remote, tmp_path, clock)
     assert result.pushed  # the first sighting is committed: it must survive a restart
-    assert entry(remote, "stable").waiting == (WaitingItem(seen, tag="1.4.8"),)
+    assert entry(remote, "stable").waiting == (WaitingItem(seen, tag="1.4.8", digest=added),)
     assert entry(remote, "stable").digest == digests["1.4.7"]
     assert "waiting out the minimum age: 1.4.8" in last_message(remote)
     clock.advance(hours=3)
