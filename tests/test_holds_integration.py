@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from git_fixtures import git
+from git_fixtures import GitRemote, git
 from policy_fixtures import (
     NS,
     Clock,
@@ -338,17 +338,11 @@ def test_write_back_names_the_picked_tag_in_the_stream(
     assert remote.commit_count() == count + 1  # lock, record and manifests in one commit
 
 
-def test_a_policy_tags_re_push_restarts_the_clock(
-    local_registry: LocalRegistry,
-    upstream: tuple[str, dict[str, str]],
-    unique_repo: str,
-    make_remote: MakeRemote,
-    tmp_path: Path,
-) -> None:
-    """The reviewer's reproduction: minimum age goes by digest, not by tag name, for the
-    pinned tag's re-push (a) and for a candidate re-pushed while it waits (b)."""
-    repository, digests = upstream
-    url = local_registry.url
+def pinned_a_day_later(
+    make_remote: MakeRemote, repository: str, tmp_path: Path
+) -> tuple[GitRemote, Clock]:
+    """Stream ``app``, tag ``stable``: semver ~1.4, minimum-age 24h; reconciled now and a
+    day later, when its best candidate is pinned."""
     remote = make_remote(
         {
             ".reconciler.yaml": CONFIG,
@@ -361,6 +355,21 @@ def test_a_policy_tags_re_push_restarts_the_clock(
     reconcile(remote, tmp_path, clock)
     clock.advance(hours=24)
     reconcile(remote, tmp_path, clock)
+    return remote, clock
+
+
+def test_a_policy_tags_re_push_restarts_the_clock(
+    local_registry: LocalRegistry,
+    upstream: tuple[str, dict[str, str]],
+    unique_repo: str,
+    make_remote: MakeRemote,
+    tmp_path: Path,
+) -> None:
+    """The reviewer's reproduction: minimum age goes by digest, not by tag name, for the
+    pinned tag's re-push (a) and for a candidate re-pushed while it waits (b)."""
+    repository, digests = upstream
+    url = local_registry.url
+    remote, clock = pinned_a_day_later(make_remote, repository, tmp_path)
     assert picked(remote)["stable"] == "1.4.7"
     assert entry(remote, "stable").digest == digests["1.4.7"]
 
@@ -419,18 +428,7 @@ def test_a_first_seen_in_the_future_counts_as_now(
     a year from now: it is read as seen now, rewritten so, and pinned a day later."""
     repository, _ = upstream
     added = push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)["1.4.8"]
-    remote = make_remote(
-        {
-            ".reconciler.yaml": CONFIG,
-            "app.yaml": stream_yaml(
-                {"stable": (repository, {"semver": "~1.4", "minimum-age": "24h"})}
-            ),
-        }
-    )
-    clock = Clock()
-    reconcile(remote, tmp_path, clock)
-    clock.advance(hours=24)
-    reconcile(remote, tmp_path, clock)
+    remote, clock = pinned_a_day_later(make_remote, repository, tmp_path)
     assert picked(remote)["stable"] == "1.4.8"
     # 1.4.8 is re-pushed; someone's lock says its new digest was first seen next year.
     repushed = push_image(local_registry.url, unique_repo, "1.4.8", seed=f"{unique_repo}-x")
