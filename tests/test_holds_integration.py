@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from git_fixtures import git
+from git_fixtures import GitRemote, git
 from policy_fixtures import (
     NS,
     Clock,
@@ -239,9 +239,10 @@ def test_a_new_candidate_waits_out_the_minimum_age(
     # First sight: nothing has been seen for 24h yet, so nothing is pinned.
     result = reconcile(remote, tmp_path, clock)
     assert entry(remote, "stable").digest is None
+    # Each candidate is recorded with the digest it has when first seen.
     assert entry(remote, "stable").waiting == (
-        WaitingItem(clock.text, tag="1.4.7"),
-        WaitingItem(clock.text, tag="1.4.6"),
+        WaitingItem(clock.text, tag="1.4.7", digest=digests["1.4.7"]),
+        WaitingItem(clock.text, tag="1.4.6", digest=digests["1.4.6"]),
     )
     assert (
         f"waiting: {NS}/app:stable 1.4.7 first seen now, pinnable in 24 hours (minimum-age 24h)"
@@ -253,12 +254,12 @@ def test_a_new_candidate_waits_out_the_minimum_age(
     assert entry(remote, "stable").waiting == ()
 
     # 1.4.8 appears: recorded as first seen, pinned 24h later, not before.
-    push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)
+    added = push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)["1.4.8"]
     clock.advance(hours=1)
     seen = clock.text
     result = reconcile(remote, tmp_path, clock)
     assert result.pushed  # the first sighting is committed: it must survive a restart
-    assert entry(remote, "stable").waiting == (WaitingItem(seen, tag="1.4.8"),)
+    assert entry(remote, "stable").waiting == (WaitingItem(seen, tag="1.4.8", digest=added),)
     assert entry(remote, "stable").digest == digests["1.4.7"]
     assert "waiting out the minimum age: 1.4.8" in last_message(remote)
     clock.advance(hours=3)
@@ -352,6 +353,118 @@ def test_write_back_names_the_picked_tag_in_the_stream(
     assert reconcile(remote, tmp_path, clock).pushed
     assert f"name: {repository}:1.4.8" in remote.show("app.yaml")
     assert remote.commit_count() == count + 1  # lock, record and manifests in one commit
+
+
+def pinned_a_day_later(
+    make_remote: MakeRemote, repository: str, tmp_path: Path
+) -> tuple[GitRemote, Clock]:
+    """Stream ``app``, tag ``stable``: semver ~1.4, minimum-age 24h; reconciled now and a
+    day later, when its best candidate is pinned."""
+    remote = make_remote(
+        {
+            ".reconciler.yaml": CONFIG,
+            "app.yaml": stream_yaml(
+                {"stable": (repository, {"semver": "~1.4", "minimum-age": "24h"})}
+            ),
+        }
+    )
+    clock = Clock()
+    reconcile(remote, tmp_path, clock)
+    clock.advance(hours=24)
+    reconcile(remote, tmp_path, clock)
+    return remote, clock
+
+
+def test_a_policy_tags_re_push_restarts_the_clock(
+    local_registry: LocalRegistry,
+    upstream: tuple[str, dict[str, str]],
+    unique_repo: str,
+    make_remote: MakeRemote,
+    tmp_path: Path,
+) -> None:
+    """The reviewer's reproduction: minimum age goes by digest, not by tag name, for the
+    pinned tag's re-push (a) and for a candidate re-pushed while it waits (b)."""
+    repository, digests = upstream
+    url = local_registry.url
+    remote, clock = pinned_a_day_later(make_remote, repository, tmp_path)
+    assert picked(remote)["stable"] == "1.4.7"
+    assert entry(remote, "stable").digest == digests["1.4.7"]
+
+    # (a) 1.4.7 is re-pushed with new content: 10 minutes later it is not pinned; it
+    # waits 24 hours like a plain tag's new digest.
+    repushed = push_image(url, unique_repo, "1.4.7", seed=f"{unique_repo}-1.4.7-again")
+    clock.advance(minutes=10)
+    seen = clock.text
+    result = reconcile(remote, tmp_path, clock)
+    assert entry(remote, "stable").digest == digests["1.4.7"]
+    assert entry(remote, "stable").waiting == (WaitingItem(seen, tag="1.4.7", digest=repushed),)
+    assert (
+        f"waiting: {NS}/app:stable 1.4.7 (new digest {repushed[:19]}) first seen now, "
+        "pinnable in 24 hours (minimum-age 24h)"
+    ) in result.plan.notes
+    clock.advance(hours=23, minutes=50)
+    reconcile(remote, tmp_path, clock)
+    assert entry(remote, "stable").digest == digests["1.4.7"]
+    clock.advance(minutes=10)
+    reconcile(remote, tmp_path, clock)
+    assert entry(remote, "stable").digest == repushed
+    assert picked(remote)["stable"] == "1.4.7" and entry(remote, "stable").waiting == ()
+
+    # (b) 1.4.8 appears and ages 23h50m; it is re-pushed with other content: ten minutes
+    # later that ten-minute-old digest is not pinned. Its clock started at the re-push.
+    first = push_image(url, unique_repo, "1.4.8", seed=f"{unique_repo}-1.4.8-first")
+    clock.advance(minutes=1)
+    reconcile(remote, tmp_path, clock)
+    assert entry(remote, "stable").waiting == (WaitingItem(clock.text, tag="1.4.8", digest=first),)
+    clock.advance(hours=23, minutes=50)
+    reconcile(remote, tmp_path, clock)
+    second = push_image(url, unique_repo, "1.4.8", seed=f"{unique_repo}-1.4.8-second")
+    clock.advance(minutes=5)
+    restarted = clock.text
+    reconcile(remote, tmp_path, clock)
+    assert entry(remote, "stable").waiting == (WaitingItem(restarted, tag="1.4.8", digest=second),)
+    clock.advance(minutes=5)  # the first sighting of the name is now a day old
+    reconcile(remote, tmp_path, clock)
+    assert entry(remote, "stable").digest == repushed
+    assert picked(remote)["stable"] == "1.4.7"
+    clock.advance(hours=23, minutes=55)  # the second digest's day is over
+    reconcile(remote, tmp_path, clock)
+    assert picked(remote)["stable"] == "1.4.8"
+    assert entry(remote, "stable").digest == second
+    assert entry(remote, "stable").waiting == ()
+
+
+def test_a_first_seen_in_the_future_counts_as_now(
+    local_registry: LocalRegistry,
+    upstream: tuple[str, dict[str, str]],
+    unique_repo: str,
+    make_remote: MakeRemote,
+    tmp_path: Path,
+) -> None:
+    """A hand-edited lock, or a CI job whose clock ran ahead, recorded 1.4.8 as first seen
+    a year from now: it is read as seen now, rewritten so, and pinned a day later."""
+    repository, _ = upstream
+    added = push_tags(local_registry.url, unique_repo, ["1.4.8"], unique_repo)["1.4.8"]
+    remote, clock = pinned_a_day_later(make_remote, repository, tmp_path)
+    assert picked(remote)["stable"] == "1.4.8"
+    # 1.4.8 is re-pushed; someone's lock says its new digest was first seen next year.
+    repushed = push_image(local_registry.url, unique_repo, "1.4.8", seed=f"{unique_repo}-x")
+    lock = remote.show("images.lock.yaml")
+    future = clock.now.replace(year=clock.now.year + 1).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = f"          waiting:\n            - {{tag: 1.4.8, digest: '{repushed}', firstSeen: '{future}'}}\n"
+    marker = "          history:\n"
+    assert marker in lock
+    remote.commit({"images.lock.yaml": lock.replace(marker, line + marker, 1)})
+    assert entry(remote, "stable").waiting == (WaitingItem(future, tag="1.4.8", digest=repushed),)
+    clock.advance(minutes=1)
+    seen = clock.text
+    assert reconcile(remote, tmp_path, clock).pushed
+    assert entry(remote, "stable").waiting == (WaitingItem(seen, tag="1.4.8", digest=repushed),)
+    assert entry(remote, "stable").digest == added
+    clock.advance(hours=24)
+    reconcile(remote, tmp_path, clock)
+    assert entry(remote, "stable").digest == repushed
+    assert entry(remote, "stable").waiting == ()
 
 
 def test_tag_and_import_image_refuse_a_tag_that_a_policy_or_a_hold_decides(

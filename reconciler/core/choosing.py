@@ -8,11 +8,15 @@ Rules:
   tag written in ``from.name``, whichever ranks higher, when the policy admits it; a
   candidate below the floor is never picked unless ``allow-downgrade``. A tag that
   disappears upstream, or a registry that lists fewer tags, changes nothing.
-- **Minimum age**: a candidate (a policy's tag name, or a plain tag's new digest) is
-  pinnable only once the reconciler first saw it that long ago. First sightings are kept
-  in the lock (``waiting``), so the clock survives restarts and works in CI. A policy tag
-  pins the best candidate that is old enough; better ones wait, at most
-  :data:`MAX_WAITING` of them recorded.
+- **Minimum age**: a digest is pinnable only once the reconciler first saw it that long
+  ago, whether it is a plain tag's new digest, a policy candidate's (a tag name better
+  than the pinned one, recorded with the digest it had when first seen) or the pinned
+  tag's own new digest. First sightings are kept in the lock (``waiting``), so the clock
+  survives restarts and works in CI. A policy tag pins the best candidate that is old
+  enough; better ones wait, at most :data:`MAX_WAITING` of them recorded. Each pass the
+  pass resolves the best waiting candidate (and any whose digest is not recorded yet):
+  a candidate whose digest changed starts its clock again (:func:`age_gate`). A
+  ``firstSeen`` later than now (a hand edit, a clock that ran ahead) counts as now.
 - **Holds**: a held tag is not asked about and keeps its digest; its hold is mirrored
   into the lock. A hold whose ``hold-until`` has passed no longer holds, and says so.
 - The ``chosen`` record (tag, runner-up, candidates) changes only when the pick does (or
@@ -76,10 +80,22 @@ class Pick:
     waiting: tuple[WaitingItem, ...] = ()
     note: str | None = None
     failure: Failure | None = None
+    # Waiting candidates to resolve this pass, to learn their digests (see age_gate): the
+    # best one, and any whose digest the lock does not record yet.
+    probes: tuple[str, ...] = ()
 
 
-def _first_seen(old: TagLock | None) -> dict[str, str]:
-    return {w.tag: w.first_seen for w in (old.waiting if old else ()) if w.tag is not None}
+def seen_at(first_seen: str, now: dt.datetime) -> str:
+    """``first_seen``, or ``now`` when it is later than ``now`` (a hand-edited lock, a CI
+    job whose clock ran ahead): a sighting in the future would make a tag wait forever."""
+    moment = parse_time(first_seen)
+    return rfc3339(now) if moment is None or moment > now else first_seen
+
+
+def _candidates_seen(old: TagLock | None, pinned: str | None) -> dict[str, WaitingItem]:
+    """The policy candidates the lock records as waiting (the pinned tag's own new digest
+    is not a candidate)."""
+    return {w.tag: w for w in (old.waiting if old else ()) if w.tag is not None and w.tag != pinned}
 
 
 def _old_enough(first_seen: str, now: dt.datetime, seconds: int) -> bool:
@@ -111,20 +127,26 @@ def choose(
             floor = Candidate(key, name)
     eligible = [c for c in ranked if source.policy.allow_downgrade or floor is None or c >= floor]
     stamp = rfc3339(now)
-    seen = _first_seen(old)
+    seen = _candidates_seen(old, pinned)
     waiting: list[WaitingItem] = []
     chosen: Candidate | None = None
     for candidate in eligible:
-        first = seen.get(candidate.tag, stamp)
-        if (
-            rules.minimum_age_seconds <= 0
-            or candidate.tag == pinned
-            or _old_enough(first, now, rules.minimum_age_seconds)
-        ):
+        if rules.minimum_age_seconds <= 0 or candidate.tag == pinned:
+            chosen = candidate
+            break
+        item = seen.get(candidate.tag)
+        first = seen_at(item.first_seen, now) if item is not None else stamp
+        digest = item.digest if item is not None else None
+        # Old enough by a recorded digest: the pick (age_gate checks the digest is still
+        # that one). A candidate whose digest is not known yet cannot be.
+        if digest is not None and _old_enough(first, now, rules.minimum_age_seconds):
             chosen = candidate
             break
         if len(waiting) < MAX_WAITING:
-            waiting.append(WaitingItem(first, tag=candidate.tag))
+            waiting.append(WaitingItem(first, tag=candidate.tag, digest=digest))
+    probes = tuple(
+        w.tag for i, w in enumerate(waiting) if w.tag is not None and (i == 0 or w.digest is None)
+    )
     if chosen is None:
         if not ranked:
             message = f"no tag of {source.name} matches {described} ({len(set(listing))} listed)"
@@ -133,6 +155,7 @@ def choose(
                     None,
                     waiting=tuple(waiting),
                     note=f"{ref}: {message}; kept {pinned or old.digest[:19]}",
+                    probes=probes,
                 )
             return Pick(None, failure=Failure(NO_CANDIDATES, message))
         if not eligible and floor is not None:
@@ -142,14 +165,14 @@ def choose(
                 "allow-downgrade"
             )
             return Pick(None, note=note)
-        return Pick(None, waiting=tuple(waiting))
+        return Pick(None, waiting=tuple(waiting), probes=probes)
     index = ranked.index(chosen)
     runner_up = ranked[index + 1].tag if index + 1 < len(ranked) else None
     record = ChosenRecord(chosen.tag, len(ranked), runner_up)
     moving_down = ""
     if floor is not None and chosen < floor:
         moving_down = f"{ref}: moving down from {floor.tag} to {chosen.tag} (allow-downgrade)"
-    return Pick(chosen.tag, record, tuple(waiting), moving_down or None)
+    return Pick(chosen.tag, record, tuple(waiting), moving_down or None, probes=probes)
 
 
 def age_gate(
@@ -157,13 +180,63 @@ def age_gate(
     desired: DesiredTags,
     lock: Lock,
     now: dt.datetime,
+    picks: Mapping[TagRef, Pick] | None = None,
+    probed: Mapping[TagRef, Mapping[str, Outcome]] | None = None,
 ) -> tuple[dict[TagRef, Outcome], dict[TagRef, tuple[WaitingItem, ...]]]:
-    """The minimum age of plain tags: an answer with a digest the tag does not pin yet is
-    held back until the reconciler first saw that digest ``minimum-age`` ago. Returns the
-    outcomes that may be applied, and each gated tag's waiting list (empty: nothing
-    waits; a tag not in it keeps its list as it was)."""
+    """The minimum age by digest, between the registries' answers and the pins.
+
+    A plain tag's answer with a digest the tag does not pin yet is held back until the
+    reconciler first saw that digest ``minimum-age`` ago. A policy tag's (``picks``, with
+    ``probed``: the answers for its waiting candidates, by upstream tag) likewise: the
+    pinned tag's own new digest waits as a plain tag's does; a candidate picked as old
+    enough is pinned only if the registry still answers the digest recorded when it was
+    first seen; and a waiting candidate whose answer is another digest than the one
+    recorded (or the first one recorded: an item of an older lock, or a probe that
+    failed before) starts its clock again now. Returns the outcomes that may be applied,
+    and each gated tag's waiting list (empty: nothing waits; a tag not in it keeps its
+    list as it was)."""
     out = dict(outcomes)
     waiting: dict[TagRef, tuple[WaitingItem, ...]] = {}
+    stamp = rfc3339(now)
+    for ref, pick in (picks or {}).items():
+        rules = desired.rules.get(ref)
+        if rules is None or rules.minimum_age_seconds <= 0:
+            continue
+        items = list(pick.waiting)
+        for tag, answer in (probed or {}).get(ref, {}).items():
+            if not isinstance(answer, Resolution):
+                continue  # asked again next pass; the item stays as it was
+            for i, item in enumerate(items):
+                if item.tag == tag and item.digest != answer.digest:
+                    items[i] = WaitingItem(stamp, tag=tag, digest=answer.digest)
+        outcome = outcomes.get(ref)
+        old = lock.get(ref)
+        if pick.tag is not None and isinstance(outcome, Resolution):
+            pinned = old is not None and old.chosen is not None and old.digest is not None
+            recorded = [w for w in (old.waiting if old else ()) if w.tag == pick.tag]
+            if pinned and old is not None and old.chosen is not None and old.chosen.tag == pick.tag:
+                # The pinned tag: a new digest is gated by digest, as a plain tag's.
+                first = next(
+                    (seen_at(w.first_seen, now) for w in recorded if w.digest == outcome.digest),
+                    stamp,
+                )
+                if outcome.digest != old.digest and not _old_enough(
+                    first, now, rules.minimum_age_seconds
+                ):
+                    del out[ref]
+                    items = [
+                        *items[: MAX_WAITING - 1],
+                        WaitingItem(first, tag=pick.tag, digest=outcome.digest),
+                    ]
+            elif not any(w.digest == outcome.digest for w in recorded):
+                # Picked as old enough, but the tag now has another digest: a re-push
+                # starts its clock again. What is pinned stays this pass.
+                del out[ref]
+                items = [
+                    *items[: MAX_WAITING - 1],
+                    WaitingItem(stamp, tag=pick.tag, digest=outcome.digest),
+                ]
+        waiting[ref] = tuple(items)
     for ref, outcome in outcomes.items():
         rules = desired.rules.get(ref)
         source = desired.sources.get(ref)
@@ -171,7 +244,7 @@ def age_gate(
             rules is None
             or rules.minimum_age_seconds <= 0
             or source is None
-            or source.policy is not None  # a policy ages candidates by name
+            or source.policy is not None  # a policy tag's: above, by its pick
             or not isinstance(outcome, Resolution)
         ):
             continue
@@ -180,8 +253,12 @@ def age_gate(
             waiting[ref] = ()
             continue
         earlier = next(
-            (w.first_seen for w in (old.waiting if old else ()) if w.digest == outcome.digest),
-            rfc3339(now),
+            (
+                seen_at(w.first_seen, now)
+                for w in (old.waiting if old else ())
+                if w.digest == outcome.digest
+            ),
+            stamp,
         )
         if _old_enough(earlier, now, rules.minimum_age_seconds):
             waiting[ref] = ()
@@ -230,10 +307,12 @@ def finish_lock(
                 new = replace(new, chosen=pick.record)
         if source.minimum_age is None:
             items: tuple[WaitingItem, ...] = ()
+        elif ref in waiting:
+            items = waiting[ref]
         elif pick is not None:
             items = pick.waiting
         else:
-            items = waiting.get(ref, new.waiting)
+            items = new.waiting
         if items != new.waiting:
             new = replace(new, waiting=items)
         hold = active.get(ref)
@@ -264,13 +343,17 @@ def waiting_notes(
             continue
         if scope is not None and ref not in scope:
             continue
+        pinned = entry.chosen.tag if entry.chosen is not None and entry.digest else None
         for item in entry.waiting:
-            seen = parse_time(item.first_seen) or now
+            seen = parse_time(seen_at(item.first_seen, now)) or now
             age = now - seen
             left = dt.timedelta(seconds=rules.minimum_age_seconds) - age
             when = "now" if age.total_seconds() < 1 else f"{human_duration(age).lower()} ago"
+            name = item.name
+            if item.tag is not None and item.tag == pinned and item.digest is not None:
+                name = f"{item.tag} (new digest {item.digest[:19]})"
             notes.append(
-                f"waiting: {ref} {item.name} first seen {when}, pinnable in "
+                f"waiting: {ref} {name} first seen {when}, pinnable in "
                 f"{human_duration(left).lower()} (minimum-age {rules.minimum_age})"
             )
     return notes

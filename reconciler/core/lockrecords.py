@@ -95,9 +95,13 @@ class ChosenRecord:
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class WaitingItem:
-    """A candidate the minimum age holds back: an upstream ``tag`` a policy would pick,
-    or the ``digest`` a plain tag's registry answered, with the time the reconciler
-    first saw it (RFC 3339). It becomes pinnable ``minimumAge`` after that."""
+    """A digest the minimum age holds back, with the time the reconciler first saw it
+    (RFC 3339); pinnable ``minimumAge`` after that. A plain tag's is a ``digest`` its
+    registry answered. A policy tag's names the upstream ``tag`` too: a candidate better
+    than the pinned one with the digest it had when first seen, or the pinned tag's own
+    new digest. A ``tag`` without a ``digest`` is a candidate whose digest is not known
+    yet (a lock written before digests were recorded, or a probe that failed): when it
+    is first recorded, the clock starts again."""
 
     first_seen: str
     tag: str | None = None
@@ -109,7 +113,7 @@ class WaitingItem:
         return self.tag if self.tag is not None else (self.digest or "")[:19]
 
     def to_flow(self) -> Flow:
-        """One line of ``waiting``: ``{tag: 1.4.8, firstSeen: '...'}``."""
+        """One line of ``waiting``: ``{tag: 1.4.8, digest: 'sha256:...', firstSeen: '...'}``."""
         data = Flow()
         if self.tag is not None:
             data["tag"] = self.tag
@@ -179,7 +183,7 @@ def chosen_from_data(raw: Mapping[str, Any], where: str, path: Path) -> ChosenRe
 
 
 def waiting_from_data(raw: Any, where: str, path: Path) -> WaitingItem:
-    """One ``waiting`` item: a ``tag`` or a ``digest``, and ``firstSeen``."""
+    """One ``waiting`` item: a ``tag``, a ``digest`` or both, and ``firstSeen``."""
     if not isinstance(raw, dict):
         raise lockfields.FieldError(f"{where}: not a mapping", path)
     item = WaitingItem(
@@ -187,8 +191,8 @@ def waiting_from_data(raw: Any, where: str, path: Path) -> WaitingItem:
         tag=lockfields.opt(raw, "tag", where, path),
         digest=lockfields.opt(raw, "digest", where, path),
     )
-    if (item.tag is None) == (item.digest is None):
-        raise lockfields.FieldError(f"{where}: must name a tag or a digest", path)
+    if item.tag is None and item.digest is None:
+        raise lockfields.FieldError(f"{where}: must name a tag, a digest or both", path)
     lockfields.check_digest(item.digest, "digest", where, path)
     lockfields.check_time(item.first_seen, "firstSeen", where, path)
     return item

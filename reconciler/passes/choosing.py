@@ -6,7 +6,9 @@ Each repository is listed once per pass, however many policy tags choose from it
 the same places as an import (search registries, registries.conf mirrors first, the
 allow-list) and the same pull secrets; a listing that fails is the tag's failure (its
 last good digest stays). The listing itself, with its pagination and its caching, is the
-registry client's (``RegistryClient.list_tags``).
+registry client's (``RegistryClient.list_tags``). With a minimum age, the best waiting
+candidate (and any whose digest the lock does not record yet) is resolved too, so that a
+candidate re-pushed while it waits starts its clock again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class PolicyStep:
     failures (a listing that failed, a repository with no candidate), notes."""
 
     requests: list[ImportRequest] = field(default_factory=list)
+    # Waiting candidates resolved to learn their digests (the minimum age goes by digest):
+    # each request, under a ref of its own, -> (the policy tag, the upstream tag).
+    probes: dict[ImportRequest, tuple[TagRef, str]] = field(default_factory=dict)
     picks: dict[TagRef, Pick] = field(default_factory=dict)
     failures: dict[TagRef, Failure] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -75,6 +80,16 @@ def pick_images(
             step.notes.append(pick.note)
         if pick.failure is not None:
             step.failures[ref] = pick.failure
+        recorded = {w.tag: w.digest for w in pick.waiting}
+        for candidate in pick.probes:
+            probe = ImportRequest(
+                probe_ref(ref, candidate),
+                replace(place.logical, tag=candidate, digest=None),
+                source.insecure,
+                source.import_mode,
+                recorded.get(candidate),
+            )
+            step.probes[probe] = (ref, candidate)
         if pick.tag is None:
             continue
         known = (
@@ -88,6 +103,12 @@ def pick_images(
         image: ImageReference = replace(place.logical, tag=pick.tag, digest=None)
         step.requests.append(ImportRequest(ref, image, source.insecure, source.import_mode, known))
     return step
+
+
+def probe_ref(ref: TagRef, candidate: str) -> TagRef:
+    """The ref a waiting candidate of ``ref`` is resolved under: ``stable@1.4.8`` (``@``
+    is in no tag name, so it is no tag's)."""
+    return TagRef(ref.namespace, ref.stream, f"{ref.tag}@{candidate}")
 
 
 def _list(

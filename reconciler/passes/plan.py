@@ -155,12 +155,15 @@ def compute_plan(
         step = pick_images(policy_tags, desired, old_lock, client, settings, config, now)
         requests += step.requests
         failures.update(step.failures)
+    probes = step.probes if step else {}
     cache = cache if cache is not None else {}
     if answered_against is not None:
-        stale = overtaken(answered_against, old_lock, {r.ref for r in cache})
-        for request in [r for r in cache if r.ref in stale]:
+        # A probe's answer is its policy tag's: stale when that tag's entry is.
+        owner = {r: probes[r][0] if r in probes else r.ref for r in cache}
+        stale = overtaken(answered_against, old_lock, set(owner.values()))
+        for request in [r for r in cache if owner[r] in stale]:
             del cache[request]
-    todo = [r for r in requests if r not in cache]
+    todo = [r for r in [*requests, *probes] if r not in cache]
     started = time.perf_counter()
     if todo and client is not None:
         from reconciler.passes import clients
@@ -185,6 +188,10 @@ def compute_plan(
             cache[by_ref[ref]] = outcome
     # Offline (no client, as ``watch`` runs): the tags to ask about stay as they were.
     outcomes: dict[TagRef, Outcome] = {r.ref: cache[r] for r in requests if r in cache}
+    probed: dict[TagRef, dict[str, Outcome]] = {}
+    for request, (ref, candidate) in probes.items():
+        if request in cache:
+            probed.setdefault(ref, {})[candidate] = cache[request]
     outcomes.update(failures)
     awaiting: dict[TagRef, str] = {}
     for ref in list(outcomes):
@@ -200,10 +207,12 @@ def compute_plan(
             # or the cluster's registry is not reachable from here) is waiting, not failing.
             del outcomes[ref]
             awaiting[ref] = _awaiting_note(ref, outcome, consumers)
-    # The minimum age of plain tags (policy tags' candidates aged when picked), then the
+    # The minimum age by digest (plain tags, policy tags' picks and candidates), then the
     # signed-image gate, between the registries' answers and the pins: a digest too young
     # to pin is not verified yet.
-    outcomes, aged = choosing.age_gate(outcomes, desired, old_lock, now)
+    outcomes, aged = choosing.age_gate(
+        outcomes, desired, old_lock, now, step.picks if step else {}, probed
+    )
     from reconciler.passes import signatures as signing
 
     gate = signing.prepare(config, settings, streams, desired)

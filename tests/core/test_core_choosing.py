@@ -12,6 +12,7 @@ from reconciler.core.choosing import (
     INVALID_POLICY,
     MAX_WAITING,
     NO_CANDIDATES,
+    Pick,
     age_gate,
     choose,
     finish_lock,
@@ -106,18 +107,24 @@ def test_an_invalid_policy_is_a_failure() -> None:
     assert pick.failure is not None and pick.failure.reason == INVALID_POLICY
 
 
+DAY = TagRules(minimum_age="24h", minimum_age_seconds=86400)
+
+
 def test_minimum_age_for_candidates() -> None:
-    rules = TagRules(minimum_age="24h", minimum_age_seconds=86400)
-    old = pinned("1.4.6", waiting=(WaitingItem(ago(hours=3), tag="1.4.7"),))
+    rules = DAY
+    old = pinned("1.4.6", waiting=(WaitingItem(ago(hours=3), tag="1.4.7", digest=d("7")),))
     pick = choose(REF, source(minimum_age="24h"), rules, TAGS, old, NOW)
     # 1.4.7 waits (first seen 3h ago, kept); 1.4.6 is the pinned one: picked again.
     assert pick.tag == "1.4.6"
-    assert pick.waiting == (WaitingItem(ago(hours=3), tag="1.4.7"),)
-    old = pinned("1.4.6", waiting=(WaitingItem(ago(hours=24), tag="1.4.7"),))
+    assert pick.waiting == (WaitingItem(ago(hours=3), tag="1.4.7", digest=d("7")),)
+    assert pick.probes == ("1.4.7",)  # the best waiting candidate is resolved every pass
+    old = pinned("1.4.6", waiting=(WaitingItem(ago(hours=24), tag="1.4.7", digest=d("7")),))
     pick = choose(REF, source(minimum_age="24h"), rules, [*TAGS, "1.4.8"], old, NOW)
-    # 1.4.7 has waited long enough; 1.4.8 is new and waits, recorded as first seen now.
+    # 1.4.7 has waited long enough; 1.4.8 is new and waits, recorded as first seen now
+    # (its digest is learnt by resolving it this pass).
     assert pick.tag == "1.4.7"
     assert pick.waiting == (WaitingItem(rfc3339(NOW), tag="1.4.8"),)
+    assert pick.probes == ("1.4.8",)
     assert pick.record == ChosenRecord("1.4.7", 3, "1.4.6")
 
 
@@ -127,6 +134,129 @@ def test_at_most_so_many_candidates_wait() -> None:
     pick = choose(REF, source(minimum_age="1h"), rules, many, None, NOW)
     assert pick.tag is None
     assert [w.tag for w in pick.waiting] == [f"1.4.{n}" for n in range(39, 39 - MAX_WAITING, -1)]
+    # Seen for the first time, each recorded one is resolved once to learn its digest.
+    assert pick.probes == tuple(w.tag for w in pick.waiting)
+
+
+def gate(
+    old: TagLock,
+    listing: list[str],
+    answer: str | None = None,
+    probed: dict[str, str] | None = None,
+    now: dt.datetime = NOW,
+) -> tuple[bool, tuple[WaitingItem, ...], Pick]:
+    """One pass of a policy tag with minimum-age 24h: the pick from ``listing``, the
+    registry's digest for it (``answer``) and for the probed candidates; whether the
+    answer may be pinned, and the waiting list the lock records."""
+    src = source(minimum_age="24h")
+    pick = choose(REF, src, DAY, listing, old, now)
+    outcomes = {REF: Resolution(answer, f"{REPO}:{pick.tag}")} if answer else {}
+    answers = {tag: Resolution(digest, f"{REPO}:{tag}") for tag, digest in (probed or {}).items()}
+    out, waiting = age_gate(
+        outcomes, desired(DAY, src), Lock({REF: old}), now, {REF: pick}, {REF: answers}
+    )
+    return REF in out, waiting[REF], pick
+
+
+def test_the_pinned_tags_new_digest_waits_like_a_plain_tags() -> None:
+    # Pinned 1.4.7 at d(a); 1.4.7 is re-pushed upstream with new content (d(b)).
+    moved, waiting, pick = gate(pinned("1.4.7"), TAGS, answer=d("b"))
+    assert pick.tag == "1.4.7" and not moved
+    assert waiting == (WaitingItem(rfc3339(NOW), tag="1.4.7", digest=d("b")),)
+    # Ten minutes later it still waits, first seen when it was.
+    old = pinned("1.4.7", waiting=waiting)
+    moved, waiting, _ = gate(old, TAGS, answer=d("b"), now=NOW + dt.timedelta(minutes=10))
+    assert not moved and waiting == (WaitingItem(rfc3339(NOW), tag="1.4.7", digest=d("b")),)
+    # A day after it was first seen, it is pinned and nothing waits.
+    moved, waiting, _ = gate(old, TAGS, answer=d("b"), now=NOW + dt.timedelta(hours=24))
+    assert moved and waiting == ()
+    # The pinned digest answered again: nothing waits, as before.
+    moved, waiting, _ = gate(pinned("1.4.7"), TAGS, answer=d("a"))
+    assert moved and waiting == ()
+
+
+def test_a_candidate_re_pushed_while_it_waits_starts_its_clock_again() -> None:
+    listing = [*TAGS, "1.4.8"]
+    # 1.4.8 first seen at d(8) 23h50m ago; re-pushed since (the registry now says d(9)).
+    item = WaitingItem(ago(hours=23, minutes=50), tag="1.4.8", digest=d("8"))
+    moved, waiting, pick = gate(
+        pinned("1.4.7", waiting=(item,)), listing, answer=d("a"), probed={"1.4.8": d("9")}
+    )
+    assert pick.tag == "1.4.7" and pick.probes == ("1.4.8",)
+    assert waiting == (WaitingItem(rfc3339(NOW), tag="1.4.8", digest=d("9")),)
+    # Ten minutes later the old first sighting would be a day old; the new digest is
+    # ten minutes old and is not picked.
+    later = NOW + dt.timedelta(minutes=10)
+    moved, waiting, pick = gate(
+        pinned("1.4.7", waiting=waiting), listing, d("a"), {"1.4.8": d("9")}, later
+    )
+    assert pick.tag == "1.4.7"
+    assert waiting == (WaitingItem(rfc3339(NOW), tag="1.4.8", digest=d("9")),)
+    # The same digest answered all along: it is pinned once a day old.
+    moved, waiting, pick = gate(
+        pinned("1.4.7", waiting=(WaitingItem(ago(hours=24), tag="1.4.8", digest=d("8")),)),
+        listing,
+        answer=d("8"),
+    )
+    assert pick.tag == "1.4.8" and moved and waiting == ()
+
+
+def test_a_candidate_old_enough_but_re_pushed_since_is_not_pinned() -> None:
+    # Picked as a day old, but the answer is not the digest first seen: the clock starts
+    # again and the pinned tag stays.
+    item = WaitingItem(ago(hours=25), tag="1.4.8", digest=d("8"))
+    moved, waiting, pick = gate(pinned("1.4.7", waiting=(item,)), [*TAGS, "1.4.8"], d("9"))
+    assert pick.tag == "1.4.8" and not moved
+    assert waiting == (WaitingItem(rfc3339(NOW), tag="1.4.8", digest=d("9")),)
+
+
+def test_an_item_without_a_digest_starts_again_when_its_digest_is_recorded() -> None:
+    # A lock written before digests were recorded: 1.4.8 first seen by name 30h ago.
+    # Its content then is unknown, so it is not pinned; it is resolved, its digest
+    # recorded, and its clock starts then.
+    item = WaitingItem(ago(hours=30), tag="1.4.8")
+    moved, waiting, pick = gate(
+        pinned("1.4.7", waiting=(item,)), [*TAGS, "1.4.8"], d("a"), {"1.4.8": d("8")}
+    )
+    assert pick.tag == "1.4.7" and pick.probes == ("1.4.8",) and moved  # (the pinned digest)
+    assert waiting == (WaitingItem(rfc3339(NOW), tag="1.4.8", digest=d("8")),)
+
+
+def test_a_first_seen_in_the_future_counts_as_now() -> None:
+    # A hand-edited lock, or a CI job whose clock ran ahead: a year ahead.
+    future = rfc3339(NOW + dt.timedelta(days=365))
+    item = WaitingItem(future, tag="1.4.8", digest=d("8"))
+    moved, waiting, _ = gate(pinned("1.4.7", waiting=(item,)), [*TAGS, "1.4.8"], d("a"))
+    assert waiting == (WaitingItem(rfc3339(NOW), tag="1.4.8", digest=d("8")),)  # rewritten
+    a_day_on = NOW + dt.timedelta(hours=24)
+    moved, waiting, pick = gate(
+        pinned("1.4.7", waiting=waiting), [*TAGS, "1.4.8"], d("8"), now=a_day_on
+    )
+    assert pick.tag == "1.4.8" and moved and waiting == ()
+    # The pinned tag's new digest, and a plain tag's.
+    old = pinned("1.4.7", waiting=(WaitingItem(future, tag="1.4.7", digest=d("b")),))
+    moved, waiting, _ = gate(old, TAGS, answer=d("b"))
+    assert not moved and waiting == (WaitingItem(rfc3339(NOW), tag="1.4.7", digest=d("b")),)
+    plain = TagSource("DockerImage", f"{REPO}:latest", minimum_age="1h")
+    want = desired(TagRules(minimum_age="1h", minimum_age_seconds=3600), plain)
+    lock = Lock({REF: TagLock(plain, digest=d("a"), waiting=(WaitingItem(future, digest=d("b")),))})
+    answer = Resolution(d("b"), f"{REPO}:latest")
+    out, aged = age_gate({REF: answer}, want, lock, NOW)
+    assert out == {} and aged == {REF: (WaitingItem(rfc3339(NOW), digest=d("b")),)}
+    out, aged = age_gate(
+        {REF: answer},
+        want,
+        Lock({REF: replace(lock.tags[REF], waiting=aged[REF])}),
+        NOW + dt.timedelta(hours=1),
+    )
+    assert out == {REF: answer}
+    # What plan says of it.
+    notes = waiting_notes(
+        Lock({REF: pinned("1.4.7", waiting=(WaitingItem(future, tag="1.4.8", digest=d("8")),))}),
+        desired(DAY, source(minimum_age="24h")),
+        NOW,
+    )
+    assert notes == [f"waiting: {REF} 1.4.8 first seen now, pinnable in 24 hours (minimum-age 24h)"]
 
 
 def desired(rules: TagRules, src: TagSource) -> DesiredTags:

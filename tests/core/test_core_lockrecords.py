@@ -44,7 +44,13 @@ def policy_lock() -> Lock:
         image=f"{repo}@{d('a')}",
         history=(HistoryItem(d("a"), f"{repo}@{d('a')}", T1, 1),),
         chosen=ChosenRecord("1.4.7", 3, "1.4.6"),
-        waiting=(WaitingItem(T2, tag="1.4.8"), WaitingItem(T2, tag="1.5.0-rc.1")),
+        # A candidate with the digest it had when first seen; the pinned tag's own new
+        # digest; an item of a lock written before digests were recorded (tag only).
+        waiting=(
+            WaitingItem(T2, tag="1.5.0-rc.1", digest=d("e")),
+            WaitingItem(T2, tag="1.4.8"),
+            WaitingItem(T1, tag="1.4.7", digest=d("f")),
+        ),
         hold=HoldRecord("CVE-2026-1234: wait for the fix's review", T2, "2026-04-01T00:00:00Z"),
     )
     pattern = TagLock(
@@ -85,6 +91,7 @@ def test_records_round_trip_on_one_line_each() -> None:
     assert "minimumAge: 24h" in text
     assert "chosen: {tag: 1.4.7, over: 1.4.6, candidates: 3}" in text
     assert "- {tag: 1.4.8, firstSeen: '2026-03-02T10:00:00Z'}" in text
+    assert f"- {{tag: 1.4.7, digest: '{d('f')}', firstSeen: '2026-03-01T10:00:00Z'}}" in text
     assert "policy: {pattern: '^v(?P<version>\\d+)$', order: alphabetical}" in text
     assert "policy: {calver: YYYY.0M.0D, allowDowngrade: true}" in text
     assert "hold: {reason: 'CVE-2026-1234: wait for the fix''s review'," in text
@@ -96,6 +103,17 @@ def test_the_fast_reader_reads_them_as_the_full_loader_does() -> None:
     fast = yamlfast.load(text)
     assert fast is not yamlfast.NOT_OURS
     assert fast == machine_yaml().load(text)
+    # The lock read through either gives the same model ("---" sends it to the full one).
+    assert yamlfast.load("---\n" + text) is yamlfast.NOT_OURS
+    assert parse_lock("---\n" + text) == parse_lock(text) == policy_lock()
+    # Both refuse an item with neither a tag nor a digest, at the same place.
+    broken = text.replace("- {tag: 1.4.8, firstSeen:", "- {firstSeen:", 1)
+    errors = []
+    for variant in (broken, "---\n" + broken):
+        with pytest.raises(LockfileError) as caught:
+            parse_lock(variant)
+        errors.append(str(caught.value))
+    assert all("must name a tag, a digest or both" in e for e in errors), errors
 
 
 def test_v1_locks_have_none_and_still_load() -> None:
@@ -126,7 +144,7 @@ def test_v1_locks_have_none_and_still_load() -> None:
         (
             "- {tag: 1.4.8, firstSeen: '2026-03-02T10:00:00Z'}",
             "- {firstSeen: '2026-03-02T10:00:00Z'}",
-            "a tag or a digest",
+            "a tag, a digest or both",
         ),
         ("since: '2026-03-01T10:00:00Z'}", "since: yesterday}", "RFC 3339"),
     ],

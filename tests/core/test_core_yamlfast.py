@@ -65,11 +65,13 @@ def random_data(rng: random.Random, depth: int = 0) -> dict[str, Any]:
 
 
 def ours() -> list[str]:
-    """Texts we write: the golden locks (v2 rendered again from v1), records, a lock of
-    many tags."""
+    """Texts we write: the golden locks (v2 rendered again from v1), a lock with every
+    record of how a tag was chosen, a trigger record."""
     from test_core_lockfile import basic_lock  # one model, both formats
+    from test_core_lockrecords import policy_lock  # waiting items with a tag, a digest, both
 
     texts = [render_lock(basic_lock()).decode(), (GOLDEN / "lock_basic_v1.yaml").read_text()]
+    texts.append(render_lock(policy_lock()).decode())
     record = TriggerRecord(
         id="dc-web-0123456789ab",
         type="ImageChange",
@@ -86,7 +88,7 @@ def ours() -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(4))
 def test_what_we_write_takes_the_fast_path(index: int) -> None:
     text = ours()[index]
     fast = yamlfast.load(text)
