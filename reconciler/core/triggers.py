@@ -137,6 +137,7 @@ def derive_triggers(
     consumer on one tag (two containers) make one record naming both containers; a
     paused trigger makes none."""
     records: dict[str, TriggerRecord] = {}
+    rolled_out: set[ObjectKey] = set()  # consumers with an image record in this pass
     for consumer in consumers:
         for trigger in consumer.image_triggers:
             after = new.get(trigger.source)
@@ -153,6 +154,7 @@ def derive_triggers(
             if rid in records:
                 earlier = records[rid].container_names
                 names = (*earlier, *(n for n in names if n not in earlier))
+            rolled_out.add(consumer.key)
             records[rid] = TriggerRecord(
                 id=rid,
                 type=IMAGE_CHANGE,
@@ -168,9 +170,7 @@ def derive_triggers(
         previous_hash = old.consumers.get(consumer.key)
         # A consumer seen for the first time rolls out once, as OpenShift deploys a new
         # DeploymentConfig once: its image records say it, a ConfigChange one would too.
-        first_rollout = previous_hash is None and any(
-            r.consumer == consumer.key for r in records.values()
-        )
+        first_rollout = previous_hash is None and consumer.key in rolled_out
         if (
             consumer.config_change
             and previous_hash != consumer.spec_hash
