@@ -106,13 +106,21 @@ class RegistriesConf:
     aliases: dict[str, str] = field(default_factory=dict)
     short_name_mode: str | None = None
     credential_helpers: tuple[str, ...] = ()
+    # entry_for's answers by repository name: a pass asks once per tag, and a repo's
+    # tags share a few repositories.
+    _entries: dict[str, RegistryEntry | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def entry_for(self, reference: ImageReference) -> RegistryEntry | None:
         """The entry that covers ``reference``'s name, the longest prefix winning; None
         when no entry does."""
-        matching = [r for r in self.registries if r.matches(reference.name)]
-        # The longest prefix wins, as in containers-registries.conf(5).
-        return max(matching, key=lambda r: len(r.prefix), default=None)
+        name = reference.name
+        if name not in self._entries:
+            matching = [r for r in self.registries if r.matches(name)]
+            # The longest prefix wins, as in containers-registries.conf(5).
+            self._entries[name] = max(matching, key=lambda r: len(r.prefix), default=None)
+        return self._entries[name]
 
     def expand(self, reference: ImageReference) -> list[ImageReference]:
         """The qualified references to try for ``reference``, in order."""
