@@ -17,6 +17,11 @@ the records of how its image was chosen (``policy``, ``minimumAge``, ``chosen``,
 ``waiting``: :mod:`reconciler.core.lockrecords`), one line each; v1 has none.
 Must not decide what the lock says (``reconciler.core.resolution`` does) nor read or write
 the file (the pass and the verbs do).
+
+Over 500 lines on purpose: writing and reading are the two halves of one format (a field
+written must be read back the same, in v2 and v1 alike), kept side by side so that they
+change together; the field checks they share are in ``lockfields.py`` and the records
+of how a tag was chosen in ``lockrecords.py``.
 """
 
 from __future__ import annotations
