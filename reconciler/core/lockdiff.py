@@ -101,7 +101,14 @@ def lock_changes(old: Lock, new: Lock) -> list[TagChange]:
     the first that applies of moved, spec, failed, recovered (a move hides a spec change
     made with it). Empty when no tag entry differs; consumer hashes are not compared."""
     changes = []
-    for ref in sorted(set(old.tags) | set(new.tags)):
+    # Only the entries that differ are described (and sorted): in a pass where nothing
+    # moved, most entries are the very objects the old lock holds.
+    differing = [
+        ref
+        for ref in old.tags.keys() | new.tags.keys()
+        if (before := old.tags.get(ref)) is not (after := new.tags.get(ref)) and before != after
+    ]
+    for ref in sorted(differing):
         change = _describe(ref, old.get(ref), new.get(ref))
         if change is not None:
             changes.append(change)
