@@ -335,3 +335,39 @@ def test_a_skipped_object_is_logged_with_its_first_error(
     assert (
         skipped["why"] == "is.yaml:2:11: ImageStream/default/web: spec.tags[0].from: first problem"
     )
+
+
+def test_held_and_waiting_tags_are_gauges() -> None:
+    from reconciler.core.lockfile import TagLock, TagSource
+    from reconciler.core.lockrecords import HoldRecord, WaitingItem
+    from reconciler.core.streams import TagRef
+
+    source = TagSource("DockerImage", "reg.example/app:1")
+    lock = Lock(
+        tags={
+            TagRef("ns", "app", "prod"): TagLock(
+                source, hold=HoldRecord("INC-1", "2026-12-01T00:00:00Z")
+            ),
+            TagRef("ns", "app", "stable"): TagLock(
+                source, waiting=(WaitingItem("2026-12-01T00:00:00Z", digest="sha256:" + "a" * 64),)
+            ),
+            TagRef("ns", "app", "dev"): TagLock(source),
+        }
+    )
+    plan = Plan(
+        report=ValidationReport(),
+        config=RepoConfig(),
+        old_lock=lock,
+        new_lock=lock,
+        old_bytes=b"",
+        new_bytes=b"",
+        changes=[],
+        triggers=[],
+    )
+    metrics = Metrics()
+    metrics.bind(lambda: Live(ready=True, queue_depth=0, backoff={}))
+    reports.count_pass(metrics, PassResult(plan), 0.1, lambda ref: "reg.example", 1.0)
+    text = metrics.render().decode()
+    assert "\nreconciler_tags_held 1.0\n" in text
+    assert "\nreconciler_tags_waiting 1.0\n" in text
+    assert "\nreconciler_tags 3.0\n" in text

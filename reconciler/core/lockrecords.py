@@ -127,7 +127,7 @@ class WaitingItem:
 @dataclass(frozen=True, slots=True)
 class HoldRecord:
     """A hold on the tag, mirrored from its annotations (the hold's durable source, see
-    ``reconciler.core.holds``): why, until when (RFC 3339, None: until released), and
+    ``reconciler.core.tagrules``): why, until when (RFC 3339, None: until released), and
     since when the reconciler has seen it."""
 
     reason: str

@@ -113,6 +113,15 @@ class _LiveCollector(Collector):
             "reconciler_tags_failing",
             "Tags whose last resolve failed (an ImportSuccess=False condition in the lock)",
         )
+        held = GaugeMetricFamily(
+            "reconciler_tags_held",
+            "Tags held (imagestream-reconciler.io/hold) after the last pass: they keep their "
+            "digest until released or their hold-until passes",
+        )
+        waiting = GaugeMetricFamily(
+            "reconciler_tags_waiting",
+            "Tags with a new digest or candidate waiting out its minimum age after the last pass",
+        )
         if live is not None:
             ready.add_metric([], 1.0 if live.ready else 0.0)
             queue.add_metric([], float(live.queue_depth))
@@ -130,6 +139,8 @@ class _LiveCollector(Collector):
             if m.tag_count is not None:
                 tags.add_metric([], float(m.tag_count))
                 failing.add_metric([], float(m.tags_failing))
+                held.add_metric([], float(m.tags_held))
+                waiting.add_metric([], float(m.tags_waiting))
         return [
             ready,
             queue,
@@ -141,6 +152,8 @@ class _LiveCollector(Collector):
             attempt,
             tags,
             failing,
+            held,
+            waiting,
         ]
 
 
@@ -240,6 +253,8 @@ class Metrics:
         self.last_attempt: float | None = None
         self.tag_count: int | None = None
         self.tags_failing = 0
+        self.tags_held = 0
+        self.tags_waiting = 0
         r.register(_LiveCollector(self))
 
     def bind(self, live: Callable[[], Live]) -> None:

@@ -121,6 +121,8 @@ def count_pass(
     tags = plan.new_lock.tags
     metrics.tag_count = len(tags)
     metrics.tags_failing = sum(1 for entry in tags.values() if entry.condition is not None)
+    metrics.tags_held = sum(1 for entry in tags.values() if entry.hold is not None)
+    metrics.tags_waiting = sum(1 for entry in tags.values() if entry.waiting)
 
 
 def count_failure(metrics: Metrics, in_a_row: int, now: float) -> None:
