@@ -322,7 +322,8 @@ policy_text = st.lists(st.sampled_from(POLICY_PIECES), max_size=12).map("".join)
     max_size=40
 )
 ANNOTATIONS = ["semver", "tag-pattern", "calver", "order", "include-prereleases",
-               "allow-downgrade", "minimum-age", "hold", "hold-until", "semvar"]  # fmt: skip
+               "allow-downgrade", "exclude-tags", "minimum-age", "hold", "hold-until",
+               "semvar"]  # fmt: skip
 
 
 @given(st.dictionaries(st.sampled_from(ANNOTATIONS), policy_text, max_size=4))
@@ -360,12 +361,14 @@ def test_policy_annotations(values: dict[str, str]) -> None:
 def test_policy_parsers(text: str) -> None:
     from reconciler.core.calver import LayoutError, parse_layout
     from reconciler.core.semver import RangeError, parse_range
+    from reconciler.core.tagexclude import ExcludeError, parse_excludes
     from reconciler.core.tagpattern import PatternError, compile_pattern
 
     for parse, error in (
         (parse_range, RangeError),
         (compile_pattern, PatternError),
         (parse_layout, LayoutError),
+        (parse_excludes, ExcludeError),
     ):
         try:
             parse(text)

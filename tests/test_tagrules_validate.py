@@ -56,6 +56,8 @@ def test_good_policies_pass(tmp_path: Path) -> None:
         f"{P}tag-pattern: '^v(?P<version>\\d+)$'\n{P}order: alphabetical",
         f"{P}calver: YYYYMMDD-N\n{P}minimum-age: 1h30m",
         f"{P}hold: 'CVE-2026-1234 under review'\n{P}hold-until: '2099-12-01'",
+        f"{P}semver: '~1.4'\n{P}exclude-tags: '1.4.8, 1.5.*,v1.?.0-rc*'",
+        f"{P}calver: YYYY.0M.0D\n{P}exclude-tags: " + ",".join(["2026.01.0?"] * 64),
     ]:
         code, out = validate(tmp_path, stream(written))
         assert (code, out) == (0, []), written
@@ -101,6 +103,25 @@ def test_good_policies_pass(tmp_path: Path) -> None:
         (f"{P}include-prereleases: 'true'", 10, 57, "include-prereleases", "semver policy"),
         (f"{P}hold-until: '2099-12-01'", 10, 48, "hold-until", "no imagestream-reconciler.io/hold"),
         (f"{P}hold-until: '2026-02-30'\n{P}hold: x", 10, 48, "hold-until", "not a date"),
+        # exclude-tags: the entry's character (the value starts at column 50).
+        (f"{P}exclude-tags: '1.4.8'", 10, 50, "exclude-tags", "applies to a version policy"),
+        (f"{P}semver: '~1'\n{P}exclude-tags: '1.4.8,, 1.5.*'", 11, 56, "exclude-tags", "empty"),
+        (f"{P}semver: '~1'\n{P}exclude-tags: '1.4.8, '", 11, 57, "exclude-tags", "empty"),
+        (
+            f"{P}semver: '~1'\n{P}exclude-tags: '1.4.8, {'9' * 129}'",
+            11,
+            57 + 128,
+            "exclude-tags",
+            "at most 128 characters",
+        ),
+        (
+            f"{P}semver: '~1'\n{P}exclude-tags: '{',' * 64}'",
+            11,
+            50 + 64,
+            "exclude-tags",
+            "at most 64 entries (got 65)",
+        ),
+        (f"{P}semver: '~1'\n{P}exclude-tags: '1.4.[78]'", 11, 9, "exclude-tags", "globs (* and ?)"),
         # In range as written, out of range in UTC: OverflowError, a traceback, before.
         (f"{P}hold-until: '9999-12-31T23:59:59-23:59'\n{P}hold: x", 10, 48, "hold-until", "not a"),
     ],
@@ -115,6 +136,13 @@ def test_bad_values_name_file_line_column_and_field(
         f"app.yaml:{line}:{column}: ImageStream/team/app: spec.tags[0].annotations.{P}{field}: "
     ), out[0]
     assert words in out[0]
+
+
+def test_exclude_tags_are_read_into_the_policy() -> None:
+    text = stream(f"{P}semver: '~1.4'\n{P}exclude-tags: ' 1.4.8 ,1.5.*'")
+    (obj,) = parse_manifests(text, "app.yaml", "default").objects
+    (rules,) = rules_of(obj).values()
+    assert rules.policy == PolicySpec(semver="~1.4", exclude=("1.4.8", "1.5.*"))
 
 
 def test_a_policy_needs_a_registry_repository(tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ Rules:
 - **It never moves back**: the floor is the tag pinned now (the lock's ``chosen``) or the
   tag written in ``from.name``, whichever ranks higher, when the policy admits it; a
   candidate below the floor is never picked unless ``allow-downgrade``. A tag that
-  disappears upstream, or a registry that lists fewer tags, changes nothing.
+  disappears upstream, or a registry that lists fewer tags, changes nothing. A tag that
+  ``exclude-tags`` names is no candidate and no floor: when it is the pinned one, the
+  policy picks the best remaining candidate, lower or not (the one way besides
+  ``allow-downgrade`` to move down: the user said that release is bad).
 - **Minimum age**: a digest is pinnable only once the reconciler first saw it that long
   ago, whether it is a plain tag's new digest, a policy candidate's (a tag name better
   than the pinned one, recorded with the digest it had when first seen) or the pinned
@@ -32,9 +35,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler.core.lockfile import Lock, TagLock, TagSource
-from reconciler.core.lockrecords import ChosenRecord, HoldRecord, WaitingItem
+from reconciler.core.lockrecords import ChosenRecord, HoldRecord, PolicySpec, WaitingItem
 from reconciler.core.resolution import DesiredTags, Failure, Outcome, Resolution
 from reconciler.core.streams import TagRef
+from reconciler.core.tagexclude import excluded
 from reconciler.core.tagrules import HOLD, Hold, TagRules
 from reconciler.core.times import human_duration, parse_time, rfc3339
 from reconciler.core.versionpolicy import Candidate, PolicyError, compile_policy, rank
@@ -149,7 +153,10 @@ def choose(
     )
     if chosen is None:
         if not ranked:
-            message = f"no tag of {source.name} matches {described} ({len(set(listing))} listed)"
+            outside = " outside exclude-tags" if source.policy.exclude else ""
+            message = (
+                f"no tag of {source.name} matches {described}{outside} ({len(set(listing))} listed)"
+            )
             if old is not None and old.digest:
                 return Pick(
                     None,
@@ -172,7 +179,32 @@ def choose(
     moving_down = ""
     if floor is not None and chosen < floor:
         moving_down = f"{ref}: moving down from {floor.tag} to {chosen.tag} (allow-downgrade)"
+    elif dropped := _excluded_down(source.policy, (pinned, rules.current), chosen):
+        moving_down = (
+            f"{ref}: moving down from {dropped} to {chosen.tag} ({dropped} excluded by "
+            "exclude-tags)"
+        )
     return Pick(chosen.tag, record, tuple(waiting), moving_down or None, probes=probes)
+
+
+def _excluded_down(
+    spec: PolicySpec, floors: tuple[str | None, ...], chosen: Candidate
+) -> str | None:
+    """The highest of ``floors`` (the pinned tag, the one in ``from.name``) that
+    ``exclude-tags`` took out of the floor and that ranks above ``chosen`` by the policy
+    alone; None when there is none (the pick is no move down)."""
+    if not spec.exclude:
+        return None
+    unfiltered = compile_policy(replace(spec, exclude=()))
+    above = [
+        Candidate(key, name)
+        for name in floors
+        if name is not None
+        and excluded(name, spec.exclude)
+        and (key := unfiltered.key(name)) is not None
+        and Candidate(key, name) > Candidate(unfiltered.key(chosen.tag) or (), chosen.tag)
+    ]
+    return max(above).tag if above else None
 
 
 def age_gate(

@@ -73,7 +73,10 @@ def _choice_lines(tag: TagView, now: dt.datetime) -> list[str]:
     policy = lock.source.policy
     if policy is not None:
         pick = picked(lock)
-        lines.append(f"    version policy: {policy.describe()}" + (f"; {pick}" if pick else ""))
+        skip = f", excluding {', '.join(policy.exclude)}" if policy.exclude else ""
+        lines.append(
+            f"    version policy: {policy.describe()}{skip}" + (f"; {pick}" if pick else "")
+        )
     if lock.hold is not None:
         # The age is when the hold began; the end, if any, is a date to come.
         until = f", until {lock.hold.until}" if lock.hold.until else ", until released"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from reconciler.core.lockfile import SIGNATURE_VERIFIED, Lock, TagLock
 from reconciler.core.streams import TagRef
+from reconciler.core.tagexclude import excluded
 
 
 @dataclass(frozen=True, order=True)
@@ -62,7 +63,13 @@ def _describe(ref: TagRef, old: TagLock | None, new: TagLock | None) -> TagChang
         how = ""
         if new.chosen is not None and new.chosen != old.chosen:
             was = f"{old.chosen.tag} -> " if old.chosen and old.digest else ""
-            how = f" ({was}{new.chosen.tag}: {picked(new)})"
+            policy = new.source.policy
+            why = (
+                f"{old.chosen.tag} excluded (exclude-tags); "
+                if was and old.chosen and policy and excluded(old.chosen.tag, policy.exclude)
+                else ""
+            )
+            how = f" ({was}{new.chosen.tag}: {why}{picked(new)})"
         return TagChange(
             ref, "moved", f"{ref}: {short(old.digest)} -> {short(new.digest)}{how}{signed}"
         )

@@ -18,6 +18,7 @@ from typing import Any
 from reconciler.core import lockfields
 from reconciler.core.lockfields import Path
 from reconciler.core.memo import pickled_by_fields
+from reconciler.core.tagexclude import MAX_ENTRIES, entry_problem
 from reconciler.core.yamltext import Flow
 
 # The orders a tag-pattern policy may ask for.
@@ -40,6 +41,8 @@ class PolicySpec:
     calver: str | None = None
     prereleases: bool = False  # semver: pre-releases are candidates too
     allow_downgrade: bool = False  # may pick a lower version than the pinned one
+    # exclude-tags: tag names and globs that are never candidates (as written, in order)
+    exclude: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """For people: ``semver ~1.4``, ``semver ^1 (pre-releases included)``,
@@ -55,7 +58,7 @@ class PolicySpec:
         return text
 
     def to_flow(self) -> Flow:
-        """The lock's one line: ``{semver: '~1.4', prereleases: true}``."""
+        """The lock's one line: ``{semver: '~1.4', prereleases: true, exclude: [1.4.8]}``."""
         data = Flow()
         if self.semver is not None:
             data["semver"] = self.semver
@@ -68,6 +71,8 @@ class PolicySpec:
             data["prereleases"] = True
         if self.allow_downgrade:
             data["allowDowngrade"] = True
+        if self.exclude:
+            data["exclude"] = list(self.exclude)
         return data
 
 
@@ -155,6 +160,7 @@ def policy_from_data(raw: Mapping[str, Any], where: str, path: Path) -> PolicySp
         calver=lockfields.opt(raw, "calver", where, path),
         prereleases=lockfields.flag(raw, "prereleases", where, path),
         allow_downgrade=lockfields.flag(raw, "allowDowngrade", where, path),
+        exclude=_excludes(raw, where, path),
     )
     kinds = [k for k in ("semver", "pattern", "calver") if raw.get(k) is not None]
     if len(kinds) != 1:
@@ -166,6 +172,26 @@ def policy_from_data(raw: Mapping[str, Any], where: str, path: Path) -> PolicySp
     if spec.pattern is not None:
         lockfields.one_of(raw, "order", ORDERS, NUMERICAL, where, path)
     return spec
+
+
+def _excludes(raw: Mapping[str, Any], where: str, path: Path) -> tuple[str, ...]:
+    """A policy's ``exclude`` (absent: none, as in locks written before it existed): a
+    list of entries as the ``exclude-tags`` annotation allows them."""
+    value = raw.get("exclude")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or len(value) > MAX_ENTRIES:
+        raise lockfields.FieldError(
+            f"{where}: field 'exclude' must be a list of 1 to {MAX_ENTRIES} tag names or globs",
+            (*path, "exclude"),
+        )
+    for i, entry in enumerate(value):
+        problem = entry_problem(entry) if isinstance(entry, str) else ("not a string", 0)
+        if problem is not None:
+            raise lockfields.FieldError(
+                f"{where}: field 'exclude' item {i}: {problem[0]}", (*path, "exclude", i)
+            )
+    return tuple(value)
 
 
 def chosen_from_data(raw: Mapping[str, Any], where: str, path: Path) -> ChosenRecord:

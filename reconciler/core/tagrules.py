@@ -11,6 +11,8 @@ On a tag's ``annotations`` (prefix ``imagestream-reconciler.io/``):
 ``order``              ``numerical`` (default) or ``alphabetical`` (with ``tag-pattern``)
 ``calver``             a calendar layout: ``YYYY.0M.0D``, ``YYYYMMDD-N``
 ``allow-downgrade``    ``"true"``: the policy may pick a lower version than the pinned one
+``exclude-tags``       ``1.4.8, 1.5.*``: tag names and globs that are never candidates
+                       (with a policy; :mod:`reconciler.core.tagexclude`)
 ``minimum-age``        ``24h``, ``90m``, ``7d``, ``1h30m``: a new candidate or digest is
                        pinned only once the reconciler first saw it that long ago
                        (also on the stream's ``metadata.annotations``, for every tag)
@@ -40,6 +42,7 @@ from reconciler.core.manifests import ManifestObject
 from reconciler.core.references import InvalidReference, parse_image_reference
 from reconciler.core.scalartext import split_lines, value_places
 from reconciler.core.streams import DOCKER_IMAGE, TagRef, TagSpec, stream_tags
+from reconciler.core.tagexclude import ExcludeError, parse_excludes
 from reconciler.core.times import rfc3339
 from reconciler.core.versionpolicy import PolicyError, compile_policy
 from reconciler.core.violations import Path, Violation
@@ -51,6 +54,7 @@ TAG_PATTERN = PREFIX + "tag-pattern"
 ORDER = PREFIX + "order"
 CALVER = PREFIX + "calver"
 ALLOW_DOWNGRADE = PREFIX + "allow-downgrade"
+EXCLUDE_TAGS = PREFIX + "exclude-tags"
 MINIMUM_AGE = PREFIX + "minimum-age"
 HOLD = PREFIX + "hold"
 HOLD_UNTIL = PREFIX + "hold-until"
@@ -62,6 +66,7 @@ TAG_ANNOTATIONS = (
     ORDER,
     CALVER,
     ALLOW_DOWNGRADE,
+    EXCLUDE_TAGS,
     MINIMUM_AGE,
     HOLD,
     HOLD_UNTIL,
@@ -175,7 +180,15 @@ def _policy_spec(annotations: Mapping[str, str]) -> PolicySpec | None:
         else None,
         prereleases=annotations.get(INCLUDE_PRERELEASES) == "true",
         allow_downgrade=annotations.get(ALLOW_DOWNGRADE) == "true",
+        exclude=_excludes(annotations.get(EXCLUDE_TAGS)),
     )
+
+
+def _excludes(text: str | None) -> tuple[str, ...]:
+    try:
+        return parse_excludes(text) if text is not None else ()
+    except ExcludeError:
+        return ()  # validation refuses it first
 
 
 def split_repository(name: str) -> tuple[str, str | None]:
@@ -280,8 +293,8 @@ def _flag(placer: _Placer, annotations: Mapping[str, str], key: str) -> None:
 def rule_violations(stream: ManifestObject) -> list[Violation]:
     """Every problem with the annotations of ``stream`` and its tags, placed at the
     value: a range, pattern or layout that cannot be used (at the character), a
-    duration or date that cannot be read, two policies on one tag, a modifier without
-    its policy, a policy on a tag that does not import from a registry, a hold without
+    duration or date that cannot be read, an ``exclude-tags`` entry that cannot be (at
+    the entry's character), two policies on one tag, a modifier without its policy, a policy on a tag that does not import from a registry, a hold without
     a reason. Unknown annotations under our prefix are warnings."""
     meta = _Placer(stream, ("metadata", "annotations"))
     stream_annotations = _annotations(stream.metadata.get("annotations"))
@@ -321,6 +334,13 @@ def _tag_violations(placer: _Placer, tag: TagSpec, annotations: Mapping[str, str
             placer.add(ORDER, f"must be {NUMERICAL} or {ALPHABETICAL} (got {annotations[ORDER]!r})")
     if ALLOW_DOWNGRADE in annotations and not kinds:
         placer.add(ALLOW_DOWNGRADE, "applies to a version policy: this tag has none")
+    if EXCLUDE_TAGS in annotations:
+        if not kinds:
+            placer.add(EXCLUDE_TAGS, "applies to a version policy: this tag has none")
+        try:
+            parse_excludes(annotations[EXCLUDE_TAGS])
+        except ExcludeError as exc:
+            placer.add(EXCLUDE_TAGS, exc.message, exc.offset)
     registry = tag.from_kind == DOCKER_IMAGE and not tag.reference
     if kinds:
         key = kinds[0]

@@ -10,7 +10,8 @@ The order is total and stable: a tag's place depends on its own name only, and t
 the policy ranks equal (``1.4.7`` and ``v1.4.7``; ``v10`` and ``v010`` numerically) are
 ordered by name, the greater name in code-point order first. So the same tag list in any
 order, with duplicates or not, always gives the same choice. Tags that are not image tag
-names (``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``) are never candidates.
+names (``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``) are never candidates, nor are the tags
+the policy's ``exclude-tags`` list names or matches (:mod:`reconciler.core.tagexclude`).
 
 Pure: tags in, an ordering out.
 """
@@ -26,6 +27,7 @@ from typing import Any
 from reconciler.core.calver import Layout, LayoutError, parse_layout
 from reconciler.core.lockrecords import ALPHABETICAL, NUMERICAL, PolicySpec
 from reconciler.core.semver import Range, RangeError, parse_range, parse_version
+from reconciler.core.tagexclude import excluded
 from reconciler.core.tagpattern import PatternError, TagPattern, compile_pattern, numeric_value
 
 TAG_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -59,8 +61,8 @@ class VersionPolicy:
 
     def key(self, tag: str) -> tuple[Any, ...] | None:
         """Where ``tag`` stands in the policy's order, ties not yet broken; None when the
-        policy does not admit it."""
-        if not TAG_NAME_RE.fullmatch(tag):
+        policy does not admit it (an ``exclude-tags`` entry names or matches it, too)."""
+        if not TAG_NAME_RE.fullmatch(tag) or excluded(tag, self.spec.exclude):
             return None
         if self.semver is not None:
             version = parse_version(tag)

@@ -3,7 +3,8 @@ lockfile and trigger records, read on every pass, are thousands of lines that a 
 YAML loader builds one Python object at a time (an 8 MB lock took seconds).
 
 It reads the dialect line by line: block mappings and sequences indented by two, one
-key or item per line, flow mappings of scalars on one line (``{kind: X, name: 'y'}``),
+key or item per line, flow mappings of scalars on one line (``{kind: X, name: 'y'}``;
+a value may be a list of scalars, ``[a, 'b*']``),
 plain scalars that are strings, ``true``, ``false``, ``null`` or a decimal integer, single-quoted
 and JSON-escaped double-quoted strings, ``{}`` and ``[]``, whole-line comments. Anything
 else (a person's edit in another style, anchors, tags, block scalars, a duplicate key,
@@ -207,10 +208,29 @@ def _flow(text: str) -> dict[str, Any]:
         key, position = _flow_scalar(text, position)
         if not isinstance(key, str) or key in out or text[position : position + 2] != ": ":
             raise _NotOurs
-        value, position = _flow_scalar(text, position + 2)
+        value, position = _flow_value(text, position + 2)
         out[intern(key)] = value
         if position == end:
             return out
+        if text[position : position + 2] != ", ":
+            raise _NotOurs
+        position += 2
+
+
+def _flow_value(text: str, position: int) -> tuple[Any, int]:
+    """A flow mapping's value: a scalar, or ``[a, b]`` (scalars, as yamltext writes a
+    list in a flow mapping)."""
+    if text[position : position + 1] != "[":
+        return _flow_scalar(text, position)
+    if text[position + 1 : position + 2] == "]":
+        return [], position + 2
+    items = []
+    position += 1
+    while True:
+        item, position = _flow_scalar(text, position)
+        items.append(item)
+        if text[position : position + 1] == "]":
+            return items, position + 1
         if text[position : position + 2] != ", ":
             raise _NotOurs
         position += 2

@@ -3,9 +3,10 @@
 Writing: block style, two-space mappings, sequences indented by four with the dash at
 two, keys in the order given, no line folding; a string is plain when YAML would read it
 back as that same string, else single-quoted (double-quoted, JSON-escaped, when it holds
-control characters). A :class:`Flow` mapping of scalars is written on one line
-(``{kind: DockerImage, name: 'quay.io/x:1'}``), its strings plain only when they hold
-nothing but letters, digits and ``_./-``. Hand-written because it is on the hot path of every pass (a lock of
+control characters). A :class:`Flow` mapping of scalars (or of lists of scalars) is
+written on one line (``{kind: DockerImage, name: 'quay.io/x:1', tags: [a, b]}``), its
+strings plain only when they hold nothing but letters, digits and ``_./-``.
+Hand-written because it is on the hot path of every pass (a lock of
 thousands of tags) and because "nothing changed" is byte equality: the bytes depend on
 the data alone, not on a library's version. Whatever a string holds, what is written
 can be read back (a lone surrogate, which no YAML reader accepts, is written as U+FFFD).
@@ -57,7 +58,7 @@ NOT_A_STRING = _NOT_A_STRING
 
 
 class Flow(dict[str, Any]):
-    """A mapping of scalars to write on one line, in flow style."""
+    """A mapping of scalars (and lists of scalars) to write on one line, in flow style."""
 
 
 def plain_is_string(text: str) -> bool:
@@ -70,6 +71,8 @@ def plain_is_string(text: str) -> bool:
 
 
 def _flow_scalar(value: Any) -> str:
+    if isinstance(value, list | tuple):  # a list of scalars: [1.4.8, '1.5.*']
+        return "[" + ", ".join(_flow_scalar(v) for v in value) + "]"
     text = _scalar(value)
     if isinstance(value, str) and text == value and not FLOW_PLAIN.fullmatch(value):
         return "'" + value.replace("'", "''") + "'"  # plain in a block, not inside braces

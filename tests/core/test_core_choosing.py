@@ -90,6 +90,55 @@ def test_allow_downgrade_moves_back_and_says_so() -> None:
     assert pick.note == f"{REF}: moving down from 1.4.8 to 1.4.7 (allow-downgrade)"
 
 
+def excluding(*entries: str, **kw: object) -> TagSource:
+    base = source(**kw)  # type: ignore[arg-type]
+    assert base.policy is not None
+    return replace(base, policy=replace(base.policy, exclude=entries))
+
+
+def test_an_excluded_tag_is_no_candidate() -> None:
+    pick = choose(REF, excluding("1.4.7"), TagRules(), [*TAGS, "1.4.8"], pinned("1.4.6"), NOW)
+    assert (pick.tag, pick.record) == ("1.4.8", ChosenRecord("1.4.8", 2, "1.4.6"))
+    assert pick.note is None  # a move up, as any
+
+
+def test_an_excluded_pinned_tag_is_no_floor_and_the_policy_moves_down() -> None:
+    # 1.4.8 is pinned and the user says it is bad: the best remaining candidate, lower.
+    tags = [*TAGS, "1.4.8"]
+    pick = choose(REF, excluding("1.4.8"), TagRules(), tags, pinned("1.4.8"), NOW)
+    assert (pick.tag, pick.record) == ("1.4.7", ChosenRecord("1.4.7", 2, "1.4.6"))
+    assert pick.note == (f"{REF}: moving down from 1.4.8 to 1.4.7 (1.4.8 excluded by exclude-tags)")
+    # A glob does it too, and so does the tag written in from.name (no lock).
+    pick = choose(REF, excluding("1.4.[8]", "1.4.8*"), TagRules(current="1.4.8"), tags, None, NOW)
+    assert pick.tag == "1.4.7" and pick.note is not None and "from 1.4.8 to 1.4.7" in pick.note
+    # The floor still holds what is not excluded: 1.4.8 pinned, 1.4.7 excluded too.
+    pick = choose(REF, excluding("1.4.7"), TagRules(), tags, pinned("1.4.8"), NOW)
+    assert pick.tag == "1.4.8" and pick.note is None
+    # Excluding a tag below the pinned one moves nothing.
+    pick = choose(REF, excluding("1.4.6"), TagRules(), TAGS, pinned("1.4.7"), NOW)
+    assert pick.tag == "1.4.7" and pick.note is None
+
+
+def test_when_exclude_tags_leave_nothing_the_pinned_tag_stays() -> None:
+    pick = choose(REF, excluding("1.4.*"), TagRules(), TAGS, pinned("1.4.7"), NOW)
+    assert pick.tag is None and pick.failure is None
+    assert pick.note == (
+        f"{REF}: no tag of {REPO} matches semver ~1.4 outside exclude-tags (6 listed); kept 1.4.7"
+    )
+    pick = choose(REF, excluding("1.4.*"), TagRules(), TAGS, None, NOW)
+    assert pick.failure == Failure(
+        NO_CANDIDATES, f"no tag of {REPO} matches semver ~1.4 outside exclude-tags (6 listed)"
+    )
+
+
+def test_an_excluded_pinned_tags_replacement_waits_out_the_minimum_age() -> None:
+    # Moving off an excluded tag is a pick like any other: with a minimum age, the
+    # remaining candidate waits from its first sighting; what is pinned stays meanwhile.
+    pick = choose(REF, excluding("1.4.8"), DAY, [*TAGS, "1.4.8"], pinned("1.4.8"), NOW)
+    assert pick.tag is None
+    assert [w.tag for w in pick.waiting] == ["1.4.7", "1.4.6"]
+
+
 def test_the_pinned_tag_is_picked_again_so_a_repush_is_followed() -> None:
     pick = choose(REF, source(), TagRules(), TAGS, pinned("1.4.7"), NOW)
     assert pick.tag == "1.4.7"

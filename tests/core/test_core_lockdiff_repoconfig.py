@@ -3,10 +3,13 @@ reconciler.core.repoconfig (.reconciler.yaml)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from reconciler.core.lockdiff import lock_changes, short
 from reconciler.core.lockfile import Lock, TagLock, TagSource
+from reconciler.core.lockrecords import ChosenRecord, PolicySpec
 from reconciler.core.repoconfig import DEFAULT_LOCAL_REGISTRY, RepoConfig, parse_repo_config
 from reconciler.core.streams import TagRef
 
@@ -25,6 +28,32 @@ def at(digest: str, source: TagSource = SRC) -> TagLock:
 
 # ---------------------------------------------------------------------------
 # lockdiff
+
+
+def test_a_move_off_an_excluded_tag_says_why() -> None:
+    # The commit message's words: the pinned 1.4.8 is in exclude-tags, so the policy
+    # moved down to 1.4.7.
+    semver = PolicySpec(semver="~1.4")
+    before = replace(
+        at(d("a"), TagSource("DockerImage", "quay.io/team/app", policy=semver)),
+        chosen=ChosenRecord("1.4.8", 3, "1.4.7"),
+    )
+    excluding = TagSource(
+        "DockerImage", "quay.io/team/app", policy=replace(semver, exclude=("1.4.8",))
+    )
+    after = replace(at(d("b"), excluding), chosen=ChosenRecord("1.4.7", 2, "1.4.6"))
+    (change,) = lock_changes(Lock({REF: before}), Lock({REF: after}))
+    assert change.kind == "moved"
+    assert change.text == (
+        f"{REF}: {d('a')[:19]} -> {d('b')[:19]} (1.4.8 -> 1.4.7: 1.4.8 excluded (exclude-tags); "
+        "picked 1.4.7 over 1.4.6 by semver ~1.4 (2 candidates))"
+    )
+    # A move up with an exclusion list says nothing of it.
+    up = replace(after, chosen=ChosenRecord("1.4.9", 3, "1.4.7"))
+    (change,) = lock_changes(
+        Lock({REF: replace(before, chosen=ChosenRecord("1.4.7", 2))}), Lock({REF: up})
+    )
+    assert "excluded" not in change.text and "1.4.7 -> 1.4.9: picked 1.4.9" in change.text
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,14 @@ def policy_lock() -> Lock:
         hold=HoldRecord("it's 'frozen'", T1),
     )
     calver = TagLock(
-        TagSource("DockerImage", repo, policy=PolicySpec(calver="YYYY.0M.0D", allow_downgrade=True))
+        TagSource(
+            "DockerImage",
+            repo,
+            # exclude-tags: a name and a glob, in the order written.
+            policy=PolicySpec(
+                calver="YYYY.0M.0D", allow_downgrade=True, exclude=("2026.03.01", "2026.02.*")
+            ),
+        )
     )
     return Lock(
         tags={
@@ -93,7 +100,10 @@ def test_records_round_trip_on_one_line_each() -> None:
     assert "- {tag: 1.4.8, firstSeen: '2026-03-02T10:00:00Z'}" in text
     assert f"- {{tag: 1.4.7, digest: '{d('f')}', firstSeen: '2026-03-01T10:00:00Z'}}" in text
     assert "policy: {pattern: '^v(?P<version>\\d+)$', order: alphabetical}" in text
-    assert "policy: {calver: YYYY.0M.0D, allowDowngrade: true}" in text
+    assert (
+        "policy: {calver: YYYY.0M.0D, allowDowngrade: true, exclude: [2026.03.01, '2026.02.*']}"
+        in text
+    )
     assert "hold: {reason: 'CVE-2026-1234: wait for the fix''s review'," in text
     assert parse_lock(text) == policy_lock()
 
@@ -147,6 +157,14 @@ def test_v1_locks_have_none_and_still_load() -> None:
             "a tag, a digest or both",
         ),
         ("since: '2026-03-01T10:00:00Z'}", "since: yesterday}", "RFC 3339"),
+        ("exclude: [2026.03.01, '2026.02.*']}", "exclude: []}", "list of 1 to 64"),
+        ("exclude: [2026.03.01, '2026.02.*']}", "exclude: 2026.03.01}", "list of 1 to 64"),
+        ("exclude: [2026.03.01, '2026.02.*']}", "exclude: [2026.03.01, '']}", "item 1: an empty"),
+        (
+            "exclude: [2026.03.01, '2026.02.*']}",
+            "exclude: ['2026.0[1-3].*']}",
+            "item 0: '[' cannot be",
+        ),
     ],
 )
 def test_malformed_records_are_refused_at_their_line(old: str, new: str, words: str) -> None:

@@ -57,6 +57,24 @@ def test_ties_are_broken_by_name() -> None:
     assert compare(policy, "2.0.0", "1.4.7") is None  # outside ^1
 
 
+def test_excluded_tags_are_never_candidates() -> None:
+    # exclude-tags: names and globs (* and ?), matched case-sensitively on the whole name.
+    tags = [*ISSUE_TAGS, "1.4.8", "1.5.0", "1.5.1", "1.6.0"]
+    spec = PolicySpec(semver="^1", exclude=("1.4.8", "1.5.*", "1.?.0-*"))
+    assert [c.tag for c in rank(compile_policy(spec), tags)] == ["1.6.0", "1.4.7", "1.4.6", "1.2.0"]
+    assert best(PolicySpec(semver="~1.4", exclude=("1.4.8",)), tags) == "1.4.7"
+    assert best(PolicySpec(semver="~1.4", exclude=("1.4.?",)), tags) is None
+    assert best(PolicySpec(semver="~1.4", exclude=("1.4",)), tags) == "1.4.8"  # whole names
+    policy = compile_policy(PolicySpec(semver="^1", exclude=("v1.4.7",)))
+    assert policy.key("1.4.7") is not None and policy.key("v1.4.7") is None
+    assert compare(policy, "v1.4.7", "1.4.6") is None
+    pattern = PolicySpec(pattern=r"^(?P<version>[a-z]+)$", order="alphabetical", exclude=("B*",))
+    assert best(pattern, ["alpha", "beta", "Beta"]) == "beta"  # case matters
+    # No character classes: a bracket is no glob (validation refuses it anyway).
+    assert best(PolicySpec(semver="~1.4", exclude=("1.4.[78]",)), tags) == "1.4.8"
+    assert best(PolicySpec(semver="~1.4", exclude=("1.4.[78]*",)), tags) == "1.4.8"
+
+
 def test_numerical_and_alphabetical_patterns() -> None:
     tags = ["v2", "v10", "v9", "v1.5", "vx", "latest", "build-3"]
     numerical = PolicySpec(pattern=r"^v(?P<version>[0-9.]+)$", order="numerical")

@@ -52,7 +52,10 @@ def random_data(rng: random.Random, depth: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = Flow() if depth > 0 and rng.random() < 0.2 else {}
     for _ in range(rng.randrange(1, 5)):
         key = str(random_scalar(rng))
-        if isinstance(out, Flow) or depth >= 3 or rng.random() < 0.5:
+        if isinstance(out, Flow) and rng.random() < 0.25:
+            # A list of scalars in a flow mapping (a policy's exclude: [1.4.8, '1.5.*']).
+            out[key] = [random_scalar(rng) for _ in range(rng.randrange(0, 4))]
+        elif isinstance(out, Flow) or depth >= 3 or rng.random() < 0.5:
             out[key] = random_scalar(rng)
         elif rng.random() < 0.5:
             out[key] = random_data(rng, depth + 1)
@@ -108,6 +111,43 @@ def test_random_data_round_trips_through_the_fast_path() -> None:
         assert fast is yamlfast.NOT_OURS or fast == expected, text
         if all(ch not in str(data) for ch in "\x00\x7f\x85\u2028\ufeff\t\n\\"):
             assert fast == expected == data, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p: {a: [x,y]}\n",  # YAML's list, not ours: stepped aside
+        "p: {a: [x, ]}\n",
+        "p: {a: [ x]}\n",
+        "p: {a: [[x]]}\n",
+        "p: {a: [{b: c}]}\n",
+        "p: {a: [b: c]}\n",  # a one-pair mapping in a flow sequence
+        "p: {a: [x]]}\n",
+        "p: {a: [x}\n",
+        "p: {[x]: y}\n",
+        "p: [x, y]\n",  # a flow sequence as a block value: we never write one
+    ],
+)
+def test_flow_lists_we_do_not_write_give_the_full_answer_or_step_aside(text: str) -> None:
+    fast = yamlfast.load(text)
+    try:
+        expected = full(text)
+    except (YAMLError, ValueError, TypeError):
+        assert fast is yamlfast.NOT_OURS
+        return
+    assert fast is yamlfast.NOT_OURS or fast == expected
+
+
+def test_a_policys_exclude_list_takes_the_fast_path() -> None:
+    text = "policy: {semver: '~1.4', exclude: [1.4.8, '1.5.*', '1.6.?'], tags: []}\n"
+    assert (
+        dump_machine_yaml(
+            {"policy": Flow(semver="~1.4", exclude=["1.4.8", "1.5.*", "1.6.?"], tags=[])}
+        )
+        == text.encode()
+    )
+    assert yamlfast.load(text) == full(text)
+    assert yamlfast.load(text)["policy"]["exclude"] == ["1.4.8", "1.5.*", "1.6.?"]
 
 
 def mutate(rng: random.Random, text: str) -> str:
