@@ -151,27 +151,29 @@ class TagSource:
     policy: PolicySpec | None = None
     minimum_age: str | None = None  # e.g. "24h": new digests wait this long to be pinned
 
-    def to_data(self) -> dict[str, Any]:
+    def to_data(self, flow: bool = False) -> dict[str, Any]:
         """Plain data as the lock writes a tag's spec: ``from``, ``importPolicy`` (with
         ``importMode`` always, the flags only when true), ``referencePolicy``, ``reference``
-        only when true."""
-        data: dict[str, Any] = {"kind": self.kind, "name": self.name}
+        only when true, and how the tag is chosen. ``flow``: ``from``, ``importPolicy`` and
+        ``policy`` as the one-line mappings a v2 lock writes."""
+        make: type[dict[str, Any]] = Flow if flow else dict
+        origin = make(kind=self.kind, name=self.name)
         if self.namespace:
-            data["namespace"] = self.namespace
-        policy: dict[str, Any] = {"importMode": self.import_mode}
+            origin["namespace"] = self.namespace
+        policy = make(importMode=self.import_mode)
         if self.scheduled:
             policy["scheduled"] = True
         if self.insecure:
             policy["insecure"] = True
         out: dict[str, Any] = {
-            "from": data,
+            "from": origin,
             "importPolicy": policy,
             "referencePolicy": self.reference_policy,
         }
         if self.reference:
             out["reference"] = True
         if self.policy is not None:
-            out["policy"] = dict(self.policy.to_flow())
+            out["policy"] = make(self.policy.to_flow())
         if self.minimum_age is not None:
             out["minimumAge"] = self.minimum_age
         return out
@@ -283,25 +285,7 @@ def _default_item_image(image: str | None, digest: str) -> str | None:
 def _tag_to_data(tag: TagLock) -> dict[str, Any]:
     """One tag as a v2 lock writes it (see the module's docstring)."""
     source = tag.source
-    origin = Flow(kind=source.kind, name=source.name)
-    if source.namespace:
-        origin["namespace"] = source.namespace
-    policy = Flow(importMode=source.import_mode)
-    if source.scheduled:
-        policy["scheduled"] = True
-    if source.insecure:
-        policy["insecure"] = True
-    data: dict[str, Any] = {
-        "from": origin,
-        "importPolicy": policy,
-        "referencePolicy": source.reference_policy,
-    }
-    if source.reference:
-        data["reference"] = True
-    if source.policy is not None:
-        data["policy"] = source.policy.to_flow()
-    if source.minimum_age is not None:
-        data["minimumAge"] = source.minimum_age
+    data = source.to_data(flow=True)
     if tag.resolved_from != _default_source(source, tag.digest):
         data["source"] = tag.resolved_from
     if tag.digest:
