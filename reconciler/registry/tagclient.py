@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypedDict, Unpack
 
 import httpx
 
@@ -43,6 +44,18 @@ _NOT_MODIFIED = frozenset({304})
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
+class ListOptions(TypedDict, total=False):
+    """The options of :meth:`TagListClient.list_tags_detail`, for the calls that pass
+    them on."""
+
+    insecure: bool
+    limit: int | None
+    page_size: int | None
+    pull_secrets: tuple[str, ...]
+    namespace: str | None
+    logical_registry: str | None
+
+
 class TagListClient:
     """Lists repositories through ``lister`` (once per pass, within a budget, cached),
     each page asked with :meth:`_call`; ``wall_clock`` (Unix time) says when a page was
@@ -56,30 +69,11 @@ class TagListClient:
         self._lister = lister
         self._wall_clock = wall_clock
 
-    def list_tags(
-        self,
-        reference: ImageReference,
-        *,
-        insecure: bool = False,
-        limit: int | None = None,
-        page_size: int | None = None,
-        pull_secrets: tuple[str, ...] = (),
-        namespace: str | None = None,
-        logical_registry: str | None = None,
-    ) -> list[str]:
+    def list_tags(self, reference: ImageReference, **options: Unpack[ListOptions]) -> list[str]:
         """The repository's tags, in the registry's order, each once (see
-        :meth:`list_tags_detail`, which says how they were had)."""
-        return list(
-            self.list_tags_detail(
-                reference,
-                insecure=insecure,
-                limit=limit,
-                page_size=page_size,
-                pull_secrets=pull_secrets,
-                namespace=namespace,
-                logical_registry=logical_registry,
-            ).tags
-        )
+        :meth:`list_tags_detail`, which says how they were had, and takes the same
+        options)."""
+        return list(self.list_tags_detail(reference, **options).tags)
 
     def list_tags_detail(
         self,
