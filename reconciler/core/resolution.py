@@ -179,6 +179,7 @@ def import_requests(
     force: Iterable[TagRef] = (),
     only: Collection[TagRef] | None = None,
     held: Collection[TagRef] = (),
+    needed: Iterable[TagRef] | None = None,
 ) -> tuple[list[ImportRequest], dict[TagRef, Failure]]:
     """The tags to resolve this pass, and failures known without asking (a name that is
     not an image reference). ``scheduled_due`` limits which scheduled and build-output
@@ -186,10 +187,13 @@ def import_requests(
     names tags to ask about whatever the rules say (``import-image`` of an existing
     tag, as ``oc import-image`` re-imports it). ``only`` confines the requests to those
     tags (a verb pins what it edited and asks about nothing else). ``held`` tags are
-    not asked about; tags with a version policy are left to ``reconciler.core.choosing``."""
+    not asked about; tags with a version policy are left to ``reconciler.core.choosing``.
+    ``needed``: :func:`answer_needed`'s answer, when the caller has it already."""
     requests: list[ImportRequest] = []
     failures: dict[TagRef, Failure] = {}
-    for ref in answer_needed(desired, lock, scheduled_due, force, only, held):
+    if needed is None:
+        needed = answer_needed(desired, lock, scheduled_due, force, only, held)
+    for ref in needed:
         source = desired.sources[ref]
         if source.policy is not None:
             continue

@@ -138,16 +138,11 @@ def compute_plan(
     )
     due = None if select_due is None else select_due(recheckable(desired, old_lock))
     held, expired = choosing.holds(desired, now)
-    requests, failures = import_requests(
-        desired, old_lock, scheduled_due=due, force=force, only=scope, held=held
-    )
+    needed = answer_needed(desired, old_lock, due, force, scope, held)
+    requests, failures = import_requests(desired, old_lock, needed=needed)
     # Version policies: list each policy tag's repository and pick; the picks are
     # resolved with the other requests (offline, nothing is listed and nothing moves).
-    policy_tags = [
-        ref
-        for ref in answer_needed(desired, old_lock, due, force, scope, held)
-        if desired.sources[ref].policy is not None
-    ]
+    policy_tags = [ref for ref in needed if desired.sources[ref].policy is not None]
     step = None
     if policy_tags and client is not None:
         from reconciler.passes.choosing import pick_images
