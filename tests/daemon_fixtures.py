@@ -134,3 +134,28 @@ def receiver_iter(receiver: Receiver) -> Iterator[Receiver]:
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+# DeploymentConfig team/web, following app:latest in its namespace: the consumer the
+# daemon tests watch redeploy.
+DEPLOY = """\
+apiVersion: apps.openshift.io/v1
+kind: DeploymentConfig
+metadata:
+  name: web
+  namespace: team
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: app
+  triggers:
+    - type: ImageChange
+      imageChangeParams:
+        automatic: true
+        containerNames: [web]
+        from:
+          kind: ImageStreamTag
+          name: app:latest
+"""

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from daemon_fixtures import (
+    DEPLOY,
     GITHUB_SECRET,
     NotifyingRegistry,
     Receiver,
@@ -60,29 +61,6 @@ spec:
         insecure: true
         scheduled: true
 {extra_tags}"""
-
-
-DEPLOY = f"""\
-apiVersion: apps.openshift.io/v1
-kind: DeploymentConfig
-metadata:
-  name: web
-  namespace: {NS}
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: app
-  triggers:
-    - type: ImageChange
-      imageChangeParams:
-        automatic: true
-        containerNames: [web]
-        from:
-          kind: ImageStreamTag
-          name: app:latest
-"""
 
 
 def lock_of(remote: GitRemote) -> Lock:

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
-from daemon_fixtures import GITHUB_SECRET, REGISTRY_TOKEN, NotifyingRegistry, start_receiver
+from daemon_fixtures import DEPLOY, GITHUB_SECRET, REGISTRY_TOKEN, NotifyingRegistry, start_receiver
 from daemon_fixtures import wait_for as _wait_for
 from git_fixtures import GitRemote, git
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,29 +75,6 @@ spec:
       importPolicy:
         insecure: true
         scheduled: true
-"""
-
-
-DEPLOY = f"""\
-apiVersion: apps.openshift.io/v1
-kind: DeploymentConfig
-metadata:
-  name: web
-  namespace: {NS}
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: app
-  triggers:
-    - type: ImageChange
-      imageChangeParams:
-        automatic: true
-        containerNames: [web]
-        from:
-          kind: ImageStreamTag
-          name: app:latest
 """
 
 
