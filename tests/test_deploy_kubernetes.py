@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ssh_config import ssh_settings
 
 from reconciler.cli import main as cli
 from reconciler.daemon.config import parse_daemon_config
@@ -485,15 +486,7 @@ def test_git_ssh_command_pins_the_known_hosts(base: list[dict[str, Any]], tmp_pa
     words = shlex.split(command.replace(mount, str(tmp_path)))
     (tmp_path / "ssh-privatekey").write_text("")
     (tmp_path / "known_hosts").write_text("")
-    done = subprocess.run(
-        [words[0], "-G", *words[1:], "git.example.com"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    settings = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    settings = ssh_settings(words)
     assert settings["stricthostkeychecking"] == "true"
     assert settings["userknownhostsfile"] == str(tmp_path / "known_hosts")
     assert settings["identityfile"] == str(tmp_path / "ssh-privatekey")

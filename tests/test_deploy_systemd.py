@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ssh_config import ssh_settings
 
 from reconciler.daemon.config import parse_daemon_config
 
@@ -106,15 +107,7 @@ def test_git_ssh_command_uses_the_credentials(tmp_path: Path) -> None:
     words = shlex.split(command.replace("%d", str(tmp_path)))
     (tmp_path / "git-ssh-key").write_text("")
     (tmp_path / "known_hosts").write_text("")
-    done = subprocess.run(
-        [words[0], "-G", *words[1:], "git.example.com"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    settings = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    settings = ssh_settings(words)
     assert settings["stricthostkeychecking"] == "true"
     assert settings["userknownhostsfile"] == str(tmp_path / "known_hosts")
     assert settings["identityfile"] == str(tmp_path / "git-ssh-key")
